@@ -1,0 +1,72 @@
+import { mkdirSync } from 'node:fs';
+import { type Config, ConfigError, configSecrets } from './config.js';
+import { CapillaryClient } from './http.js';
+import { Logger } from './log.js';
+import { Redactor } from './redact.js';
+import { AuditLog } from './safety/audit.js';
+import { FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
+import { KeyedLock } from './safety/lock.js';
+import { type ListedTool, listTool } from './schema.js';
+import type { AnyTool } from './tool.js';
+
+/** Everything a server instance needs, built once per process and shared by every transport. */
+export interface App {
+  config: Config;
+  log: Logger;
+  redactor: Redactor;
+  client: CapillaryClient;
+  store: IdempotencyStore;
+  audit: AuditLog;
+  locks: KeyedLock;
+  /** In-flight spend operations by fingerprint: identical concurrent calls share one request. */
+  inflight: Map<string, Promise<unknown>>;
+  tools: Map<string, AnyTool>;
+  /** tools/list entries, converted once. */
+  listed: ListedTool[];
+  close(): Promise<void>;
+}
+
+/** Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error. */
+export function selectTools(all: AnyTool[], cfg: Pick<Config, 'readOnly' | 'tools' | 'excludeTools'>): AnyTool[] {
+  const names = new Set(all.map((t) => t.name));
+  const unknown = [...(cfg.tools ?? []), ...(cfg.excludeTools ?? [])].filter((n) => !names.has(n));
+  if (unknown.length)
+    throw new ConfigError([
+      `unknown tool name(s) in CAPILLARY_TOOLS/CAPILLARY_EXCLUDE_TOOLS: ${unknown.join(', ')} (known: ${[...names].join(', ')})`,
+    ]);
+  return all.filter(
+    (t) =>
+      (!cfg.readOnly || t.effect === 'read') &&
+      (!cfg.tools?.length || cfg.tools.includes(t.name)) &&
+      !cfg.excludeTools?.includes(t.name),
+  );
+}
+
+export function createApp(config: Config, allTools: AnyTool[]): App {
+  const redactor = new Redactor(configSecrets(config));
+  const log = new Logger(config.logLevel, redactor);
+  const client = new CapillaryClient(config, redactor, log);
+  const tools = selectTools(allTools, config);
+  if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const store: IdempotencyStore = config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
+  if (store instanceof FileStore && store.skipped)
+    log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
+  const audit = new AuditLog(config.auditLog);
+  return {
+    config,
+    log,
+    redactor,
+    client,
+    store,
+    audit,
+    locks: new KeyedLock(),
+    inflight: new Map(),
+    tools: new Map(tools.map((t) => [t.name, t])),
+    listed: tools.map((t) => listTool(t)),
+    async close() {
+      await Promise.allSettled([...this.inflight.values()]);
+      await store.close();
+      await audit.close();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { ConfigError } from './config.js';
+
+const HELP = `capillary-loyalty-mcp: MCP server for Capillary's loyalty points API
+
+Usage:
+  capillary-loyalty-mcp                      serve MCP over stdio (what desktop clients launch)
+  capillary-loyalty-mcp --http [--port N] [--host H]
+                                             serve Streamable HTTP at /mcp (default 127.0.0.1:3000)
+  capillary-loyalty-mcp sandbox [--port N] [--seed FILE] [--state FILE]
+                                             run only the embedded Capillary sandbox
+  capillary-loyalty-mcp --help | --version
+
+With no CAPILLARY_BASE_URL the server runs on the embedded sandbox. Configuration: see README.`;
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stderr.write(`${HELP}\n`);
+    return;
+  }
+  if (argv.includes('--version')) {
+    const { SERVER_VERSION } = await import('./server.js');
+    process.stdout.write(`${SERVER_VERSION}\n`);
+    return;
+  }
+  if (argv[0] === 'sandbox') {
+    const { runSandboxCli } = await import('./sandbox/cli.js');
+    await runSandboxCli(argv.slice(1));
+    return;
+  }
+  const { start } = await import('./main.js');
+  if (argv.includes('--http')) {
+    const { runHttp } = await import('./transports/http.js');
+    await runHttp(argv, start);
+    return;
+  }
+  const { runStdio } = await import('./transports/stdio.js');
+  await runStdio(start);
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  if (e instanceof ConfigError) process.stderr.write(`capillary-loyalty-mcp: ${e.message}\n`);
+  else process.stderr.write(`capillary-loyalty-mcp: fatal: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,197 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
+export const ENV_VARS = [
+  ['CAPILLARY_BASE_URL', 'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used.', '(sandbox)'],
+  ['CAPILLARY_WORKFLOW_BASE_URL', 'CRM host for the maker-checker request workflow.', 'CAPILLARY_BASE_URL'],
+  ['CAPILLARY_USERNAME', 'Till login for Basic auth (sent as base64(username:md5(password))).', ''],
+  ['CAPILLARY_PASSWORD', 'Password for Basic auth. Never logged or returned.', ''],
+  ['CAPILLARY_OAUTH_CLIENT_KEY', 'OAuth client key (instead of Basic); token from /v3/oauth/token/generate, cached, refreshed once on 401.', ''],
+  ['CAPILLARY_OAUTH_CLIENT_SECRET', 'OAuth client secret.', ''],
+  ['CAPILLARY_ORG_ID', 'Org id sent as X-CAP-API-AUTH-ORG-ID (request workflow).', ''],
+  ['CAPILLARY_UI_AUTH_TOKEN', 'InTouch user JWT sent as X-CAP-UI-AUTH-TOKEN (request workflow).', ''],
+  ['CAPILLARY_CLIENT_SIGNATURE', 'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.', 'capillary-loyalty-mcp'],
+  ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', '10000'],
+  ['CAPILLARY_DATA_DIR', 'Folder of the idempotency ledger.', '$XDG_DATA_HOME/capillary-loyalty-mcp or ~/.local/share/capillary-loyalty-mcp'],
+  ['CAPILLARY_LEDGER', '`file` (durable, fsync\'d) or `memory` (lost on exit; benchmarks and throwaway tests only).', 'file'],
+  ['CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', 'How long an identical redemption is replayed instead of sent again.', '86400'],
+  ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
+  ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', 'Cap on one redemption\'s points.', '(none)'],
+  ['CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', 'Cap on points redeemed per customer in a rolling 24 h, counted from the ledger.', '(none)'],
+  ['CAPILLARY_CONFIRM_ABOVE_POINTS', 'Redemptions and reversals above this many points need a human\'s yes through MCP elicitation.', '(none)'],
+  ['CAPILLARY_READ_ONLY', '`true`: only read-only tools are listed. Wins over everything else.', 'false'],
+  ['CAPILLARY_TOOLS', 'Comma-separated allow-list of tool names.', '(all)'],
+  ['CAPILLARY_EXCLUDE_TOOLS', 'Comma-separated deny-list of tool names.', '(none)'],
+  ['CAPILLARY_PROGRAM_ID', 'Pins the loyalty program: a different program_id from the agent is refused.', '(none)'],
+  ['CAPILLARY_SANDBOX_SEED', 'Sandbox only: JSON dataset to load instead of the default test customers.', '(default dataset)'],
+  ['CAPILLARY_SANDBOX_STATE', 'Sandbox only: file the sandbox state persists to.', '(memory)'],
+  ['MCP_HTTP_TOKEN', 'Bearer token for the HTTP transport; required when --host is not loopback.', '(none)'],
+  ['CAPILLARY_LOG_LEVEL', '`error`, `warn`, `info` or `debug` (stderr).', 'info'],
+] as const;
+
+export type EnvName = (typeof ENV_VARS)[number][0];
+
+export type Auth =
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'oauth'; key: string; secret: string };
+
+export interface Config {
+  environment: 'live' | 'sandbox';
+  baseUrl: string;
+  workflowBaseUrl: string;
+  auth: Auth;
+  orgId?: string;
+  uiAuthToken?: string;
+  clientSignature: string;
+  timeoutMs: number;
+  dataDir: string;
+  ledger: 'file' | 'memory';
+  idempotencyWindowMs: number;
+  auditLog: string;
+  maxPointsPerRedemption?: number;
+  maxPointsPerCustomerPerDay?: number;
+  confirmAbovePoints?: number;
+  readOnly: boolean;
+  tools?: string[];
+  excludeTools?: string[];
+  programId?: string;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Partial<Record<string, string | undefined>>;
+
+/** The sandbox's own address and credentials, when the CLI started it. */
+export interface SandboxTarget {
+  url: string;
+  username: string;
+  password: string;
+  orgId: string;
+  uiAuthToken: string;
+}
+
+export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
+  const problems: string[] = [];
+  const get = (k: EnvName) => {
+    const v = env[k]?.trim();
+    return v ? v : undefined;
+  };
+  const num = (k: EnvName, opts: { int?: boolean; min?: number } = {}) => {
+    const raw = get(k);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || n < (opts.min ?? 0)) {
+      problems.push(`${k} must be a ${opts.int ? 'whole ' : ''}number >= ${opts.min ?? 0} (got "${raw}")`);
+      return undefined;
+    }
+    return n;
+  };
+  const bool = (k: EnvName) => {
+    const raw = get(k)?.toLowerCase();
+    if (raw === undefined) return false;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    problems.push(`${k} must be true or false (got "${raw}")`);
+    return false;
+  };
+  const list = (k: EnvName) =>
+    get(k)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const url = (k: EnvName, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    try {
+      const u = new URL(v);
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
+      return v.replace(/\/+$/, '');
+    } catch {
+      problems.push(`${k} must be an http(s) URL (got "${v}")`);
+      return undefined;
+    }
+  };
+
+  let environment: Config['environment'] = 'live';
+  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'));
+  let auth: Auth | undefined;
+  let orgId = get('CAPILLARY_ORG_ID');
+  let uiAuthToken = get('CAPILLARY_UI_AUTH_TOKEN');
+  if (!get('CAPILLARY_BASE_URL') && sandbox) {
+    environment = 'sandbox';
+    baseUrl = sandbox.url;
+    auth = { kind: 'basic', username: sandbox.username, password: sandbox.password };
+    orgId = sandbox.orgId;
+    uiAuthToken = sandbox.uiAuthToken;
+  } else if (!get('CAPILLARY_BASE_URL')) {
+    problems.push('CAPILLARY_BASE_URL is not set (leave it unset only when running the embedded sandbox)');
+  } else {
+    const user = get('CAPILLARY_USERNAME');
+    const pass = get('CAPILLARY_PASSWORD');
+    const key = get('CAPILLARY_OAUTH_CLIENT_KEY');
+    const secret = get('CAPILLARY_OAUTH_CLIENT_SECRET');
+    if (user && pass) auth = { kind: 'basic', username: user, password: pass };
+    else if (key && secret) auth = { kind: 'oauth', key, secret };
+    else if (user || pass) problems.push('CAPILLARY_USERNAME and CAPILLARY_PASSWORD must both be set');
+    else if (key || secret) problems.push('CAPILLARY_OAUTH_CLIENT_KEY and CAPILLARY_OAUTH_CLIENT_SECRET must both be set');
+    else
+      problems.push(
+        'CAPILLARY_BASE_URL is set but no credentials are: set CAPILLARY_USERNAME + CAPILLARY_PASSWORD, or CAPILLARY_OAUTH_CLIENT_KEY + CAPILLARY_OAUTH_CLIENT_SECRET',
+      );
+  }
+  const workflowBaseUrl =
+    environment === 'sandbox'
+      ? (baseUrl as string)
+      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL')) ?? baseUrl);
+
+  const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
+  const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
+  const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
+  if (ledger !== 'file' && ledger !== 'memory') problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
+  const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
+    problems.push(`CAPILLARY_LOG_LEVEL must be error, warn, info or debug (got "${logLevel}")`);
+  const programId = get('CAPILLARY_PROGRAM_ID');
+  if (programId !== undefined && !/^\d{1,19}$/.test(programId))
+    problems.push(`CAPILLARY_PROGRAM_ID must be digits (got "${programId}")`);
+
+  const cfg: Config = {
+    environment,
+    baseUrl: baseUrl ?? '',
+    workflowBaseUrl: workflowBaseUrl ?? '',
+    auth: auth ?? { kind: 'basic', username: '', password: '' },
+    orgId,
+    uiAuthToken,
+    clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? 'capillary-loyalty-mcp',
+    timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? 10_000,
+    dataDir,
+    ledger: ledger as Config['ledger'],
+    idempotencyWindowMs: (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? 86_400) * 1000,
+    auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
+    maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
+    maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
+    confirmAbovePoints: num('CAPILLARY_CONFIRM_ABOVE_POINTS', { min: 0 }),
+    readOnly: bool('CAPILLARY_READ_ONLY'),
+    tools: list('CAPILLARY_TOOLS'),
+    excludeTools: list('CAPILLARY_EXCLUDE_TOOLS'),
+    programId,
+    logLevel: logLevel as Config['logLevel'],
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}
+
+/** Every secret the configuration holds, for the redactor. */
+export function configSecrets(cfg: Config): string[] {
+  const out: string[] = [];
+  if (cfg.auth.kind === 'basic' && cfg.auth.password) out.push(cfg.auth.password);
+  if (cfg.auth.kind === 'oauth') out.push(cfg.auth.secret);
+  if (cfg.uiAuthToken) out.push(cfg.uiAuthToken);
+  return out;
+}

@@ -1,0 +1,67 @@
+/**
+ * The one error shape every tool returns. `source` says where it came from; `outcome` says
+ * what is known about the upstream's state (money tools depend on this being right).
+ */
+export type ErrorSource = 'validation' | 'upstream' | 'network' | 'config' | 'safety';
+/** not_sent: nothing reached the API. failed: the API refused, nothing written. unknown: it may have been written. */
+export type Outcome = 'not_sent' | 'failed' | 'unknown';
+
+export interface ToolErrorBody {
+  code: string | number;
+  message: string;
+  hint?: string;
+  retryable: boolean;
+  source: ErrorSource;
+  outcome: Outcome;
+  field?: string;
+  http_status?: number;
+}
+
+export class ToolError extends Error {
+  readonly body: ToolErrorBody;
+  constructor(body: ToolErrorBody) {
+    super(body.message);
+    this.name = 'ToolError';
+    this.body = body;
+  }
+}
+
+export const validationError = (field: string | undefined, message: string, code: string | number = 'invalid_argument', hint?: string) =>
+  new ToolError({
+    code,
+    message: field ? `${field}: ${message}` : message,
+    hint,
+    retryable: false,
+    source: 'validation',
+    outcome: 'not_sent',
+    ...(field ? { field } : {}),
+  });
+
+/** What an agent should do next for the vendor codes it is likely to meet. */
+const HINTS: Record<string, string> = {
+  '401': 'Credentials were refused; the operator must fix the server configuration.',
+  '403': 'The configured identity lacks access to this operation.',
+  '521': 'Another action is running for this customer; retry in a few seconds.',
+  '429': 'Rate limited; wait before retrying.',
+  '503': 'The API is unavailable; retry later.',
+  '801': 'points must be greater than 0.',
+  '878': 'points may have at most 3 decimals.',
+  '803': 'Not enough points; check get_points_balance.',
+  '804': 'Not enough points; check get_points_balance.',
+  '813': 'Not enough points; check get_points_balance.',
+  '818': 'Not enough points; check get_points_balance.',
+  '807': 'points must be a multiple of the configured redemption step.',
+  '808': 'The validation code is wrong or expired; issue a new one with issue_redemption_code.',
+  '816': 'No such customer; check the identifier with get_points_balance.',
+  '819': 'Above the maximum points per redemption.',
+  '821': 'Below the minimum points per redemption.',
+  '824': 'This customer needs a validation code: call issue_redemption_code, then pass validation_code.',
+  '748': 'Give at least one of bill_number, bill_id, purpose, custom_fields.',
+  '749': 'Give exactly one of redemption_id or external_reference_number.',
+  '82323282': 'Nothing promised is left to unlock on that bill.',
+  '82323277': 'No bill with that bill_number for this customer.',
+  '3802': 'That redemption was already reversed.',
+  '902': 'That redemption was already reversed.',
+};
+
+export const hintFor = (code: string | number): string | undefined => HINTS[String(code)];

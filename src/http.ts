@@ -1,0 +1,342 @@
+import { createHash } from 'node:crypto';
+import { ofetch } from 'ofetch';
+import type { Config } from './config.js';
+import { hintFor, ToolError } from './errors.js';
+import { stringifyWire, toPlain } from './json.js';
+import type { Logger } from './log.js';
+import type { Redactor } from './redact.js';
+
+/** One HTTP call to Capillary, as a tool describes it. The server adds host, auth and format. */
+export interface UpstreamRequest {
+  method: 'GET' | 'POST' | 'PUT';
+  /** Which configured host: the API host or the request-workflow (CRM) host. */
+  host: 'api' | 'workflow';
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  /** Adds X-CAP-API-AUTH-ORG-ID and X-CAP-UI-AUTH-TOKEN. */
+  workflowAuth?: boolean;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed body; undefined when the body was empty or not JSON. */
+  json: unknown;
+}
+
+export interface RequestPreview {
+  method: string;
+  url: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+export interface SendOptions {
+  /** A mutating call is never re-sent once it may have reached the API. */
+  mutating: boolean;
+  signal?: AbortSignal;
+  /** Called with a note each time the client waits to retry (for progress and logs). */
+  onRetry?: (note: string) => void;
+}
+
+const RETRY = { maxAttempts: 4, maxTotalMs: 8_000, maxRetryAfterMs: 5_000 } as const;
+
+export const md5hex = (s: string) => createHash('md5').update(s).digest('hex');
+export const basicHeader = (username: string, password: string) =>
+  `Basic ${Buffer.from(`${username}:${md5hex(password)}`).toString('base64')}`;
+
+/** Walks an error's cause chain for a system error code (ECONNREFUSED, ECONNRESET, ...). */
+function errorCode(e: unknown): string | undefined {
+  let cur: any = e;
+  for (let i = 0; cur && i < 6; i++) {
+    if (typeof cur.code === 'string' && cur.code !== 'ERR_INVALID_ARG_TYPE') return cur.code;
+    if (cur.name === 'TimeoutError' || cur.name === 'AbortError') return cur.name;
+    cur = cur.cause;
+  }
+  return undefined;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+
+function retryAfterMs(h: Headers): number | undefined {
+  const v = h.get('retry-after');
+  if (!v) return undefined;
+  const secs = Number(v);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+/** Capillary's HTTP client: auth, timeouts, keep-alive (undici's pool), bounded safe retries. */
+export class CapillaryClient {
+  private basic?: string;
+  private oauth?: { token: string; expiresAt: number };
+  private oauthPending?: Promise<string>;
+  private readonly fetcher = ofetch.create({ retry: 0, ignoreResponseError: true });
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly redactor: Redactor,
+    private readonly log: Logger,
+  ) {
+    if (cfg.auth.kind === 'basic') {
+      this.basic = basicHeader(cfg.auth.username, cfg.auth.password);
+      redactor.add(this.basic);
+      redactor.add(this.basic.slice(6));
+      redactor.add(md5hex(cfg.auth.password));
+    }
+  }
+
+  /** The Authorization header value for Basic auth (embedded in workflow payloads). */
+  async authorizationHeader(): Promise<Record<string, string>> {
+    if (this.basic) return { Authorization: this.basic };
+    return { 'X-CAP-API-OAUTH-TOKEN': await this.token(false) };
+  }
+
+  url(req: UpstreamRequest): string {
+    return (req.host === 'workflow' ? this.cfg.workflowBaseUrl : this.cfg.baseUrl) + req.path;
+  }
+
+  private query(req: UpstreamRequest): Record<string, string> {
+    const q: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) q[k] = String(v);
+    return q;
+  }
+
+  /** What would be sent, credentials redacted: the answer to a dry run. */
+  preview(req: UpstreamRequest): RequestPreview {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    headers[this.basic ? 'Authorization' : 'X-CAP-API-OAUTH-TOKEN'] = '[REDACTED]';
+    if (req.workflowAuth) {
+      headers['X-CAP-API-AUTH-ORG-ID'] = this.cfg.orgId ?? '';
+      headers['X-CAP-UI-AUTH-TOKEN'] = '[REDACTED]';
+    }
+    return this.redactor.value({
+      method: req.method,
+      url: this.url(req),
+      query: this.query(req),
+      headers,
+      ...(req.body !== undefined ? { body: toPlain(req.body) } : {}),
+    });
+  }
+
+  private async token(force: boolean): Promise<string> {
+    if (!force && this.oauth && this.oauth.expiresAt > Date.now()) return this.oauth.token;
+    if (this.cfg.auth.kind !== 'oauth') throw new Error('not oauth');
+    const { key, secret } = this.cfg.auth;
+    this.oauthPending ??= (async () => {
+      try {
+        const res = await this.fetcher.raw(`${this.cfg.baseUrl}/v3/oauth/token/generate`, {
+          method: 'POST',
+          body: JSON.stringify({ key, secret }),
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          timeout: this.cfg.timeoutMs,
+          responseType: 'text',
+        });
+        const json = safeParse(res._data as string) as any;
+        const tok = json?.data?.accessToken;
+        if (res.status >= 300 || typeof tok !== 'string') {
+          throw new ToolError({
+            code: res.status === 200 ? 'oauth_failed' : res.status,
+            message: 'Could not obtain an OAuth token from Capillary.',
+            hint: 'The operator must check CAPILLARY_OAUTH_CLIENT_KEY and CAPILLARY_OAUTH_CLIENT_SECRET.',
+            retryable: false,
+            source: 'config',
+            outcome: 'not_sent',
+          });
+        }
+        this.redactor.add(tok);
+        const ttl = Number(json.data.ttlSeconds) || 300;
+        // Refresh 10% (at most 30 s) before expiry so an in-flight call never carries a dying token.
+        this.oauth = { token: tok, expiresAt: Date.now() + ttl * 1000 - Math.min(30_000, ttl * 100) };
+        return tok;
+      } finally {
+        this.oauthPending = undefined;
+      }
+    })();
+    return this.oauthPending;
+  }
+
+  private async headers(req: UpstreamRequest, forceToken: boolean): Promise<Record<string, string>> {
+    const h: Record<string, string> = { accept: 'application/json' };
+    if (req.body !== undefined) h['content-type'] = 'application/json';
+    if (this.basic) h.Authorization = this.basic;
+    else h['X-CAP-API-OAUTH-TOKEN'] = await this.token(forceToken);
+    if (req.workflowAuth) {
+      if (this.cfg.orgId) h['X-CAP-API-AUTH-ORG-ID'] = this.cfg.orgId;
+      if (this.cfg.uiAuthToken) h['X-CAP-UI-AUTH-TOKEN'] = this.cfg.uiAuthToken;
+    }
+    return h;
+  }
+
+  /**
+   * Sends one request. Retries only where nothing was processed: connection refused before
+   * sending, 429/503 with Retry-After, 521 (customer lock), and one token refresh on 401.
+   * A timeout, reset or 5xx on a mutating call is final and reported as outcome unknown.
+   */
+  async send(req: UpstreamRequest, opts: SendOptions): Promise<UpstreamResponse> {
+    const url = this.url(req);
+    const query = this.query(req);
+    const body = req.body === undefined ? undefined : stringifyWire(req.body);
+    const started = Date.now();
+    let refreshed = false;
+    for (let attempt = 1; ; attempt++) {
+      const canRetry = (waitMs: number) =>
+        attempt < RETRY.maxAttempts && Date.now() - started + waitMs <= RETRY.maxTotalMs;
+      let res: Awaited<ReturnType<typeof this.fetcher.raw>>;
+      try {
+        res = await this.fetcher.raw(url, {
+          method: req.method,
+          query,
+          body,
+          headers: await this.headers(req, false),
+          timeout: this.cfg.timeoutMs,
+          responseType: 'text',
+          signal: opts.signal,
+        });
+      } catch (e) {
+        if (e instanceof ToolError) throw e;
+        const code = errorCode(e);
+        if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+          const wait = 100 * 2 ** (attempt - 1);
+          if (canRetry(wait)) {
+            opts.onRetry?.(`connection refused; retrying in ${wait} ms`);
+            await sleep(wait, opts.signal);
+            continue;
+          }
+          throw new ToolError({
+            code: 'connection_refused',
+            message: `Could not connect to the Capillary API (${code}); nothing was sent.`,
+            hint: 'The API host is unreachable; retrying later is safe.',
+            retryable: true,
+            source: 'network',
+            outcome: 'not_sent',
+          });
+        }
+        const timeout = code === 'TimeoutError' || code === 'AbortError';
+        if (!opts.mutating && attempt === 1) {
+          opts.onRetry?.(`${timeout ? 'timeout' : 'connection error'}; retrying a read once`);
+          continue;
+        }
+        throw new ToolError({
+          code: timeout ? 'timeout' : 'connection_lost',
+          message: timeout
+            ? `No answer from the Capillary API within ${this.cfg.timeoutMs} ms.`
+            : 'The connection to the Capillary API broke before an answer arrived.',
+          hint: opts.mutating
+            ? 'The request may have been processed. Repeat the identical call: the server re-sends it with the same external_reference_number, which the API deduplicates.'
+            : 'Retrying is safe.',
+          retryable: true,
+          source: 'network',
+          outcome: opts.mutating ? 'unknown' : 'not_sent',
+        });
+      }
+      const status = res.status;
+      if (status === 401 && this.cfg.auth.kind === 'oauth' && !refreshed) {
+        refreshed = true;
+        await this.token(true);
+        opts.onRetry?.('token refreshed after 401');
+        continue;
+      }
+      if (status === 429 || status === 503 || status === 521) {
+        const ra = retryAfterMs(res.headers);
+        const wait = Math.min(ra ?? 250 * 2 ** (attempt - 1), RETRY.maxRetryAfterMs);
+        // 429/503 retry only when the API said when; 521 (customer lock) always backs off.
+        if ((status === 521 || ra !== undefined) && canRetry(wait)) {
+          opts.onRetry?.(`HTTP ${status}; retrying in ${wait} ms`);
+          this.log.debug('retrying', { status, wait, path: req.path });
+          await sleep(wait, opts.signal);
+          continue;
+        }
+      }
+      const text = (res._data as string | undefined) ?? '';
+      return { status, headers: res.headers, text, json: safeParse(text) };
+    }
+  }
+}
+
+function safeParse(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+type Envelope = 'v1.1' | 'v2';
+
+/**
+ * Reads both the HTTP status and Capillary's envelope. A 2xx with success "false" or a
+ * non-empty errors array is a failure. Returns the parsed body on success.
+ */
+export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: boolean): any {
+  const body = res.json as any;
+  const fail = (code: string | number, message: string, outcome: 'failed' | 'unknown', retryable = false) => {
+    throw new ToolError({
+      code,
+      message,
+      hint:
+        hintFor(code) ??
+        (outcome === 'unknown'
+          ? 'The outcome is unknown. Repeat the identical call: it is re-sent with the same external_reference_number.'
+          : undefined),
+      retryable,
+      source: 'upstream',
+      outcome,
+      http_status: res.status,
+    });
+  };
+  const status = res.status;
+  // 5xx: for a mutating call we cannot know whether it was applied (unless the envelope says it failed).
+  if (body === undefined) {
+    if (status >= 200 && status < 300) {
+      fail('malformed_response', `The API answered HTTP ${status} with ${res.text ? 'a body that is not JSON' : 'an empty body'}.`, mutating ? 'unknown' : 'failed', true);
+    }
+    fail(status, `The API answered HTTP ${status}${res.text ? ' with a body that is not JSON' : ''}.`, mutating && status >= 500 && status !== 503 && status !== 521 ? 'unknown' : 'failed', status >= 500 || status === 429);
+  }
+  if (kind === 'v1.1') {
+    const st = body?.response?.status;
+    const item = findItemStatus(body?.response?.responses);
+    const itemFailed = item && String(item.success) === 'false';
+    if (String(st?.success) === 'false' || itemFailed || status >= 400) {
+      const code = item && itemFailed ? item.code : (st?.code ?? status);
+      const message = item && itemFailed ? item.message : (st?.message ?? `HTTP ${status}`);
+      const unknown = mutating && status >= 500 && !st && status !== 503 && status !== 521;
+      fail(code ?? status, String(message ?? 'The API refused the request.'), unknown ? 'unknown' : 'failed', status === 429 || status === 503 || status === 521);
+    }
+    if (!st) fail('malformed_response', 'The API answered without a response.status envelope.', mutating ? 'unknown' : 'failed', true);
+    return body;
+  }
+  const errs = Array.isArray(body?.errors) ? body.errors : [];
+  if (errs.length || status >= 400) {
+    const e = errs[0] ?? {};
+    const code = e.code ?? status;
+    const unknown = mutating && status >= 500 && !errs.length && status !== 503 && status !== 521;
+    fail(code, String(e.message ?? `HTTP ${status}`), unknown ? 'unknown' : 'failed', status === 429 || status === 503 || status === 521);
+  }
+  return body;
+}
+
+function findItemStatus(responses: any): any {
+  if (!responses || typeof responses !== 'object') return undefined;
+  for (const v of Object.values(responses)) {
+    const item = Array.isArray(v) ? v[0] : v;
+    if (item && typeof item === 'object' && (item as any).item_status) return (item as any).item_status;
+  }
+  return undefined;
+}

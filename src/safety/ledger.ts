@@ -1,0 +1,167 @@
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ToolErrorBody } from '../errors.js';
+import { DurableAppender } from './appender.js';
+
+export type LedgerStatus = 'pending' | 'succeeded' | 'failed' | 'unknown';
+
+export interface LedgerEntry {
+  /** The idempotency key sent upstream (external_reference_number). */
+  key: string;
+  /** Hash of the tool and its canonical arguments. */
+  fingerprint: string;
+  tool: string;
+  customer: string;
+  /** Points spent by this attempt (0 for reversals). */
+  points: number;
+  status: LedgerStatus;
+  /** When the attempt started (ms since epoch). */
+  at: number;
+  updated: number;
+  /** True when the agent chose the key. */
+  agent_key: boolean;
+  /** Redacted structured result of a success, replayed on a repeat. */
+  result?: Record<string, unknown>;
+  error?: ToolErrorBody;
+}
+
+/**
+ * The idempotency ledger's interface. Everything above it (the tool pipeline) speaks only to
+ * this; a shared store (e.g. Redis) for several replicas implements the same five calls.
+ */
+export interface IdempotencyStore {
+  /** Picks up entries other processes wrote since the last call. */
+  refresh(): Promise<void>;
+  /** The newest entry with this fingerprint, if any. */
+  latest(fingerprint: string): Promise<LedgerEntry | undefined>;
+  byKey(key: string): Promise<LedgerEntry | undefined>;
+  /** Durably records an entry (a new attempt or its outcome); resolves once it is on disk. */
+  put(entry: LedgerEntry): Promise<void>;
+  /** Points spent by a customer since a time: succeeded, pending and unknown attempts count. */
+  spentSince(customer: string, since: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The in-memory index both stores share. */
+class Index {
+  readonly byKey = new Map<string, LedgerEntry>();
+  readonly byFp = new Map<string, LedgerEntry>();
+  readonly byCustomer = new Map<string, Set<LedgerEntry>>();
+
+  apply(e: LedgerEntry): void {
+    const old = this.byKey.get(e.key);
+    if (old) this.byCustomer.get(old.customer)?.delete(old);
+    this.byKey.set(e.key, e);
+    const prev = this.byFp.get(e.fingerprint);
+    if (!prev || prev.at <= e.at) this.byFp.set(e.fingerprint, e);
+    let set = this.byCustomer.get(e.customer);
+    if (!set) this.byCustomer.set(e.customer, (set = new Set()));
+    set.add(e);
+  }
+
+  spentSince(customer: string, since: number): number {
+    let thousandths = 0;
+    for (const e of this.byCustomer.get(customer) ?? []) {
+      if (e.at >= since && e.status !== 'failed') thousandths += Math.round(e.points * 1000);
+    }
+    return thousandths / 1000;
+  }
+}
+
+/** Ledger kept in memory only: nothing survives a restart. For benchmarks and throwaway tests. */
+export class MemoryStore implements IdempotencyStore {
+  private readonly idx = new Index();
+  async refresh() {}
+  async latest(fp: string) {
+    return this.idx.byFp.get(fp);
+  }
+  async byKey(key: string) {
+    return this.idx.byKey.get(key);
+  }
+  async put(e: LedgerEntry) {
+    this.idx.apply({ ...e });
+  }
+  async spentSince(c: string, since: number) {
+    return this.idx.spentSince(c, since);
+  }
+  async close() {}
+}
+
+/**
+ * Append-only JSONL ledger, fsync'd (group commit) before any request is sent. Entries left
+ * pending by a crash are read back as unknown. Other processes sharing the file are picked up
+ * by refresh(), which reads only what was appended since the last read.
+ */
+export class FileStore implements IdempotencyStore {
+  private readonly idx = new Index();
+  private readonly appender: DurableAppender;
+  private offset = 0;
+  private partial = '';
+  readonly path: string;
+  /** Lines that could not be read (a torn last write after a crash). */
+  skipped = 0;
+
+  constructor(dir: string) {
+    this.path = join(dir, 'ledger.jsonl');
+    this.appender = new DurableAppender(this.path);
+    this.readNew(true);
+  }
+
+  private readNew(startup: boolean): void {
+    if (!existsSync(this.path)) return;
+    const fd = openSync(this.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset = size;
+      const text = this.partial + buf.toString('utf8');
+      const lines = text.split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        try {
+          const e = JSON.parse(line) as LedgerEntry;
+          if (typeof e.key !== 'string' || typeof e.fingerprint !== 'string') throw new Error('shape');
+          // A pending entry found at start-up was cut off by a crash: its outcome is unknown.
+          this.idx.apply(startup && e.status === 'pending' ? { ...e, status: 'unknown' } : e);
+        } catch {
+          this.skipped++;
+        }
+      }
+      if (startup && this.partial) {
+        // A torn final line (crash mid-write) was never fsync'd, so nothing was sent for it.
+        this.skipped++;
+        this.partial = '';
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (startup) {
+      for (const e of this.idx.byKey.values()) if (e.status === 'pending') e.status = 'unknown';
+    }
+  }
+
+  async refresh() {
+    this.readNew(false);
+  }
+  async latest(fp: string) {
+    return this.idx.byFp.get(fp);
+  }
+  async byKey(key: string) {
+    return this.idx.byKey.get(key);
+  }
+  async put(e: LedgerEntry) {
+    const line = `${JSON.stringify(e)}\n`;
+    await this.appender.append(line);
+    // Our own line: skip it on the next refresh.
+    this.idx.apply({ ...e });
+  }
+  async spentSince(c: string, since: number) {
+    return this.idx.spentSince(c, since);
+  }
+  async close() {
+    await this.appender.close();
+  }
+}

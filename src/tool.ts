@@ -1,0 +1,84 @@
+import type { z } from 'zod';
+import type { Config } from './config.js';
+import type { UpstreamRequest, UpstreamResponse } from './http.js';
+
+/**
+ * What a tool does to the world. The MCP annotations are derived from this in one place
+ * (below), so no tool can claim to be read-only and still move points.
+ */
+export type Effect =
+  /** Reads only. */
+  | 'read'
+  /** Sends the customer a message; repeating inside the validity window changes nothing more. */
+  | 'notify'
+  /** Overwrites metadata of an existing record; the same update twice leaves the same state. */
+  | 'update'
+  /** Converts promised points; a repeat finds nothing left to unlock and changes nothing. */
+  | 'unlock'
+  /** Spends or moves points: a repeat with a new key spends again. */
+  | 'spend';
+
+export interface Annotations {
+  title: string;
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+  openWorldHint: boolean;
+}
+
+const ANNOTATIONS: Record<Effect, Omit<Annotations, 'title'>> = {
+  read: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  notify: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  update: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
+  unlock: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  spend: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+};
+
+export const annotationsFor = (effect: Effect, title: string): Annotations => ({ title, ...ANNOTATIONS[effect] });
+
+/** What the server knows while a tool builds its request. */
+export interface ToolContext {
+  config: Config;
+  /** The idempotency key the server chose (spend tools only). */
+  idempotencyKey?: string;
+  /** Authorization headers to embed (request workflow only). */
+  embeddedAuth?: Record<string, string>;
+}
+
+/** How a spend tool exposes what the safety layer needs: whose points, how many, which key. */
+export interface SpendSpec<I> {
+  /** A stable customer identity for caps, locks and the ledger, e.g. "mobile:9190...". */
+  customer(args: I): string;
+  /** Points this call spends (counted against caps); 0 for reversals, which restore points. */
+  points(args: I): number;
+  /** Points to show a human when confirming (defaults to points()). */
+  confirmPoints?(args: I): number | undefined;
+  /** One line for the human: what will happen. */
+  describe(args: I): string;
+  /** The agent's own external_reference_number, if it gave one. */
+  key(args: I): string | undefined;
+  /** Prefix of minted keys. */
+  keyPrefix: string;
+}
+
+export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  output: O;
+  effect: Effect;
+  /** Which envelope the response uses. */
+  envelope: 'v1.1' | 'v2';
+  /** Vendor error codes for local checks, keyed "field:zodIssueCode" (or "field:*"). */
+  codes?: Record<string, string | number>;
+  spend?: SpendSpec<z.infer<I>>;
+  /** The one HTTP call, built from checked arguments. Throws ToolError for checks zod cannot express. */
+  request(args: z.infer<I>, ctx: ToolContext): UpstreamRequest;
+  /** Normalizes a successful response (envelope already checked) into the output shape. */
+  parse(body: any, args: z.infer<I>, res: UpstreamResponse): z.infer<O>;
+}
+
+export const defineTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef<I, O> => def;
+
+export type AnyTool = ToolDef<z.ZodObject, z.ZodObject>;

@@ -1,0 +1,25 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Started } from '../main.js';
+import { createServer } from '../server.js';
+
+/** Serves MCP over stdio. stdin closing or a signal flushes the ledger and audit log, then exits 0. */
+export async function runStdio(start: () => Promise<Started>): Promise<void> {
+  const started = await start();
+  const server = createServer(started.app);
+  const transport = new StdioServerTransport();
+  let closing = false;
+  const shutdown = async (why: string) => {
+    if (closing) return;
+    closing = true;
+    started.app.log.debug(`shutting down (${why})`);
+    try {
+      await server.close();
+    } catch {}
+    await started.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.stdin.on('end', () => void shutdown('stdin closed'));
+  await server.connect(transport);
+}

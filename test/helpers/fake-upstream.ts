@@ -1,0 +1,102 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export type Reply =
+  | { status?: number; json?: unknown; text?: string; headers?: Record<string, string> }
+  /** Fault modes for the fault-injection tests. */
+  | { fault: 'reset' | 'hang' };
+
+export type Route = Reply | ((req: Recorded, n: number) => Reply);
+
+/**
+ * A recording fake of the Capillary API on loopback: every request is kept, and each route
+ * answers what the test says (including faults). Unknown routes answer 404.
+ */
+export class FakeUpstream {
+  readonly requests: Recorded[] = [];
+  private readonly routes = new Map<string, Route>();
+  private readonly counts = new Map<string, number>();
+  private server?: Server;
+  url = '';
+
+  on(method: string, path: string, route: Route): this {
+    this.routes.set(`${method} ${path}`, route);
+    return this;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const u = new URL(req.url ?? '/', 'http://x');
+      const rec: Recorded = {
+        method: req.method ?? '',
+        path: u.pathname,
+        query: Object.fromEntries(u.searchParams),
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      this.requests.push(rec);
+      const key = `${rec.method} ${rec.path}`;
+      const n = (this.counts.get(key) ?? 0) + 1;
+      this.counts.set(key, n);
+      const route = this.routes.get(key);
+      const reply: Reply = route
+        ? typeof route === 'function'
+          ? route(rec, n)
+          : route
+        : { status: 404, json: { errors: [{ status: false, code: 404, message: 'not found' }], warnings: [] } };
+      if ('fault' in reply) {
+        if (reply.fault === 'reset') req.socket.destroy();
+        // 'hang': never answer; the client's timeout fires.
+        return;
+      }
+      const text = reply.text ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
+      res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
+      res.end(text);
+    });
+  }
+
+  count(method: string, path: string): number {
+    return this.requests.filter((r) => r.method === method && r.path === path).length;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+  }
+}
+
+/** The documented v1.1 redeem success, for a given balance. */
+export const redeemOk = (points: string, balance: number, id = 'RDM-1') => ({
+  response: {
+    status: { success: 'true', code: 200, message: 'Success' },
+    responses: {
+      points: {
+        mobile: '919000000001',
+        user_id: '101',
+        redemption_id: id,
+        points_redeemed: points,
+        redeemed_value: Number(points),
+        balance,
+        item_status: { success: 'true', code: 800, message: 'Points Redeemed' },
+      },
+    },
+  },
+});

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import {
+  customerKey,
+  customerLabel,
+  itemStatusSchema,
+  normItemStatus,
+  num,
+  POINTS_CODES,
+  pointsString,
+  type RedemptionArgs,
+  redeemItem,
+  redeemQuery,
+  redemptionFields,
+  str,
+} from '../src/schemas.js';
+import { defineTool } from '../src/tool.js';
+
+/**
+ * POST /v1.1/points/redeem. Effect "spend": it deducts points, and the same arguments with a
+ * new external_reference_number deduct again, so it is destructive and not idempotent; the
+ * server's ledger makes a plain repeat safe (replayed, nothing sent).
+ */
+export default defineTool({
+  name: 'redeem_points',
+  title: 'Redeem points',
+  description:
+    "Deduct points from a customer's balance now. Check balance and redeemability first. A repeat of the same call is replayed, not spent again; to redeem the same amount again on purpose, pass a new external_reference_number. For approval flows use request_points_redemption.",
+  input: z.object(redemptionFields).strict(),
+  output: z.object({
+    redemption_id: z.string().optional().describe('Redemption id (for update/reverse)'),
+    points_redeemed: z.string().optional().describe('Points deducted'),
+    balance: z.number().optional().describe('Balance after'),
+    redeemed_value: z.number().optional().describe('Currency value'),
+    user_id: z.string().optional().describe('Customer id'),
+    item_status: itemStatusSchema.optional(),
+  }),
+  effect: 'spend',
+  envelope: 'v1.1',
+  codes: POINTS_CODES,
+  spend: {
+    customer: (a) => customerKey(a.customer),
+    points: (a) => a.points,
+    describe: (a) => `Redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)}.`,
+    key: (a) => a.external_reference_number,
+    keyPrefix: 'mcp-rdm',
+  },
+  request: (a, ctx) => ({
+    method: 'POST',
+    host: 'api',
+    path: '/v1.1/points/redeem',
+    query: redeemQuery(a as RedemptionArgs),
+    body: { root: { redeem: [redeemItem(a as RedemptionArgs, ctx.idempotencyKey)] } },
+  }),
+  parse: (body, _a) => {
+    const p = body?.response?.responses?.points ?? {};
+    return {
+      redemption_id: str(p.redemption_id),
+      points_redeemed: str(p.points_redeemed),
+      balance: num(p.balance),
+      redeemed_value: num(p.redeemed_value),
+      user_id: str(p.user_id),
+      item_status: p.item_status ? normItemStatus(p.item_status) : undefined,
+    };
+  },
+});

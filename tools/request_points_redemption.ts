@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import {
+  customerKey,
+  customerLabel,
+  POINTS_CODES,
+  pointsString,
+  type RedemptionArgs,
+  redeemItem,
+  redeemQuery,
+  redemptionFields,
+  str,
+} from '../src/schemas.js';
+import { defineTool } from '../src/tool.js';
+
+const id = (what: string) => z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -').optional().describe(what);
+
+/**
+ * POST /api_gateway/v2/request-workflow/POINTS-REDEMPTION (maker-checker). Effect "spend": once a
+ * checker approves (or the org auto-approves) the embedded redemption deducts points, and a repeat
+ * with a new key files a second request. The server, never the agent, fills the embedded host,
+ * path, method, format and headers.
+ */
+export default defineTool({
+  name: 'request_points_redemption',
+  title: 'Request a points redemption (maker-checker)',
+  description:
+    'File a redemption for a checker to approve; nothing is deducted until approved. Follow it with get_redemption_request. A repeat of the same call is replayed; pass a new external_reference_number to file another on purpose.',
+  input: z
+    .object({
+      entity: z
+        .object({
+          till_id: id('Till id'),
+          store_id: id('Store id'),
+          zone_id: id('Zone id'),
+          concept_id: id('Concept id'),
+        })
+        .strict()
+        .refine((e) => e.till_id || e.store_id || e.zone_id || e.concept_id, {
+          message: 'give at least one of till_id, store_id, zone_id, concept_id',
+        })
+        .describe('Where the request is made; at least one id'),
+      ...redemptionFields,
+    })
+    .strict(),
+  output: z.object({
+    request_id: z.string().optional().describe('Request id (UUID) for get_redemption_request'),
+    state: z.string().optional().describe('Workflow state, e.g. AdminTask (awaiting checker)'),
+    request_type: z.string().optional().describe('Request type'),
+    start_time: z.string().optional().describe('Filed at'),
+  }),
+  effect: 'spend',
+  envelope: 'v2',
+  codes: POINTS_CODES,
+  spend: {
+    customer: (a) => customerKey(a.customer),
+    points: (a) => a.points,
+    describe: (a) =>
+      `File a request to redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)} (deducted when approved).`,
+    key: (a) => a.external_reference_number,
+    keyPrefix: 'mcp-req',
+  },
+  request: (a, ctx) => ({
+    method: 'POST',
+    host: 'workflow',
+    path: '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
+    workflowAuth: true,
+    body: {
+      entityInfo: {
+        ...(a.entity.till_id ? { tillId: a.entity.till_id } : {}),
+        ...(a.entity.store_id ? { storeId: a.entity.store_id } : {}),
+        ...(a.entity.zone_id ? { zoneId: a.entity.zone_id } : {}),
+        ...(a.entity.concept_id ? { conceptId: a.entity.concept_id } : {}),
+      },
+      payload: {
+        'IntouchAPITask-Payload': {
+          hostname: ctx.config.baseUrl,
+          path: '/v1.1/points/redeem',
+          method: 'POST',
+          pathParams: {},
+          queryParams: Object.fromEntries(
+            Object.entries(redeemQuery(a as RedemptionArgs)).filter(([, v]) => v !== undefined),
+          ),
+          body: { root: { redeem: [redeemItem(a as RedemptionArgs, ctx.idempotencyKey)] } },
+          headers: {
+            ...ctx.embeddedAuth,
+            'content-type': 'application/json',
+            'X-CAP-CLIENT-SIGNATURE': ctx.config.clientSignature,
+          },
+        },
+      },
+    },
+  }),
+  parse: (body) => {
+    const d = body?.data ?? {};
+    return {
+      request_id: str(d.requestId),
+      state: str(d.state),
+      request_type: str(d.requestType),
+      start_time: str(d.startTime),
+    };
+  },
+});

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { RawNumber } from '../src/json.js';
+import { dateSchema, digits, dryRunSchema, num, SOURCES, str } from '../src/schemas.js';
+import { defineTool } from '../src/tool.js';
+
+export const EVENT_NAMES = [
+  'GenericEvent',
+  'CustomerPromotionImport',
+  'TargetCompleted',
+  'LineitemsPointsPromotionImport',
+  'BillPointsPromotionImport',
+  'TransactionAdd',
+  'GroupTransactionAdd',
+] as const;
+
+const raw = (v: string | undefined) => (v === undefined ? undefined : new RawNumber(v));
+
+/**
+ * POST /v2/points/unlockPromisedPoints. Effect "unlock": promised points become redeemable once;
+ * a repeat finds nothing left (82323282) and changes nothing, so it is idempotent and not
+ * destructive (no value is lost; points are made available).
+ */
+export default defineTool({
+  name: 'unlock_promised_points',
+  title: 'Unlock promised points',
+  description:
+    "Convert a customer's promised points on a bill into redeemable points (e.g. after the return window). Works once per bill; does not issue new points.",
+  input: z
+    .object({
+      identifier_name: z.enum(['mobile', 'id', 'externalId', 'cuid', 'primaryUserId']).describe('Customer identifier type'),
+      identifier_value: z.string().min(1).max(100).describe('Customer identifier value'),
+      source: z.enum(SOURCES).describe('Source of the identifier, usually INSTORE'),
+      type: z.enum(['CUSTOMER', 'USERGROUP2']).optional().describe('Entity type; default CUSTOMER'),
+      event_name: z.enum(EVENT_NAMES).describe('Event that promised the points'),
+      bill_number: z.string().min(1).max(100).describe('Bill number'),
+      event_log_id: digits().optional().describe('Event log id'),
+      line_item_ids: z.array(digits()).max(500).optional().describe('Line item ids'),
+      item_codes: z.array(z.string().min(1).max(100)).max(500).optional().describe('Item codes (SKUs)'),
+      bill_date: dateSchema.optional().describe('Bill date, YYYY-MM-DD'),
+      source_store_id: digits().optional().describe('Store id'),
+      source_till_id: digits().optional().describe('Till id'),
+      source_program_id: digits().optional().describe('Program id'),
+      dry_run: dryRunSchema,
+    })
+    .strict(),
+  output: z.object({
+    points_unlocked: z
+      .array(
+        z.object({
+          bill_number: z.string().optional().describe('Bill'),
+          item_code: z.string().optional().describe('Item'),
+          points: z.number().describe('Points unlocked'),
+          program_id: z.string().optional().describe('Program'),
+        }),
+      )
+      .describe('What was unlocked'),
+    total_points_unlocked: z.number().describe('Sum of points unlocked'),
+  }),
+  effect: 'unlock',
+  envelope: 'v2',
+  codes: {
+    'identifier_name:*': 82323284,
+    'identifier_value:*': 82323284,
+    'source:*': 82323284,
+    'bill_number:*': 82323271,
+    'event_name:*': 82323272,
+    'type:*': 82323276,
+  },
+  request: (a) => ({
+    method: 'POST',
+    host: 'api',
+    path: '/v2/points/unlockPromisedPoints',
+    query: {
+      identifierName: a.identifier_name,
+      identifierValue: a.identifier_value,
+      source: a.source,
+      type: a.type ?? 'CUSTOMER',
+    },
+    body: {
+      eventName: a.event_name,
+      billNumber: a.bill_number,
+      // The documented table form: eventLogId is an array (the explorer shows one int64).
+      ...(a.event_log_id ? { eventLogId: [raw(a.event_log_id)] } : {}),
+      ...(a.line_item_ids?.length ? { lineItemIds: a.line_item_ids.map(raw) } : {}),
+      ...(a.item_codes?.length ? { itemCodes: a.item_codes } : {}),
+      ...(a.bill_date ? { billDate: a.bill_date } : {}),
+      ...(a.source_store_id ? { sourceStoreId: raw(a.source_store_id) } : {}),
+      ...(a.source_till_id ? { sourceTillId: raw(a.source_till_id) } : {}),
+      ...(a.source_program_id ? { sourceProgramId: raw(a.source_program_id) } : {}),
+    },
+  }),
+  parse: (body) => {
+    const list = Array.isArray(body?.pointsUnlocked) ? body.pointsUnlocked : (body?.data?.pointsUnlocked ?? []);
+    const items = (list as any[]).map((u) => ({
+      bill_number: str(u?.billNumber),
+      item_code: str(u?.itemCode),
+      points: num(u?.pointsUnlocked) ?? 0,
+      program_id: str(u?.programId),
+    }));
+    const total = Math.round(items.reduce((s, u) => s + u.points * 1000, 0)) / 1000;
+    return { points_unlocked: items, total_points_unlocked: total };
+  },
+});

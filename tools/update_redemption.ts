@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { RawNumber } from '../src/json.js';
+import { customFieldsSchema, dryRunSchema, num, referenceSchema, str } from '../src/schemas.js';
+import { defineTool } from '../src/tool.js';
+
+/**
+ * PUT /v2/points/updateRedemption. Effect "update": it overwrites a redemption's bill metadata
+ * (destructive: the old values are gone) and the same update twice leaves the same record
+ * (idempotent). Points never move.
+ */
+export default defineTool({
+  name: 'update_redemption',
+  title: 'Update redemption metadata',
+  description:
+    "Correct a past redemption's bill number, bill id, purpose or custom fields. Identify it by exactly one of redemption_id or external_reference_number. Does not change points; to undo points use reverse_redemption.",
+  input: z
+    .object({
+      redemption_id: z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -').optional().describe('Redemption id'),
+      external_reference_number: referenceSchema.optional().describe('Reference of the redemption'),
+      bill_number: z.string().min(1).max(100).optional().describe('New bill number'),
+      bill_id: z.string().regex(/^[1-9]\d{0,18}$/, 'positive, at most 19 digits').optional().describe('New bill id: digit string, up to 19 digits'),
+      purpose: z.string().min(1).max(255).optional().describe('New purpose, <= 255 chars'),
+      custom_fields: customFieldsSchema.optional(),
+      entity: z
+        .object({
+          type: z.enum(['CUSTOMER', 'USERGROUP2', 'FLEET']).describe('Entity type'),
+          identifier_type: z.enum(['mobile', 'email', 'externalId', 'id', 'cardnumber']).describe('Identifier type'),
+          identifier_value: z.string().min(1).max(100).describe('Identifier value'),
+        })
+        .strict()
+        .optional()
+        .describe('Owner of the redemption'),
+      dry_run: dryRunSchema,
+    })
+    .strict()
+    .superRefine((a, ctx) => {
+      if (!!a.redemption_id === !!a.external_reference_number)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'give exactly one of redemption_id or external_reference_number',
+          params: { code: 749 },
+        });
+      if (!a.bill_number && !a.bill_id && !a.purpose && !(a.custom_fields && Object.keys(a.custom_fields).length))
+        ctx.addIssue({
+          code: 'custom',
+          message: 'nothing to update: give bill_number, bill_id, purpose or custom_fields',
+          params: { code: 748 },
+        });
+    }),
+  output: z.object({
+    redemption_id: z.string().optional().describe('Redemption id'),
+    external_reference_number: z.string().optional().describe('Reference'),
+    bill_number: z.string().optional().describe('Bill number'),
+    bill_id: z.string().optional().describe('Bill id, exact digits'),
+    purpose: z.string().optional().describe('Purpose'),
+    points_redeemed: z.number().optional().describe('Points of the redemption'),
+    customer_id: z.string().optional().describe('Customer id'),
+    warnings: z.array(z.string()).optional().describe('API warnings'),
+  }),
+  effect: 'update',
+  envelope: 'v2',
+  codes: { 'entity.type:invalid_value': 1212, 'entity:*': 1219, 'bill_id:*': 8015 },
+  request: (a) => ({
+    method: 'PUT',
+    host: 'api',
+    path: '/v2/points/updateRedemption',
+    body: {
+      ...(a.redemption_id ? { redemptionId: a.redemption_id } : {}),
+      ...(a.external_reference_number ? { externalReferenceNumber: a.external_reference_number } : {}),
+      ...(a.bill_number ? { billNumber: a.bill_number } : {}),
+      ...(a.bill_id ? { billId: new RawNumber(a.bill_id) } : {}),
+      ...(a.purpose ? { purpose: a.purpose } : {}),
+      ...(a.custom_fields && Object.keys(a.custom_fields).length ? { customFields: a.custom_fields } : {}),
+      ...(a.entity
+        ? {
+            entity: {
+              type: a.entity.type,
+              identifierType: a.entity.identifier_type,
+              identifierValue: a.entity.identifier_value,
+            },
+          }
+        : {}),
+    },
+  }),
+  parse: (body, _a, res) => {
+    const d = body?.data && typeof body.data === 'object' && !Array.isArray(body.data) ? body.data : body;
+    // billId can exceed 2^53: read its digits from the raw text, never from the parsed number.
+    const rawBillId = /"billId"\s*:\s*"?(-?\d+)"?/.exec(res.text)?.[1];
+    const warnings = Array.isArray(d?.warnings) ? d.warnings.map((w: any) => String(w?.message ?? w)) : undefined;
+    return {
+      redemption_id: str(d?.redemptionId),
+      external_reference_number: str(d?.externalReferenceNumber),
+      bill_number: str(d?.billNumber),
+      bill_id: rawBillId,
+      purpose: str(d?.redemptionPurpose ?? d?.purpose),
+      points_redeemed: num(d?.pointsRedeemed),
+      customer_id: str(d?.customerId),
+      warnings,
+    };
+  },
+});
