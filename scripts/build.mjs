@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 import { chmodSync, existsSync } from 'node:fs';
 
-const entryPoints = ['src/cli.ts', 'src/demo.ts', 'bench/bench.ts'].filter((f) => existsSync(f));
+const entryPoints = ['src/cli.ts', 'src/demo.ts', 'bench/bench.ts', 'scripts/docs.ts'].filter((f) => existsSync(f));
 await build({
   entryPoints,
   outdir: 'dist',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { annotationsFor, type AnyTool } from './tool.js';
+import { type Annotations, type AnyTool, annotationsFor } from './tool.js';
 
 export interface ListedTool {
   name: string;
@@ -7,49 +7,69 @@ export interface ListedTool {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
-  annotations: ReturnType<typeof annotationsFor>;
+  annotations: Annotations;
 }
 
-const errorSchema = z
-  .object({
-    code: z.union([z.string(), z.number()]).describe('Vendor or server code'),
-    message: z.string().describe('What went wrong'),
-    hint: z.string().optional().describe('What to do next'),
-    retryable: z.boolean().describe('Repeating may succeed'),
-    source: z.enum(['validation', 'upstream', 'network', 'config', 'safety']).describe('Where it failed'),
-    outcome: z.enum(['not_sent', 'failed', 'unknown']).describe('unknown: points may have moved'),
-    field: z.string().optional().describe('Argument at fault'),
-    http_status: z.number().optional().describe('HTTP status'),
-  })
-  .describe('Set when isError');
-
-/** Fields the server adds to every result. */
+/**
+ * Fields the server adds to every result. The error and dry-run objects are described in one
+ * line each rather than field by field: tools/list is paid for in every conversation's context.
+ * Their exact shapes are ToolErrorBody (errors.ts) and RequestPreview (http.ts).
+ */
 export const commonOutput = {
-  environment: z.enum(['live', 'sandbox']).describe('sandbox: simulated data'),
-  replayed: z.boolean().optional().describe('true: earlier result returned, nothing sent'),
-  idempotency_key: z.string().optional().describe('external_reference_number used'),
+  environment: z.enum(['live', 'sandbox']).describe('sandbox = simulated'),
+  replayed: z.boolean().optional().describe('Earlier result; nothing sent'),
+  idempotency_key: z.string().optional().describe('Key sent'),
   note: z.string().optional().describe('Server note'),
-  dry_run_request: z
-    .object({
-      method: z.string().describe('HTTP method'),
-      url: z.string().describe('URL'),
-      query: z.record(z.string(), z.string()).describe('Query'),
-      headers: z.record(z.string(), z.string()).describe('Headers, secrets redacted'),
-      body: z.unknown().optional().describe('JSON body'),
-    })
+  dry_run_request: z.looseObject({}).optional().describe('Unsent request'),
+  error: z
+    .looseObject({})
     .optional()
-    .describe('dry_run: the request not sent'),
-  error: errorSchema.optional(),
+    .describe('code, message, hint, retryable, source, outcome'),
 };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  return rest;
+  return compact(rest, true) as Record<string, unknown>;
+}
+
+const isEmptyObject = (v: unknown) => !!v && typeof v === 'object' && !Array.isArray(v) && !Object.keys(v).length;
+
+/** Keywords the model does not need to read: the server checks them and names them in its errors. */
+const DROP = new Set(['pattern', 'minLength', 'maxLength', 'propertyNames', 'maximum', 'maxItems']);
+
+/**
+ * Trims a JSON Schema for the model's context: drops constraint keywords whose rule the
+ * description already states (the zod schema still enforces every one of them), and nested
+ * additionalProperties:false (unknown arguments are refused by name, with a suggestion).
+ */
+export function compact(s: unknown, top = false): unknown {
+  if (Array.isArray(s)) return s.map((x) => compact(x));
+  if (!s || typeof s !== 'object') return s;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (DROP.has(k)) continue;
+    if (k === 'additionalProperties' && ((v === false && !top) || isEmptyObject(v))) continue;
+    if (k === 'properties' && isEmptyObject(v)) continue;
+    if (k === 'properties' && v && typeof v === 'object') {
+      out[k] = Object.fromEntries(Object.entries(v).map(([n, p]) => [n, compact(p)]));
+      continue;
+    }
+    out[k] = compact(v);
+  }
+  return out;
+}
+
+/** The server's own output fields a tool can carry, by what the tool does. */
+function commonFor(t: AnyTool) {
+  const { environment, error, dry_run_request, replayed, idempotency_key, note } = commonOutput;
+  if (t.effect === 'read') return { environment, error };
+  if (!t.spend) return { environment, error, dry_run_request };
+  return { environment, error, dry_run_request, replayed, idempotency_key, note };
 }
 
 /** A tool as tools/list shows it. Output fields are optional: an error or dry run carries none. */
 export function listTool(t: AnyTool): ListedTool {
-  const output = t.output.extend(commonOutput);
+  const output = t.output.extend(commonFor(t));
   const outputSchema = jsonSchema(output.partial().required({ environment: true }), 'output');
   return {
     name: t.name,
@@ -57,9 +77,9 @@ export function listTool(t: AnyTool): ListedTool {
     description: t.description,
     inputSchema: jsonSchema(t.input, 'input'),
     outputSchema,
-    annotations: annotationsFor(t.effect, t.title),
+    annotations: annotationsFor(t.effect),
   };
 }
 
 /** The full output schema a tool's results are checked against before they leave. */
-export const fullOutput = (t: AnyTool) => t.output.extend(commonOutput);
+export const fullOutput = (t: AnyTool) => t.output.extend(commonFor(t));

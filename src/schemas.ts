@@ -47,19 +47,19 @@ export const SOURCES = [
 
 export const groupSchema = z
   .object({
-    id: z.string().min(1).max(50).optional().describe('Group id'),
-    external_id: z.string().min(1).max(100).optional().describe('Group external id'),
-    primary_user_id: z.string().min(1).max(50).optional().describe('Primary member user id'),
-    primary_user_source: z.enum(SOURCES.filter((s) => s !== 'INSTORE') as [string, ...string[]]).optional().describe('Source of the primary member identifier'),
-    primary_user_account_id: z.string().min(1).max(100).optional().describe('Source account id'),
-    primary_user_identifier_type: z.enum(['mobile', 'email', 'cardnumber', 'cardExternalId', 'id']).optional().describe('Primary member identifier type'),
-    primary_user_identifier_value: z.string().min(1).max(100).optional().describe('Primary member identifier value'),
+    id: z.string().min(1).max(50).optional().describe('Id'),
+    external_id: z.string().min(1).max(100).optional().describe('External id'),
+    primary_user_id: z.string().min(1).max(50).optional().describe('Primary member id'),
+    primary_user_source: z.enum(SOURCES.filter((s) => s !== 'INSTORE') as [string, ...string[]]).optional().describe('Primary member source'),
+    primary_user_account_id: z.string().min(1).max(100).optional().describe('Primary member account id'),
+    primary_user_identifier_type: z.enum(['mobile', 'email', 'cardnumber', 'cardExternalId', 'id']).optional().describe('Primary member id type'),
+    primary_user_identifier_value: z.string().min(1).max(100).optional().describe('Primary member id value'),
   })
   .strict()
   .refine((g) => g.id || g.external_id || g.primary_user_id || g.primary_user_identifier_value, {
     message: 'give at least one of id, external_id, primary_user_id, primary_user_identifier_value',
   })
-  .describe('Redeem group points (user_group2_*)');
+  .describe('Group redemption (user_group2_*)');
 
 export type Group = z.infer<typeof groupSchema>;
 
@@ -108,22 +108,22 @@ function isRealDateTime(s: string): boolean {
 export const referenceSchema = z
   .string()
   .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)')
-  .describe('Idempotency key; omit and the server mints one. A new value deliberately repeats a redemption.');
+  .describe('Idempotency key; omit to have one minted');
 
-export const dryRunSchema = z.boolean().optional().describe('Validate and return the request without sending it');
+export const dryRunSchema = z.boolean().optional().describe('Check and show the request; send nothing');
 
 /** The redemption fields shared by redeem_points and request_points_redemption. */
 export const redemptionFields = {
   customer: customerSchema,
   points: pointsSchema,
   transaction_number: z.string().min(1).max(100).optional().describe('Bill/transaction number'),
-  notes: z.string().max(500).optional().describe('Reason, shown in the customer history'),
-  validation_code: z.string().regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits').optional().describe('Customer validation code (OTP)'),
+  notes: z.string().max(500).optional().describe('Reason'),
+  validation_code: z.string().regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits').optional().describe('Customer\'s code (OTP)'),
   redemption_time: dateTimeSchema.optional().describe('YYYY-MM-DD HH:mm:ss; default now'),
   external_reference_number: referenceSchema.optional(),
   custom_fields: customFieldsSchema.optional(),
   program_id: digits().optional().describe('Loyalty program id'),
-  skip_validation: z.boolean().optional().describe('Skip customer validation (org permitting)'),
+  skip_validation: z.boolean().optional().describe('Skip customer validation'),
   validation_type: z.enum(['MISSED_CALL', 'SMS']).optional().describe('Validation type'),
   group: groupSchema.optional(),
   dry_run: dryRunSchema,
@@ -185,11 +185,11 @@ export function redeemQuery(a: RedemptionArgs): Record<string, string | undefine
 /** Normalized v1.1 item status. */
 export const itemStatusSchema = z
   .object({
-    success: z.boolean().describe('Item succeeded'),
-    code: z.number().describe('Item code (800 = redeemed)'),
-    message: z.string().describe('Item message'),
+    success: z.boolean().describe('OK'),
+    code: z.number().describe('800 = redeemed'),
+    message: z.string().describe('Message'),
   })
-  .describe('Per-item status');
+  .describe('Item status');
 
 export const normItemStatus = (s: any) => ({
   success: String(s?.success) === 'true',

@@ -19,14 +19,13 @@ export type Effect =
   | 'spend';
 
 export interface Annotations {
-  title: string;
   readOnlyHint: boolean;
   destructiveHint: boolean;
   idempotentHint: boolean;
   openWorldHint: boolean;
 }
 
-const ANNOTATIONS: Record<Effect, Omit<Annotations, 'title'>> = {
+const ANNOTATIONS: Record<Effect, Annotations> = {
   read: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   notify: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   update: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
@@ -34,7 +33,7 @@ const ANNOTATIONS: Record<Effect, Omit<Annotations, 'title'>> = {
   spend: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
 };
 
-export const annotationsFor = (effect: Effect, title: string): Annotations => ({ title, ...ANNOTATIONS[effect] });
+export const annotationsFor = (effect: Effect): Annotations => ANNOTATIONS[effect];
 
 /** What the server knows while a tool builds its request. */
 export interface ToolContext {

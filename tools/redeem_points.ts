@@ -24,10 +24,10 @@ export default defineTool({
   name: 'redeem_points',
   title: 'Redeem points',
   description:
-    "Deduct points from a customer's balance now. Check balance and redeemability first. A repeat of the same call is replayed, not spent again; to redeem the same amount again on purpose, pass a new external_reference_number. For approval flows use request_points_redemption.",
+    "Deduct points from a customer's balance now. Check redeemability first. An identical repeat is replayed, not spent again; to redeem again on purpose pass a new external_reference_number.",
   input: z.object(redemptionFields).strict(),
   output: z.object({
-    redemption_id: z.string().optional().describe('Redemption id (for update/reverse)'),
+    redemption_id: z.string().optional().describe('For update/reverse'),
     points_redeemed: z.string().optional().describe('Points deducted'),
     balance: z.number().optional().describe('Balance after'),
     redeemed_value: z.number().optional().describe('Currency value'),
