@@ -204,9 +204,11 @@ export class CapillaryClient {
           query,
           body,
           headers: await this.headers(req, false),
-          timeout: this.cfg.timeoutMs,
           responseType: 'text',
-          signal: opts.signal,
+          // ofetch ignores its timeout when a signal is given, so the deadline is part of the signal.
+          signal: opts.signal
+            ? AbortSignal.any([opts.signal, AbortSignal.timeout(this.cfg.timeoutMs)])
+            : AbortSignal.timeout(this.cfg.timeoutMs),
         });
       } catch (e) {
         if (e instanceof ToolError) throw e;

@@ -10,7 +10,7 @@ export interface Recorded {
 }
 
 export type Reply =
-  | { status?: number; json?: unknown; text?: string; headers?: Record<string, string> }
+  | { status?: number; json?: unknown; text?: string; headers?: Record<string, string>; delayMs?: number }
   /** Fault modes for the fault-injection tests. */
   | { fault: 'reset' | 'hang' };
 
@@ -68,8 +68,12 @@ export class FakeUpstream {
         return;
       }
       const text = reply.text ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
-      res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
-      res.end(text);
+      const send = () => {
+        res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
+        res.end(text);
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
     });
   }
 
@@ -100,3 +104,29 @@ export const redeemOk = (points: string, balance: number, id = 'RDM-1') => ({
     },
   },
 });
+
+/**
+ * A redeem route that behaves like Capillary's idempotency: a repeated external_reference_number
+ * returns the original result and spends nothing. `spent` counts real spends.
+ */
+export function dedupingRedeem(opts: { first?: Reply | ((n: number) => Reply | undefined) } = {}) {
+  const seen = new Map<string, unknown>();
+  const state = { spent: 0, balance: 5000 };
+  let n = 0;
+  const route = (req: Recorded): Reply => {
+    n++;
+    const item = JSON.parse(req.body).root.redeem[0];
+    const key = item.external_reference_number;
+    const fault = typeof opts.first === 'function' ? opts.first(n) : n === 1 ? opts.first : undefined;
+    if (seen.has(key)) return { json: seen.get(key) };
+    const pts = Number(item.points_redeemed);
+    state.spent++;
+    state.balance -= pts;
+    const body = redeemOk(item.points_redeemed, state.balance, `RDM-${state.spent}`);
+    seen.set(key, body);
+    // The fault happens after the spend was written: the response is lost.
+    if (fault) return fault;
+    return { json: body };
+  };
+  return { route, state, keys: () => [...seen.keys()] };
+}

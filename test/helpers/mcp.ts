@@ -56,3 +56,13 @@ export const liveEnv = (baseUrl: string, extra: Record<string, string> = {}) => 
   CAPILLARY_TIMEOUT_MS: '2000',
   ...extra,
 });
+
+/** A loopback port with nothing listening (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}

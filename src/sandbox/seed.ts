@@ -1,0 +1,255 @@
+/**
+ * Seed data for the sandbox: the default dataset (fixed identifiers other code and docs
+ * rely on) and the loader/validator for user seed files.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { JsonSyntaxError, locate, parseLocated, pathToString } from './json-locate.js';
+import { parseMilli } from './points.js';
+
+export const FAULT_KINDS = ['error_500', 'lost_response', 'locked_521', 'rate_limited_429'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export const EVENT_NAMES = [
+  'GenericEvent',
+  'CustomerPromotionImport',
+  'TargetCompleted',
+  'LineitemsPointsPromotionImport',
+  'BillPointsPromotionImport',
+  'TransactionAdd',
+  'GroupTransactionAdd',
+] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+export interface SandboxSeedPromised {
+  bill_number: string | number;
+  points: number | string;
+  program_id?: number;
+  item_code?: string;
+  line_item_id?: number;
+  event_name?: EventName;
+  event_log_id?: number;
+}
+
+export interface SandboxSeedFault {
+  kind: FaultKind;
+  /** how many requests are affected before the customer behaves normally (default: all) */
+  times?: number;
+}
+
+export interface SandboxSeedCustomer {
+  id: number;
+  mobile: string;
+  email?: string;
+  external_id?: string;
+  /** redeemable points; number or decimal string, at most 3 decimals */
+  points: number | string;
+  promised?: SandboxSeedPromised[];
+  requires_validation?: boolean;
+  fault?: SandboxSeedFault;
+}
+
+export interface SandboxSeed {
+  description?: string;
+  customers: SandboxSeedCustomer[];
+}
+
+export const DEFAULT_SEED: SandboxSeed = {
+  description: 'Default Capillary sandbox dataset',
+  customers: [
+    { id: 101, mobile: '919000000001', email: 'asha@example.com', external_id: 'EXT-101', points: 5000 },
+    { id: 102, mobile: '919000000002', external_id: 'EXT-102', points: 0 },
+    {
+      id: 103,
+      mobile: '919000000003',
+      points: 1000,
+      promised: [
+        {
+          bill_number: 'B-1001',
+          points: 120,
+          program_id: 1,
+          item_code: 'SKU-1',
+          line_item_id: 11,
+          event_name: 'TransactionAdd',
+          event_log_id: 9001,
+        },
+      ],
+    },
+    { id: 104, mobile: '919000000004', points: 2000, requires_validation: true },
+    { id: 500, mobile: '919000000500', points: 10000, fault: { kind: 'error_500' } },
+    { id: 599, mobile: '919000000599', points: 10000, fault: { kind: 'lost_response' } },
+    { id: 521, mobile: '919000000521', points: 10000, fault: { kind: 'locked_521' } },
+    { id: 429, mobile: '919000000429', points: 10000, fault: { kind: 'rate_limited_429' } },
+  ],
+};
+
+// ---------------------------------------------------------------------------------------
+// validation
+
+const pointsField = (allowZero: boolean) =>
+  z
+    .union([z.number(), z.string()], {
+      error: 'expected a number of points (number or decimal string, at most 3 decimals)',
+    })
+    .superRefine((v, ctx) => {
+      const p = parseMilli(v);
+      if (!p.ok) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            p.reason === 'precision'
+              ? 'expected at most 3 decimals'
+              : 'expected a number of points (number or decimal string, at most 3 decimals)',
+        });
+      } else if (p.milli < 0 || (!allowZero && p.milli === 0)) {
+        ctx.addIssue({ code: 'custom', message: allowZero ? 'expected points >= 0' : 'expected points > 0' });
+      }
+    });
+
+const positiveInt = (what = 'a positive integer') =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .positive({ error: `expected ${what}` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
+
+const promisedSchema = z.strictObject(
+  {
+    bill_number: z.union([z.string().min(1), z.number().int().nonnegative()], {
+      error: 'expected a bill number (non-empty string or integer)',
+    }),
+    points: pointsField(false),
+    program_id: positiveInt().optional(),
+    item_code: z
+      .string({ error: 'expected a string' })
+      .min(1, { error: 'expected a non-empty string' })
+      .optional(),
+    line_item_id: positiveInt().optional(),
+    event_name: z.enum(EVENT_NAMES, { error: `expected one of ${EVENT_NAMES.join(', ')}` }).optional(),
+    event_log_id: positiveInt().optional(),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
+);
+
+const customerSchema = z.strictObject(
+  {
+    id: positiveInt(),
+    mobile: z
+      .string({ error: 'expected a digit string' })
+      .regex(/^\d{6,20}$/, { error: 'expected a digit string (6 to 20 digits)' }),
+    email: z
+      .string({ error: 'expected an email address' })
+      .regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { error: 'expected an email address' })
+      .optional(),
+    external_id: z
+      .string({ error: 'expected a string' })
+      .min(1, { error: 'expected a non-empty string' })
+      .optional(),
+    points: pointsField(true),
+    promised: z.array(promisedSchema, { error: 'expected an array' }).optional(),
+    requires_validation: z.boolean({ error: 'expected true or false' }).optional(),
+    fault: z
+      .strictObject(
+        {
+          kind: z.enum(FAULT_KINDS, { error: `expected one of ${FAULT_KINDS.join(', ')}` }),
+          times: positiveInt().optional(),
+        },
+        { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
+      )
+      .optional(),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
+);
+
+const seedSchema = z
+  .strictObject(
+    {
+      description: z.string({ error: 'expected a string' }).optional(),
+      customers: z.array(customerSchema, { error: 'expected an array of customers' }),
+    },
+    { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
+  )
+  .superRefine((seed, ctx) => {
+    const seen = new Map<string, number>();
+    seed.customers.forEach((c, i) => {
+      const keys: Array<[keyof SandboxSeedCustomer, string | undefined]> = [
+        ['id', String(c.id)],
+        ['mobile', c.mobile],
+        ['email', c.email?.toLowerCase()],
+        ['external_id', c.external_id],
+      ];
+      for (const [field, value] of keys) {
+        if (value === undefined) continue;
+        const k = `${field}\u0000${value}`;
+        const prev = seen.get(k);
+        if (prev !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['customers', i, field],
+            message: `duplicate ${field} (already used by customers[${prev}])`,
+          });
+        } else seen.set(k, i);
+      }
+    });
+  });
+
+/** Thrown for an invalid seed; message names the file, line/column and field. */
+export class SeedError extends Error {
+  override name = 'SeedError';
+}
+
+function formatIssues(
+  label: string,
+  issues: ReadonlyArray<z.core.$ZodIssue>,
+  where?: (path: ReadonlyArray<PropertyKey>) => string,
+): string {
+  const lines = issues.slice(0, 5).map((iss) => {
+    let path = [...iss.path];
+    let message = iss.message;
+    if (iss.code === 'unrecognized_keys') {
+      path = [...path, iss.keys[0]];
+      message = `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    }
+    const p = pathToString(path) || '(root)';
+    return `${label}: ${p}${where ? where(path) : ''}: ${message}`;
+  });
+  if (issues.length > 5) lines.push(`${label}: ... and ${issues.length - 5} more problem(s)`);
+  return lines.join('\n');
+}
+
+/** Validate an in-memory seed object. Throws SeedError naming the field at fault. */
+export function validateSeed(seed: unknown, label = 'seed'): SandboxSeed {
+  const r = seedSchema.safeParse(seed);
+  if (!r.success) throw new SeedError(formatIssues(label, r.error.issues));
+  return r.data as SandboxSeed;
+}
+
+/**
+ * Load and validate a seed JSON file. Errors name the file, the line and column and the
+ * field at fault, e.g. "seed.json: customers[1].mobile (line 7, column 17): expected a digit string".
+ */
+export function loadSeedFile(path: string): SandboxSeed {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SeedError(`${path}: cannot read seed file: ${(err as Error).message}`);
+  }
+  let located: ReturnType<typeof parseLocated>;
+  try {
+    located = parseLocated(text);
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) throw new SeedError(`${path}: invalid JSON: ${err.message}`);
+    throw err;
+  }
+  const r = seedSchema.safeParse(located.value);
+  if (!r.success) {
+    throw new SeedError(
+      formatIssues(path, r.error.issues, (p) => {
+        const at = locate(located, p) ?? { line: 1, column: 1 };
+        return ` (line ${at.line}, column ${at.column})`;
+      }),
+    );
+  }
+  return r.data as SandboxSeed;
+}

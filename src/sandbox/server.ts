@@ -1,0 +1,162 @@
+/**
+ * HTTP front of the sandbox (node:http): routing, auth, body reading, replies.
+ * Keep-alive friendly: every reply has a content-length and connections are kept open
+ * (except for the lost_response fault, which destroys the socket on purpose).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorFor, type Reply, type SandboxCore, type Version } from './core.js';
+import { parseJsonExact } from './exact-json.js';
+
+const MAX_BODY = 1024 * 1024;
+const WORKFLOW_PATH = '/api_gateway/v2/request-workflow/POINTS-REDEMPTION';
+const WORKFLOW_REQUESTS_PREFIX = '/api_gateway/v2/request-workflow/requests/';
+
+type Handler = (ctx: Ctx) => Reply;
+interface Ctx {
+  query: URLSearchParams;
+  body: unknown;
+  pathParam?: string;
+}
+interface Route {
+  version: Version;
+  /** true: no auth at all (oauth token endpoint) */
+  open?: boolean;
+  /** needs the request-workflow headers as well */
+  workflow?: boolean;
+  methods: Record<string, Handler>;
+}
+
+export function createRequestListener(core: SandboxCore, onRequest: () => void) {
+  const routes = new Map<string, Route>([
+    ['/v1.1/points/redeem', { version: 'v1', methods: { POST: (c) => core.redeem(c.query, c.body) } }],
+    ['/v1.1/points/isredeemable', { version: 'v1', methods: { GET: (c) => core.isRedeemable(c.query) } }],
+    ['/v1.1/points/validationcode', { version: 'v1', methods: { GET: (c) => core.validationCode(c.query) } }],
+    [
+      '/v2/points/updateRedemption',
+      { version: 'v2', methods: { PUT: (c) => core.updateRedemption(c.body) } },
+    ],
+    [
+      '/v2/points/unlockPromisedPoints',
+      { version: 'v2', methods: { POST: (c) => core.unlockPromisedPoints(c.query, c.body) } },
+    ],
+    ['/v2/points/reverse', { version: 'v2', methods: { POST: (c) => core.reverse(c.body) } }],
+    [
+      '/v2/customers/lookup/points/balance',
+      { version: 'v2', methods: { GET: (c) => core.balance(c.query) } },
+    ],
+    [
+      '/v3/oauth/token/generate',
+      { version: 'v2', open: true, methods: { POST: (c) => core.oauthGenerate(c.body) } },
+    ],
+    [
+      WORKFLOW_PATH,
+      {
+        version: 'v2',
+        workflow: true,
+        methods: { POST: (c) => core.workflowCreate(c.body), PUT: (c) => core.workflowDecide(c.body) },
+      },
+    ],
+  ]);
+  const requestsRoute: Route = {
+    version: 'v2',
+    workflow: true,
+    methods: { GET: (c) => core.workflowGet(c.pathParam ?? '') },
+  };
+
+  const send = (req: IncomingMessage, res: ServerResponse, r: Reply) => {
+    if (r.destroy) {
+      // the write already happened; the client never hears about it
+      req.socket.destroy();
+      return;
+    }
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(r.body),
+    };
+    if (r.headers) Object.assign(headers, r.headers);
+    res.writeHead(r.status, headers);
+    res.end(r.body);
+  };
+
+  return (req: IncomingMessage, res: ServerResponse) => {
+    onRequest();
+    const url = req.url ?? '/';
+    const qi = url.indexOf('?');
+    let path = qi < 0 ? url : url.slice(0, qi);
+    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    const query = new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1));
+    const method = (req.method ?? 'GET').toUpperCase();
+
+    let route = routes.get(path);
+    let pathParam: string | undefined;
+    if (!route && path.startsWith(WORKFLOW_REQUESTS_PREFIX)) {
+      const rest = path.slice(WORKFLOW_REQUESTS_PREFIX.length);
+      if (rest !== '' && !rest.includes('/')) {
+        route = requestsRoute;
+        try {
+          pathParam = decodeURIComponent(rest);
+        } catch {
+          pathParam = rest;
+        }
+      }
+    }
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      let r: Reply;
+      try {
+        r = dispatch();
+      } catch (err) {
+        r = errorFor(
+          route?.version ?? (path.startsWith('/v1.1/') ? 'v1' : 'v2'),
+          500,
+          500,
+          `Internal sandbox error: ${(err as Error).message}`,
+        );
+      }
+      send(req, res, r);
+    });
+    req.on('error', () => req.socket.destroy());
+
+    function dispatch(): Reply {
+      const version: Version = route?.version ?? (path.startsWith('/v1.1/') ? 'v1' : 'v2');
+      if (!route) return errorFor(version, 404, 404, `Not found: ${method} ${path}`);
+      const handler = route.methods[method];
+      if (!handler) {
+        const r = errorFor(version, 405, 405, `Method ${method} not allowed on ${path}`);
+        return { ...r, headers: { allow: Object.keys(route.methods).join(', ') } };
+      }
+      const get = (name: string) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      if (!route.open) {
+        if (!core.authenticate(get)) return errorFor(version, 401, 401, 'Unauthorized');
+        if (route.workflow) {
+          const w = core.workflowHeaders(get);
+          if (w) return w;
+        }
+      }
+      if (tooLarge) return errorFor(version, 413, 413, 'Request body too large');
+      let body: unknown;
+      if (chunks.length > 0) {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (text.trim() !== '') {
+          try {
+            body = parseJsonExact(text);
+          } catch {
+            return errorFor(version, 400, 400, 'Invalid JSON body');
+          }
+        }
+      }
+      return handler({ query, body, pathParam });
+    }
+  };
+}

@@ -1,0 +1,384 @@
+/**
+ * Sandbox state: customers, redemptions, idempotency keys, validation codes and workflow
+ * requests, with indexes for O(1) lookups, and optional atomic persistence.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
+import { parseJsonExact, stringifyExact } from './exact-json.js';
+import { parseMilli } from './points.js';
+import type { EventName, FaultKind, SandboxSeed } from './seed.js';
+
+export interface PromisedRec {
+  billNumber: string;
+  pointsMilli: number;
+  programId: number;
+  itemCode: string | null;
+  lineItemId: number | null;
+  eventName: EventName;
+  eventLogId: number | null;
+  unlockedAt: number | null;
+}
+
+export interface FaultRec {
+  kind: FaultKind;
+  /** requests still affected; null = every request */
+  remaining: number | null;
+}
+
+export interface CustomerRec {
+  id: number;
+  mobile: string;
+  email: string | null;
+  externalId: string | null;
+  pointsMilli: number;
+  /** lifetime redeemed (gross) */
+  redeemedMilli: number;
+  /** lifetime reversed */
+  reversedMilli: number;
+  promised: PromisedRec[];
+  requiresValidation: boolean;
+  fault: FaultRec | null;
+}
+
+export interface ReversalRec {
+  reversalId: string;
+  pointsMilli: number;
+  at: number;
+}
+
+export interface RedemptionRec {
+  redemptionId: string;
+  /** numeric id (updateRedemption "id", side effect id) */
+  id: number;
+  customerId: number;
+  pointsMilli: number;
+  balanceAfterMilli: number;
+  programId: number;
+  transactionNumber: string;
+  billNumber: string;
+  /** exact digits, or null when never set (-1 on the wire) */
+  billId: string | null;
+  notes: string;
+  purpose: string;
+  validationCode: string;
+  externalReferenceNumber: string | null;
+  redemptionTime: string | null;
+  customFields: unknown;
+  createdAt: number;
+  updatedAt: number | null;
+  reversedMilli: number;
+  reversals: ReversalRec[];
+  /** the original success response body, kept for idempotent replays */
+  originalResponse: string | null;
+}
+
+export type IdemRec =
+  | { outcome: 'success'; redemptionId: string; at: number }
+  | { outcome: 'failed'; code: number; message: string; at: number };
+
+export interface OtpRec {
+  customerId: number;
+  pointsMilli: number;
+  code: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export type WorkflowState = 'AdminTask' | 'Approved' | 'Rejected' | 'Failed';
+
+export interface WorkflowRec {
+  requestId: string;
+  userId: number;
+  userName: string;
+  requestType: string;
+  state: WorkflowState;
+  startTime: number;
+  endTime: number | null;
+  entityInfo: unknown;
+  /** the IntouchAPITask-Payload exactly as sent (RawNumbers kept) */
+  task: unknown;
+  adminTask: { actionDecision: string; actionMessage: string | null; decidedAt: number } | null;
+  result: { httpStatus: number; body: unknown } | null;
+}
+
+export interface StateData {
+  format: 'capillary-sandbox-state';
+  version: 1;
+  savedAt: number;
+  seq: { redemption: number; effect: number };
+  customers: CustomerRec[];
+  redemptions: RedemptionRec[];
+  idempotency: Record<string, IdemRec>;
+  otps: OtpRec[];
+  requests: WorkflowRec[];
+}
+
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+export function randomId(len: number, alphabet = ID_ALPHABET): string {
+  const bytes = randomBytes(len);
+  let s = '';
+  for (let i = 0; i < len; i++) s += alphabet[bytes[i] % alphabet.length];
+  return s;
+}
+
+export class Store {
+  readonly customers = new Map<number, CustomerRec>();
+  readonly byMobile = new Map<string, CustomerRec>();
+  readonly byEmail = new Map<string, CustomerRec>();
+  readonly byExternalId = new Map<string, CustomerRec>();
+  readonly redemptions = new Map<string, RedemptionRec>();
+  readonly idempotency = new Map<string, IdemRec>();
+  /** key `${customerId}:${pointsMilli}` */
+  readonly otps = new Map<string, OtpRec>();
+  readonly requests = new Map<string, WorkflowRec>();
+  seq = { redemption: 396000, effect: 27141000 };
+
+  constructor(readonly statePath?: string) {}
+
+  addCustomer(c: CustomerRec): void {
+    this.customers.set(c.id, c);
+    this.byMobile.set(c.mobile, c);
+    if (c.email) this.byEmail.set(c.email.toLowerCase(), c);
+    if (c.externalId) this.byExternalId.set(c.externalId, c);
+  }
+
+  static fromSeed(seed: SandboxSeed, statePath?: string): Store {
+    const st = new Store(statePath);
+    for (const c of seed.customers) {
+      st.addCustomer({
+        id: c.id,
+        mobile: c.mobile,
+        email: c.email ?? null,
+        externalId: c.external_id ?? null,
+        pointsMilli: milliOf(c.points),
+        redeemedMilli: 0,
+        reversedMilli: 0,
+        promised: (c.promised ?? []).map((p) => ({
+          billNumber: String(p.bill_number),
+          pointsMilli: milliOf(p.points),
+          programId: p.program_id ?? 1,
+          itemCode: p.item_code ?? null,
+          lineItemId: p.line_item_id ?? null,
+          eventName: p.event_name ?? 'TransactionAdd',
+          eventLogId: p.event_log_id ?? null,
+          unlockedAt: null,
+        })),
+        requiresValidation: c.requires_validation === true,
+        fault: c.fault ? { kind: c.fault.kind, remaining: c.fault.times ?? null } : null,
+      });
+    }
+    return st;
+  }
+
+  toData(now: number): StateData {
+    return {
+      format: 'capillary-sandbox-state',
+      version: 1,
+      savedAt: now,
+      seq: { ...this.seq },
+      customers: [...this.customers.values()],
+      redemptions: [...this.redemptions.values()],
+      idempotency: Object.fromEntries(this.idempotency),
+      otps: [...this.otps.values()],
+      requests: [...this.requests.values()],
+    };
+  }
+
+  static fromData(data: StateData, statePath?: string): Store {
+    const st = new Store(statePath);
+    st.seq = { ...data.seq };
+    for (const c of data.customers) st.addCustomer(c);
+    for (const r of data.redemptions) st.redemptions.set(r.redemptionId, r);
+    for (const [k, v] of Object.entries(data.idempotency)) st.idempotency.set(k, v);
+    for (const o of data.otps) st.otps.set(`${o.customerId}:${o.pointsMilli}`, o);
+    for (const w of data.requests) st.requests.set(w.requestId, w);
+    return st;
+  }
+
+  /** Write the state atomically (temp file in the same dir, fsync, rename) if a path is set. */
+  persist(now: number): void {
+    if (!this.statePath) return;
+    writeAtomic(this.statePath, stringifyExact(this.toData(now)));
+  }
+}
+
+function milliOf(v: number | string): number {
+  const p = parseMilli(v);
+  if (!p.ok) throw new Error(`invalid points value ${JSON.stringify(v)}`);
+  return p.milli;
+}
+
+export function writeAtomic(path: string, text: string): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomId(8)}.tmp`);
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    throw err;
+  }
+  // make the rename itself durable (best effort: not every platform can fsync a directory)
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    /* ignore */
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// state file validation (structure only; a file that fails is never silently replaced)
+
+const nullableStr = z.string().nullable();
+const milli = z.number().int().safe();
+const stateSchema = z.object({
+  format: z.literal('capillary-sandbox-state'),
+  version: z.literal(1),
+  savedAt: z.number(),
+  seq: z.object({ redemption: z.number().int(), effect: z.number().int() }),
+  customers: z.array(
+    z.object({
+      id: z.number().int(),
+      mobile: z.string(),
+      email: nullableStr,
+      externalId: nullableStr,
+      pointsMilli: milli.nonnegative(),
+      redeemedMilli: milli,
+      reversedMilli: milli,
+      promised: z.array(
+        z.object({
+          billNumber: z.string(),
+          pointsMilli: milli,
+          programId: z.number().int(),
+          itemCode: nullableStr,
+          lineItemId: z.number().int().nullable(),
+          eventName: z.string(),
+          eventLogId: z.number().int().nullable(),
+          unlockedAt: z.number().nullable(),
+        }),
+      ),
+      requiresValidation: z.boolean(),
+      fault: z.object({ kind: z.string(), remaining: z.number().int().nullable() }).nullable(),
+    }),
+  ),
+  redemptions: z.array(
+    z.object({
+      redemptionId: z.string(),
+      id: z.number().int(),
+      customerId: z.number().int(),
+      pointsMilli: milli,
+      balanceAfterMilli: milli,
+      programId: z.number().int(),
+      transactionNumber: z.string(),
+      billNumber: z.string(),
+      billId: nullableStr,
+      notes: z.string(),
+      purpose: z.string(),
+      validationCode: z.string(),
+      externalReferenceNumber: nullableStr,
+      redemptionTime: nullableStr,
+      customFields: z.unknown(),
+      createdAt: z.number(),
+      updatedAt: z.number().nullable(),
+      reversedMilli: milli,
+      reversals: z.array(z.object({ reversalId: z.string(), pointsMilli: milli, at: z.number() })),
+      originalResponse: nullableStr,
+    }),
+  ),
+  idempotency: z.record(
+    z.string(),
+    z.union([
+      z.object({ outcome: z.literal('success'), redemptionId: z.string(), at: z.number() }),
+      z.object({ outcome: z.literal('failed'), code: z.number(), message: z.string(), at: z.number() }),
+    ]),
+  ),
+  otps: z.array(
+    z.object({
+      customerId: z.number().int(),
+      pointsMilli: milli,
+      code: z.string(),
+      issuedAt: z.number(),
+      expiresAt: z.number(),
+    }),
+  ),
+  requests: z.array(
+    z.object({
+      requestId: z.string(),
+      userId: z.number(),
+      userName: z.string(),
+      requestType: z.string(),
+      state: z.enum(['AdminTask', 'Approved', 'Rejected', 'Failed']),
+      startTime: z.number(),
+      endTime: z.number().nullable(),
+      entityInfo: z.unknown(),
+      task: z.unknown(),
+      adminTask: z
+        .object({ actionDecision: z.string(), actionMessage: z.string().nullable(), decidedAt: z.number() })
+        .nullable(),
+      result: z.object({ httpStatus: z.number(), body: z.unknown() }).nullable(),
+    }),
+  ),
+});
+
+export class StateFileError extends Error {
+  override name = 'StateFileError';
+}
+
+/** Read a state file if it exists. Returns undefined when absent; throws StateFileError when unusable. */
+export function readStateFile(path: string): StateData | undefined {
+  if (!existsSync(path)) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new StateFileError(`sandbox state file ${path} cannot be read: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseJsonExact(text);
+  } catch (err) {
+    throw new StateFileError(
+      `sandbox state file ${path} is corrupted (not valid JSON: ${(err as Error).message}); ` +
+        'fix or remove it to start from the seed',
+    );
+  }
+  const r = stateSchema.safeParse(raw);
+  if (!r.success) {
+    const iss = r.error.issues[0];
+    const where =
+      iss.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') || '(root)';
+    throw new StateFileError(
+      `sandbox state file ${path} is corrupted or not a sandbox state file (${where}: ${iss.message}); ` +
+        'fix or remove it to start from the seed',
+    );
+  }
+  // keep the original objects (RawNumbers inside workflow payloads survive)
+  return raw as StateData;
+}
