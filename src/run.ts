@@ -139,8 +139,14 @@ async function plain(app: App, tool: AnyTool, args: Record<string, any>, ctx: Ca
   }
   try {
     const res = await app.client.send(req, { mutating, signal: ctx.signal, onRetry: ctx.progress });
-    const body = checkEnvelope(res, tool.envelope, mutating);
-    const out = tool.parse(body, args, res) as Out;
+    let out: Out;
+    try {
+      out = tool.parse(checkEnvelope(res, tool.envelope, mutating), args, res, toolContext(app)) as Out;
+    } catch (e) {
+      const answer = e instanceof ToolError && res.json !== undefined ? tool.readFailure?.(res.json, res) : undefined;
+      if (!answer) throw e;
+      out = answer as Out;
+    }
     if (mutating) await audit(app, tool, args, { outcome: 'succeeded', status: res.status, started });
     return okResult(app, tool, out);
   } catch (e) {
@@ -218,6 +224,12 @@ async function spendOnce(
     if (other && other.status === 'failed')
       throw safetyError('key_failed', `external_reference_number "${agentKey}" belongs to a failed attempt; Capillary does not accept it again.`, 'Pass a new external_reference_number to try again.');
   }
+  if (prev && inWindow && reusable(prev) && !spec.keySentUpstream && !agentKey)
+    throw safetyError(
+      'outcome_unknown',
+      `An identical ${tool.name} call at ${new Date(prev.at).toISOString()} has an unknown outcome, and this API cannot deduplicate a re-send.`,
+      'Check get_points_balance first. If it did not happen, call again with points set explicitly to what is still to be done (a different call), or ask an operator.',
+    );
   let note: string | undefined;
   let key: string;
   if (agentKey) key = agentKey;
@@ -251,7 +263,7 @@ async function spendOnce(
     try {
       const res = await app.client.send(req, { mutating: true, signal: ctx.signal, onRetry: ctx.progress });
       const body = checkEnvelope(res, tool.envelope, true);
-      const out = app.redactor.value(tool.parse(body, args, res) as Out);
+      const out = app.redactor.value(tool.parse(body, args, res, toolContext(app, key)) as Out);
       await app.store.put({ ...entry, status: 'succeeded', updated: Date.now(), result: out });
       await audit(app, tool, args, { outcome: 'succeeded', status: res.status, started, key });
       return okResult(app, tool, { ...out, idempotency_key: key, ...(note ? { note } : {}) });

@@ -203,3 +203,21 @@ export const num = (v: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined;
 };
 export const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+
+/** A customer as v1.1 query parameters. */
+export const customerQuery = (c: Customer): Record<string, string | undefined> => ({
+  mobile: c.mobile,
+  email: c.email,
+  external_id: c.external_id,
+  id: c.id,
+});
+
+/** A customer as a v2 identifier {type, value}: the first identifier given. */
+export const customerIdentifier = (c: Customer): { type: string; value: string } =>
+  c.mobile
+    ? { type: 'mobile', value: c.mobile }
+    : c.email
+      ? { type: 'email', value: c.email }
+      : c.external_id
+        ? { type: 'externalId', value: c.external_id }
+        : { type: 'id', value: c.id ?? '' };

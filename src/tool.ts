@@ -58,6 +58,11 @@ export interface SpendSpec<I> {
   key(args: I): string | undefined;
   /** Prefix of minted keys. */
   keyPrefix: string;
+  /**
+   * Whether a repeat after an unknown outcome may be re-sent: true when the key travels to the
+   * API, which deduplicates it. Without that, the repeat is refused until the agent has checked.
+   */
+  keySentUpstream: boolean;
 }
 
 export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
@@ -75,7 +80,12 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   /** The one HTTP call, built from checked arguments. Throws ToolError for checks zod cannot express. */
   request(args: z.infer<I>, ctx: ToolContext): UpstreamRequest;
   /** Normalizes a successful response (envelope already checked) into the output shape. */
-  parse(body: any, args: z.infer<I>, res: UpstreamResponse): z.infer<O>;
+  parse(body: any, args: z.infer<I>, res: UpstreamResponse, ctx: ToolContext): z.infer<O>;
+  /**
+   * For answers whose "failure" envelope is itself the answer (e.g. "not redeemable"): returns
+   * the result, or undefined to report the failure as an error.
+   */
+  readFailure?(body: any, res: UpstreamResponse): z.infer<O> | undefined;
 }
 
 export const defineTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef<I, O> => def;

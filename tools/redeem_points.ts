@@ -43,6 +43,7 @@ export default defineTool({
     describe: (a) => `Redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)}.`,
     key: (a) => a.external_reference_number,
     keyPrefix: 'mcp-rdm',
+    keySentUpstream: true,
   },
   request: (a, ctx) => ({
     method: 'POST',

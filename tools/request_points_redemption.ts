@@ -58,6 +58,7 @@ export default defineTool({
       `File a request to redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)} (deducted when approved).`,
     key: (a) => a.external_reference_number,
     keyPrefix: 'mcp-req',
+    keySentUpstream: true,
   },
   request: (a, ctx) => ({
     method: 'POST',
