@@ -170,7 +170,11 @@ async function spend(app: App, tool: AnyTool, args: Record<string, any>, ctx: Ca
     const key = spec.key(args) ?? (prev && reusable(prev) ? prev.key : '<minted when sent>');
     const req = await buildRequest(app, tool, args, key);
     await audit(app, tool, args, { outcome: 'dry_run', started, key });
-    return okResult(app, tool, { dry_run_request: app.client.preview(req), idempotency_key: key, note: 'dry run: nothing was sent' });
+    return okResult(app, tool, {
+      dry_run_request: app.client.preview(req),
+      ...(spec.keySentUpstream ? { idempotency_key: key } : {}),
+      note: 'dry run: nothing was sent',
+    });
   }
 
   // Identical calls already in flight in this process share its single upstream request.
@@ -214,7 +218,7 @@ async function spendOnce(
   const inWindow = prev && now - prev.at <= app.config.idempotencyWindowMs;
   if (prev && inWindow && prev.status === 'succeeded' && prev.result) {
     await audit(app, tool, args, { outcome: 'replayed', started, key: prev.key });
-    return markReplayed(app, tool, okResult(app, tool, { ...prev.result, idempotency_key: prev.key }), `identical call succeeded at ${new Date(prev.at).toISOString()}; replayed, nothing sent`);
+    return markReplayed(app, tool, okResult(app, tool, { ...prev.result, ...(spec.keySentUpstream ? { idempotency_key: prev.key } : {}) }), `identical call succeeded at ${new Date(prev.at).toISOString()}; replayed, nothing sent`);
   }
   const agentKey: string | undefined = spec.key(args);
   if (agentKey) {
@@ -266,7 +270,7 @@ async function spendOnce(
       const out = app.redactor.value(tool.parse(body, args, res, toolContext(app, key)) as Out);
       await app.store.put({ ...entry, status: 'succeeded', updated: Date.now(), result: out });
       await audit(app, tool, args, { outcome: 'succeeded', status: res.status, started, key });
-      return okResult(app, tool, { ...out, idempotency_key: key, ...(note ? { note } : {}) });
+      return okResult(app, tool, { ...out, ...(spec.keySentUpstream ? { idempotency_key: key } : {}), ...(note ? { note } : {}) });
     } catch (e) {
       const body = e instanceof ToolError ? e.body : undefined;
       const status = body?.outcome === 'failed' ? 'failed' : body?.outcome === 'not_sent' ? 'failed' : 'unknown';
