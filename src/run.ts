@@ -274,7 +274,7 @@ async function spendOnce(
     } catch (e) {
       const body = e instanceof ToolError ? e.body : undefined;
       const status = body?.outcome === 'failed' ? 'failed' : body?.outcome === 'not_sent' ? 'failed' : 'unknown';
-      await app.store.put({ ...entry, status, updated: Date.now(), error: body });
+      await app.store.put({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) });
       await audit(app, tool, args, { outcome: status, status: body?.http_status, code: body?.code, started, key });
       if (e instanceof ToolError && status === 'unknown')
         throw new ToolError({

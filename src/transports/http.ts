@@ -1,6 +1,420 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { App } from '../app.js';
+import { ConfigError } from '../config.js';
 import type { Started } from '../main.js';
+import { createServer } from '../server.js';
+import {
+  allowedHosts,
+  checkHostOrigin,
+  HttpArgError,
+  hostPort,
+  isLoopback,
+  isWildcard,
+  parseHttpArgs,
+  tokenChecker,
+} from './http-guard.js';
+import { decodeSession, encodeSession, Relay } from './http-relay.js';
 
-/** Placeholder until the Streamable HTTP transport lands. */
-export async function runHttp(_argv: string[], _start: () => Promise<Started>): Promise<void> {
-  throw new Error('--http is not available yet');
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+export interface HttpServerOptions {
+  /** Interface to bind; default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one. Default 3000. */
+  port?: number;
+  /** Bearer token; when set, every /mcp request must carry it. */
+  token?: string;
+  /** Request body limit in bytes (413 above it). Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Extra accepted Host header values, comma-separated (MCP_ALLOWED_HOSTS). */
+  allowedHosts?: string;
+  /** Answer plain JSON instead of SSE when nothing can stream (measurement knob; default false). */
+  jsonResponse?: boolean;
+}
+
+export interface HttpServerHandle {
+  url: string;
+  host: string;
+  port: number;
+  /** Whether a bearer token is required. */
+  auth: boolean;
+  /** Requests being answered and tool calls still running. */
+  inFlight(): number;
+  /**
+   * Graceful stop: no new connections, new requests get 503 (answers to pending elicitations
+   * are still taken), in-flight calls may finish for up to timeoutMs, then every connection is
+   * closed. Resolves true when everything finished in time.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Immediate stop (drain with no grace). */
+  close(): Promise<void>;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+const OK_BODY = '{"status":"ok"}';
+
+/** A JSON-RPC error body with no id: never credentials, stack traces or internals. */
+function reply(res: ServerResponse, status: number, message: string, headers?: Record<string, string>, code = -32000): void {
+  const body = `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(message)}},"id":null}`;
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+type Body = { ok: true; text: string } | { ok: false; tooLarge: boolean };
+
+/** Reads the body up to max bytes; a declared or actual excess stops reading at once. */
+function readBody(req: IncomingMessage, max: number): Promise<Body> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > max) return Promise.resolve({ ok: false, tooLarge: true });
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        resolve({ ok: false, tooLarge: true });
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = () => resolve({ ok: true, text: chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', () => resolve({ ok: false, tooLarge: false }));
+  });
+}
+
+const isJsonContentType = (ct: string | undefined) => {
+  if (!ct) return false;
+  const semi = ct.indexOf(';');
+  return (semi < 0 ? ct : ct.slice(0, semi)).trim().toLowerCase() === 'application/json';
+};
+
+const acceptsBoth = (accept: string | undefined) =>
+  !!accept && accept.includes('application/json') && accept.includes('text/event-stream');
+
+type Msg = Record<string, unknown>;
+const isResponse = (m: Msg) => !('method' in m) && 'id' in m && ('result' in m || 'error' in m);
+const isRequest = (m: Msg) => typeof m.method === 'string' && 'id' in m;
+
+/**
+ * Serves MCP over stateless Streamable HTTP at POST /mcp: one SDK Server and transport per
+ * POST, all sharing the one App (ledger, locks, HTTP client). See http-relay.ts for how a tool
+ * call's elicitation is answered across POSTs.
+ */
+export async function startHttpServer(app: App, opts: HttpServerOptions = {}): Promise<HttpServerHandle> {
+  const bindHost = opts.host ?? '127.0.0.1';
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const checkToken = tokenChecker(opts.token);
+  const jsonResponse = opts.jsonResponse ?? false;
+  const relay = new Relay();
+  let allowed = new Set<string>();
+  let draining = false;
+  /** HTTP requests not yet closed, plus tool calls still running after their client left. */
+  let busy = 0;
+  let idleWaiters: Array<() => void> = [];
+  const settle = () => {
+    if (--busy === 0 && idleWaiters.length) {
+      const w = idleWaiters;
+      idleWaiters = [];
+      for (const f of w) f();
+    }
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    busy++;
+    res.once('close', settle);
+    const bad = checkHostOrigin(allowed, req.headers.host, req.headers.origin);
+    if (bad) return reply(res, 403, bad);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path === '/healthz') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' });
+      res.writeHead(200, { ...JSON_HEADERS, 'content-length': OK_BODY.length, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : OK_BODY);
+      return;
+    }
+    if (path !== '/mcp') return reply(res, 404, 'Not Found');
+    if (checkToken && !checkToken(req.headers.authorization))
+      return reply(res, 401, 'Unauthorized: missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
+    if (req.method !== 'POST')
+      return reply(res, 405, 'Method Not Allowed: this server is stateless; send JSON-RPC with POST', { allow: 'POST' });
+    if (!acceptsBoth(req.headers.accept))
+      return reply(res, 406, 'Not Acceptable: Client must accept both application/json and text/event-stream');
+    if (!isJsonContentType(req.headers['content-type']))
+      return reply(res, 415, 'Unsupported Media Type: Content-Type must be application/json');
+    void readBody(req, maxBody).then((body) => {
+      if (!body.ok) {
+        if (body.tooLarge) reply(res, 413, `Payload Too Large: the body must not exceed ${maxBody} bytes`, { connection: 'close' });
+        else res.destroy();
+        return;
+      }
+      return post(req, res, body.text);
+    });
+  };
+
+  const post = async (req: IncomingMessage, res: ServerResponse, text: string): Promise<void> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return reply(res, 400, 'Parse error: Invalid JSON', undefined, -32700);
+    }
+    const list = (Array.isArray(parsed) ? parsed : [parsed]) as Msg[];
+    let requests = 0;
+    let responses = 0;
+    for (const m of list) {
+      if (!m || typeof m !== 'object' || Array.isArray(m) || m.jsonrpc !== '2.0')
+        return reply(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message', undefined, -32600);
+      if (isRequest(m)) requests++;
+      else if (isResponse(m)) responses++;
+      else if (typeof m.method !== 'string') return reply(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message', undefined, -32600);
+    }
+    if (list.length === 0) return reply(res, 400, 'Invalid Request: empty batch', undefined, -32600);
+    const sessionHeader = req.headers['mcp-session-id'];
+    const session = typeof sessionHeader === 'string' ? sessionHeader : undefined;
+
+    // Answers to the server's own requests (elicitation) go to the transport that asked.
+    let unknown = 0;
+    if (responses) for (const m of list) if (isResponse(m) && !relay.answer(m as { id: unknown }, session)) unknown++;
+    if (requests === 0) {
+      // Responses and notifications only. Notifications (initialized, cancelled) have nothing to
+      // act on in a stateless server: a cancelled call still finishes and is recorded in the ledger.
+      if (unknown) return reply(res, 400, 'Bad Request: unknown or expired response id');
+      res.writeHead(202).end();
+      return;
+    }
+    if (draining) return reply(res, 503, 'Service Unavailable: the server is shutting down', { connection: 'close', 'retry-after': '1' });
+    const forSdk = responses ? list.filter((m) => !isResponse(m)) : parsed;
+    await exchange(req, res, forSdk, list, requests, session);
+  };
+
+  /** One POST that carries requests: a fresh Server and transport over the shared app. */
+  const exchange = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    list: Msg[],
+    requests: number,
+    session: string | undefined,
+  ): Promise<void> => {
+    const init = list.find((m) => m.method === 'initialize') as { params?: { capabilities?: unknown } } | undefined;
+    if (init) {
+      const sid = encodeSession(init.params?.capabilities);
+      if (sid) res.setHeader('mcp-session-id', sid);
+    }
+    const server = createServer(app);
+    const caps = decodeSession(session);
+    // The per-POST Server never saw initialize: give it what the client declared then.
+    if (caps) (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = caps;
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: jsonResponse });
+    let open = requests;
+    let owned: Set<string> | undefined;
+    busy++;
+    let running = true;
+    const finish = () => {
+      if (!running) return;
+      running = false;
+      if (owned) for (const w of owned) relay.forget(w);
+      settle();
+    };
+    const send = transport.send.bind(transport);
+    transport.send = (msg: JSONRPCMessage, options) => {
+      const m = msg as Msg;
+      if (typeof m.method === 'string') {
+        if ('id' in m) {
+          owned ??= new Set();
+          const wire = relay.register({ id: m.id as string | number, session, deliver: (r) => transport.onmessage?.(r) });
+          owned.add(wire);
+          msg = { ...msg, id: wire } as JSONRPCMessage;
+        } else if (m.method === 'notifications/cancelled' && owned) {
+          const params = m.params as { requestId?: string | number } | undefined;
+          const wire = params?.requestId === undefined ? undefined : relay.wireId(owned, params.requestId);
+          if (wire) {
+            relay.forget(wire);
+            owned.delete(wire);
+            msg = { ...msg, params: { ...params, requestId: wire } } as JSONRPCMessage;
+          }
+        }
+      } else if (--open === 0) {
+        // The last response of this POST: after it is handed over, the exchange is over.
+        return send(msg, options).finally(finish);
+      }
+      return send(msg, options);
+    };
+    res.once('close', () => {
+      // The client left while the server waited on it: end those waits, so the call ends.
+      if (running && owned?.size) relay.fail(owned, 'client disconnected');
+    });
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req, res, body);
+    } catch (e) {
+      app.log.error('HTTP transport error', { error: e instanceof Error ? e.message : String(e) });
+      if (!res.headersSent) reply(res, 500, 'Internal Server Error');
+      else res.destroy();
+      finish();
+    }
+    // Refused before any handler ran (406, bad protocol version...): nothing is running.
+    if (res.statusCode !== 200) finish();
+  };
+
+  const httpServer = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
+  httpServer.headersTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(opts.port ?? 3000, bindHost, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  allowed = allowedHosts(bindHost, port, opts.allowedHosts);
+  const shownHost = isWildcard(bindHost) ? '127.0.0.1' : bindHost;
+
+  let closed: Promise<void> | undefined;
+  const stop = () => {
+    closed ??= new Promise<void>((resolve) => {
+      httpServer.close(() => resolve());
+      httpServer.closeAllConnections();
+    });
+    return closed;
+  };
+
+  const drain = async (timeoutMs: number): Promise<boolean> => {
+    draining = true;
+    // Stops accepting connections and closes idle keep-alive ones; busy ones finish first.
+    httpServer.close();
+    httpServer.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const inTime =
+      busy === 0 ||
+      (await new Promise<boolean>((resolve) => {
+        idleWaiters.push(() => resolve(true));
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }));
+    clearTimeout(timer);
+    if (!inTime) relay.fail(relay.all(), 'server shutting down');
+    await stop();
+    return inTime;
+  };
+
+  return {
+    url: `http://${hostPort(shownHost, port)}/mcp`,
+    host: bindHost,
+    port,
+    auth: !!checkToken,
+    inFlight: () => busy,
+    drain,
+    close: async () => {
+      await drain(0);
+    },
+  };
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string, min: number, problems: string[]): number | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    problems.push(`${name} must be a whole number >= ${min} (got "${raw}")`);
+    return undefined;
+  }
+  return Number(raw);
+}
+
+/** `capillary-loyalty-mcp --http [--port N] [--host H]`: serve until SIGTERM/SIGINT, then drain and exit 0. */
+export async function runHttp(argv: string[], start: () => Promise<Started>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let args: { host: string; port: number };
+  try {
+    args = parseHttpArgs(argv);
+  } catch (e) {
+    if (e instanceof HttpArgError) throw new ConfigError([e.message]);
+    throw e;
+  }
+  const problems: string[] = [];
+  const token = env.MCP_HTTP_TOKEN?.trim() || undefined;
+  const maxBodyBytes = envInt(env, 'MCP_HTTP_MAX_BODY_BYTES', 1, problems);
+  const shutdownMs = envInt(env, 'MCP_SHUTDOWN_TIMEOUT_MS', 0, problems) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  if (!isLoopback(args.host) && !token)
+    problems.push(
+      `--host ${args.host} is not a loopback address, so MCP_HTTP_TOKEN must be set: refusing to serve money-moving tools to the network without a bearer token`,
+    );
+  if (problems.length) throw new ConfigError(problems);
+
+  const started = await start();
+  let handle: HttpServerHandle;
+  try {
+    handle = await startHttpServer(started.app, { ...args, token, maxBodyBytes, allowedHosts: env.MCP_ALLOWED_HOSTS });
+  } catch (e) {
+    await started.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new ConfigError([`port ${args.port} on ${args.host} is already in use (--port)`]);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ConfigError([`cannot bind --host ${args.host} (${code})`]);
+    throw e;
+  }
+  await printBanner(started, handle, env, !!token && token.length < 16);
+
+  let stopping = false;
+  let forced: (() => void) | undefined;
+  const shutdown = async (why: string) => {
+    if (stopping) {
+      forced?.();
+      return;
+    }
+    stopping = true;
+    started.app.log.info(`shutting down (${why}): finishing in-flight requests (up to ${shutdownMs} ms)`);
+    const inTime = await Promise.race([
+      handle.drain(shutdownMs),
+      new Promise<boolean>((r) => {
+        forced = () => r(false);
+      }),
+    ]);
+    if (!inTime) started.app.log.warn('shutdown: in-flight requests did not finish in time and were cut off');
+    try {
+      await started.close();
+    } catch (e) {
+      started.app.log.error('shutdown: closing the ledger/audit log failed', { error: String(e) });
+      process.exit(1);
+    }
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function printBanner(started: Started, h: HttpServerHandle, env: NodeJS.ProcessEnv, shortToken: boolean): Promise<void> {
+  const lines = [`capillary-loyalty-mcp: serving MCP over Streamable HTTP at ${h.url}`];
+  lines.push(
+    h.auth
+      ? '  auth: bearer token required (MCP_HTTP_TOKEN)'
+      : '  auth: off (loopback only; set MCP_HTTP_TOKEN to require a bearer token)',
+  );
+  if (shortToken) lines.push('  warning: MCP_HTTP_TOKEN is shorter than 16 characters; use a long random token');
+  if (isWildcard(h.host) && !env.MCP_ALLOWED_HOSTS?.trim())
+    lines.push(
+      `  note: bound to every interface; only loopback Host headers are accepted until MCP_ALLOWED_HOSTS lists the name(s) clients use`,
+    );
+  if (started.sandboxUrl) {
+    let customers = '';
+    if (!env.CAPILLARY_SANDBOX_SEED?.trim()) {
+      try {
+        const { DEFAULT_SEED } = await import('../sandbox/index.js');
+        customers = DEFAULT_SEED.customers
+          .slice(0, 4)
+          .map((c) => `${c.mobile} (${c.points} pts)`)
+          .join(', ');
+      } catch {}
+    }
+    lines.push(
+      `  sandbox: SIMULATED Capillary API, no real points move${customers ? `; test customers: ${customers}, more in the README` : ''}`,
+    );
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
 }

@@ -1,0 +1,158 @@
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { selectTools } from '../src/app.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { checkEnvelope } from '../src/http.js';
+import { RawNumber, stringifyWire } from '../src/json.js';
+import { Redactor } from '../src/redact.js';
+import { canonical, fingerprint } from '../src/safety/fingerprint.js';
+import { FileStore, type LedgerEntry } from '../src/safety/ledger.js';
+import { KeyedLock } from '../src/safety/lock.js';
+import { pointsSchema, pointsString } from '../src/schemas.js';
+import { ALL_TOOLS } from '../src/tools.js';
+import { tempDir } from './helpers/mcp.js';
+
+const base = { CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com', CAPILLARY_USERNAME: 'u', CAPILLARY_PASSWORD: 'p' };
+
+describe('config', () => {
+  it('a base URL without credentials is an error at start, never a fallback', () => {
+    expect(() => loadConfig({ CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com' })).toThrow(/no credentials are/);
+    expect(() => loadConfig({ ...base, CAPILLARY_PASSWORD: '' })).toThrow(/both be set/);
+  });
+  it('lists every problem, naming the variable', () => {
+    try {
+      loadConfig({ ...base, CAPILLARY_TIMEOUT_MS: 'soon', CAPILLARY_READ_ONLY: 'maybe', CAPILLARY_BASE_URL: 'ftp://x' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const msg = (e as Error).message;
+      for (const v of ['CAPILLARY_TIMEOUT_MS', 'CAPILLARY_READ_ONLY', 'CAPILLARY_BASE_URL']) expect(msg).toContain(v);
+    }
+  });
+  it('defaults: workflow host = base URL, data dir under XDG_DATA_HOME, OAuth when only a key pair is set', () => {
+    const c = loadConfig({ CAPILLARY_BASE_URL: 'http://127.0.0.1:8080/', CAPILLARY_OAUTH_CLIENT_KEY: 'k', CAPILLARY_OAUTH_CLIENT_SECRET: 's', XDG_DATA_HOME: '/x' });
+    expect(c.baseUrl).toBe('http://127.0.0.1:8080');
+    expect(c.workflowBaseUrl).toBe('http://127.0.0.1:8080');
+    expect(c.auth).toEqual({ kind: 'oauth', key: 'k', secret: 's' });
+    expect(c.dataDir).toBe('/x/capillary-loyalty-mcp');
+    expect(c.environment).toBe('live');
+  });
+  it('the sandbox is used only when no base URL is set', () => {
+    const sb = { url: 'http://127.0.0.1:1', username: 'a', password: 'b', orgId: '1', uiAuthToken: 't' };
+    expect(loadConfig({}, sb).environment).toBe('sandbox');
+    expect(loadConfig(base, sb).environment).toBe('live');
+    expect(() => loadConfig({})).toThrow(/CAPILLARY_BASE_URL is not set/);
+  });
+  it('tool selection: read-only wins, unknown names refused', () => {
+    expect(selectTools(ALL_TOOLS, { readOnly: true, tools: ['redeem_points'] }).map((t) => t.name)).toEqual([]);
+    expect(selectTools(ALL_TOOLS, { readOnly: true }).every((t) => t.effect === 'read')).toBe(true);
+    expect(() => selectTools(ALL_TOOLS, { readOnly: false, excludeTools: ['nope'] })).toThrow(/unknown tool name/);
+  });
+});
+
+describe('wire helpers', () => {
+  it('keeps 19-digit numbers exact and cannot be spoofed by a string', () => {
+    const text = stringifyWire({ billId: new RawNumber('9223372036854775807'), s: '\u0000raw:5' });
+    expect(text).toContain('"billId":9223372036854775807');
+    expect(JSON.parse(text).s).toBe('\u0000raw:5');
+  });
+  it('writes points as decimal strings without float noise', () => {
+    expect(pointsString(10.125)).toBe('10.125');
+    expect(pointsString(0.1 + 0.2)).toBe('0.3');
+    expect(pointsString(1.5)).toBe('1.5');
+    expect(pointsString(100)).toBe('100');
+    expect(pointsString(0.001)).toBe('0.001');
+  });
+  it('points: > 0 and at most 3 decimals', () => {
+    for (const ok of [0.001, 1, 10.125, 999999.999]) expect(pointsSchema.safeParse(ok).success).toBe(true);
+    for (const bad of [0, -1, 0.0005, 1e-7, 1.1115, Number.NaN, Number.POSITIVE_INFINITY, '1,5', '10'])
+      expect(pointsSchema.safeParse(bad).success).toBe(false);
+  });
+  it('canonical JSON ignores key order; the fingerprint ignores dry_run', () => {
+    expect(canonical({ b: 1, a: { d: [1, 2], c: 'x' } })).toBe(canonical({ a: { c: 'x', d: [1, 2] }, b: 1 }));
+    expect(fingerprint('t', { a: 1, dry_run: true })).toBe(fingerprint('t', { a: 1 }));
+    expect(fingerprint('t', { a: 1 })).not.toBe(fingerprint('u', { a: 1 }));
+  });
+});
+
+describe('envelopes', () => {
+  const res = (status: number, json: unknown, text = JSON.stringify(json)) => ({ status, headers: new Headers(), text, json });
+  it('v1.1: success "false" on a 200 is a failure with the item code', () => {
+    expect(() => checkEnvelope(res(200, { response: { status: { success: 'false', code: 500 }, responses: { points: { item_status: { success: 'false', code: 816, message: 'nf' } } } } }), 'v1.1', true)).toThrow('nf');
+  });
+  it('v2: a non-empty errors array on a 200 is a failure', () => {
+    expect(() => checkEnvelope(res(200, { errors: [{ code: 748, message: 'No metadata' }] }), 'v2', true)).toThrow('No metadata');
+  });
+  it('a 2xx without a body on a mutating call has an unknown outcome', () => {
+    try {
+      checkEnvelope(res(200, undefined, ''), 'v1.1', true);
+      expect.unreachable();
+    } catch (e: any) {
+      expect(e.body).toMatchObject({ code: 'malformed_response', outcome: 'unknown' });
+    }
+  });
+});
+
+describe('redactor', () => {
+  it('removes secrets in values and secret-named keys, deep', () => {
+    const r = new Redactor(['hunter2-secret']);
+    const out = r.value({ a: 'x hunter2-secret y', headers: { Authorization: 'Basic zzz', ok: 'fine' }, list: ['hunter2-secret'] });
+    expect(out).toEqual({ a: 'x [REDACTED] y', headers: { Authorization: '[REDACTED]', ok: 'fine' }, list: ['[REDACTED]'] });
+  });
+});
+
+describe('ledger file store', () => {
+  const entry = (key: string, status: LedgerEntry['status']): LedgerEntry => ({ key, fingerprint: `fp-${key}`, tool: 'redeem_points', customer: 'mobile:1', points: 10, status, at: Date.now(), updated: Date.now(), agent_key: false });
+  it('reads back pending as unknown and skips a torn last line', async () => {
+    const dir = tempDir();
+    const a = new FileStore(dir);
+    await a.put(entry('k1', 'pending'));
+    await a.put(entry('k2', 'pending'));
+    await a.put({ ...entry('k2', 'succeeded') });
+    await a.close();
+    appendFileSync(join(dir, 'ledger.jsonl'), '{"key":"k3","fingerp');
+    const b = new FileStore(dir);
+    expect((await b.byKey('k1'))?.status).toBe('unknown');
+    expect((await b.byKey('k2'))?.status).toBe('succeeded');
+    expect(await b.byKey('k3')).toBeUndefined();
+    expect(b.skipped).toBe(1);
+    expect(await b.spentSince('mobile:1', 0)).toBe(20);
+    await b.close();
+  });
+  it('sees what another process appended', async () => {
+    const dir = tempDir();
+    mkdirSync(dir, { recursive: true });
+    const a = new FileStore(dir);
+    writeFileSync(join(dir, 'ledger.jsonl'), `${JSON.stringify(entry('other', 'succeeded'))}\n`, { flag: 'a' });
+    expect(await a.byKey('other')).toBeUndefined();
+    await a.refresh();
+    expect((await a.byKey('other'))?.status).toBe('succeeded');
+    await a.close();
+  });
+  it('group commit: concurrent puts all land, in one file', async () => {
+    const dir = tempDir();
+    const a = new FileStore(dir);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => a.put(entry(`c${i}`, 'succeeded'))));
+    await a.close();
+    const b = new FileStore(dir);
+    expect(await b.spentSince('mobile:1', 0)).toBe(2000);
+    await b.close();
+  });
+});
+
+describe('keyed lock', () => {
+  it('runs one task per key at a time, different keys in parallel', async () => {
+    const lock = new KeyedLock();
+    const log: string[] = [];
+    const task = (k: string, id: string, ms: number) =>
+      lock.run(k, async () => {
+        log.push(`start ${id}`);
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`end ${id}`);
+      });
+    await Promise.all([task('a', 'a1', 30), task('a', 'a2', 1), task('b', 'b1', 1)]);
+    expect(log.indexOf('end a1')).toBeLessThan(log.indexOf('start a2'));
+    expect(log.indexOf('end b1')).toBeLessThan(log.indexOf('end a1'));
+  });
+});
