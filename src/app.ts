@@ -27,7 +27,10 @@ export interface App {
 }
 
 /** Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error. */
-export function selectTools(all: AnyTool[], cfg: Pick<Config, 'readOnly' | 'tools' | 'excludeTools'>): AnyTool[] {
+export function selectTools(
+  all: AnyTool[],
+  cfg: Pick<Config, 'readOnly' | 'tools' | 'excludeTools'>,
+): AnyTool[] {
   const names = new Set(all.map((t) => t.name));
   const unknown = [...(cfg.tools ?? []), ...(cfg.excludeTools ?? [])].filter((n) => !names.has(n));
   if (unknown.length)
@@ -48,7 +51,8 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store: IdempotencyStore = config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
+  const store: IdempotencyStore =
+    config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
   if (store instanceof FileStore && store.skipped)
     log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
   const audit = new AuditLog(config.auditLog);

@@ -3,28 +3,68 @@ import { join } from 'node:path';
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
 export const ENV_VARS = [
-  ['CAPILLARY_BASE_URL', 'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used.', '(sandbox)'],
+  [
+    'CAPILLARY_BASE_URL',
+    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used.',
+    '(sandbox)',
+  ],
   ['CAPILLARY_WORKFLOW_BASE_URL', 'CRM host for the maker-checker request workflow.', 'CAPILLARY_BASE_URL'],
   ['CAPILLARY_USERNAME', 'Till login for Basic auth (sent as base64(username:md5(password))).', ''],
   ['CAPILLARY_PASSWORD', 'Password for Basic auth. Never logged or returned.', ''],
-  ['CAPILLARY_OAUTH_CLIENT_KEY', 'OAuth client key (instead of Basic); token from /v3/oauth/token/generate, cached, refreshed once on 401.', ''],
+  [
+    'CAPILLARY_OAUTH_CLIENT_KEY',
+    'OAuth client key (instead of Basic); token from /v3/oauth/token/generate, cached, refreshed once on 401.',
+    '',
+  ],
   ['CAPILLARY_OAUTH_CLIENT_SECRET', 'OAuth client secret.', ''],
   ['CAPILLARY_ORG_ID', 'Org id sent as X-CAP-API-AUTH-ORG-ID (request workflow).', ''],
   ['CAPILLARY_UI_AUTH_TOKEN', 'InTouch user JWT sent as X-CAP-UI-AUTH-TOKEN (request workflow).', ''],
-  ['CAPILLARY_CLIENT_SIGNATURE', 'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.', 'capillary-loyalty-mcp'],
+  [
+    'CAPILLARY_CLIENT_SIGNATURE',
+    'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',
+    'capillary-loyalty-mcp',
+  ],
   ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', '10000'],
-  ['CAPILLARY_DATA_DIR', 'Folder of the idempotency ledger.', '$XDG_DATA_HOME/capillary-loyalty-mcp or ~/.local/share/capillary-loyalty-mcp'],
-  ['CAPILLARY_LEDGER', '`file` (durable, fsync\'d) or `memory` (lost on exit; benchmarks and throwaway tests only).', 'file'],
-  ['CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', 'How long an identical redemption is replayed instead of sent again.', '86400'],
+  [
+    'CAPILLARY_DATA_DIR',
+    'Folder of the idempotency ledger.',
+    '$XDG_DATA_HOME/capillary-loyalty-mcp or ~/.local/share/capillary-loyalty-mcp',
+  ],
+  [
+    'CAPILLARY_LEDGER',
+    "`file` (durable, fsync'd) or `memory` (lost on exit; benchmarks and throwaway tests only).",
+    'file',
+  ],
+  [
+    'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
+    'How long an identical redemption is replayed instead of sent again.',
+    '86400',
+  ],
   ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
-  ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', 'Cap on one redemption\'s points.', '(none)'],
-  ['CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', 'Cap on points redeemed per customer in a rolling 24 h, counted from the ledger.', '(none)'],
-  ['CAPILLARY_CONFIRM_ABOVE_POINTS', 'Redemptions and reversals above this many points need a human\'s yes through MCP elicitation.', '(none)'],
+  ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
+  [
+    'CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY',
+    'Cap on points redeemed per customer in a rolling 24 h, counted from the ledger.',
+    '(none)',
+  ],
+  [
+    'CAPILLARY_CONFIRM_ABOVE_POINTS',
+    "Redemptions and reversals above this many points need a human's yes through MCP elicitation.",
+    '(none)',
+  ],
   ['CAPILLARY_READ_ONLY', '`true`: only read-only tools are listed. Wins over everything else.', 'false'],
   ['CAPILLARY_TOOLS', 'Comma-separated allow-list of tool names.', '(all)'],
   ['CAPILLARY_EXCLUDE_TOOLS', 'Comma-separated deny-list of tool names.', '(none)'],
-  ['CAPILLARY_PROGRAM_ID', 'Pins the loyalty program: a different program_id from the agent is refused.', '(none)'],
-  ['CAPILLARY_SANDBOX_SEED', 'Sandbox only: JSON dataset to load instead of the default test customers.', '(default dataset)'],
+  [
+    'CAPILLARY_PROGRAM_ID',
+    'Pins the loyalty program: a different program_id from the agent is refused.',
+    '(none)',
+  ],
+  [
+    'CAPILLARY_SANDBOX_SEED',
+    'Sandbox only: JSON dataset to load instead of the default test customers.',
+    '(default dataset)',
+  ],
   ['CAPILLARY_SANDBOX_STATE', 'Sandbox only: file the sandbox state persists to.', '(memory)'],
   ['MCP_HTTP_TOKEN', 'Bearer token for the HTTP transport; required when --host is not loopback.', '(none)'],
   ['CAPILLARY_LOG_LEVEL', '`error`, `warn`, `info` or `debug` (stderr).', 'info'],
@@ -139,7 +179,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     if (user && pass) auth = { kind: 'basic', username: user, password: pass };
     else if (key && secret) auth = { kind: 'oauth', key, secret };
     else if (user || pass) problems.push('CAPILLARY_USERNAME and CAPILLARY_PASSWORD must both be set');
-    else if (key || secret) problems.push('CAPILLARY_OAUTH_CLIENT_KEY and CAPILLARY_OAUTH_CLIENT_SECRET must both be set');
+    else if (key || secret)
+      problems.push('CAPILLARY_OAUTH_CLIENT_KEY and CAPILLARY_OAUTH_CLIENT_SECRET must both be set');
     else
       problems.push(
         'CAPILLARY_BASE_URL is set but no credentials are: set CAPILLARY_USERNAME + CAPILLARY_PASSWORD, or CAPILLARY_OAUTH_CLIENT_KEY + CAPILLARY_OAUTH_CLIENT_SECRET',
@@ -153,7 +194,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
   const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
   const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
-  if (ledger !== 'file' && ledger !== 'memory') problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
+  if (ledger !== 'file' && ledger !== 'memory')
+    problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
   const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
     problems.push(`CAPILLARY_LOG_LEVEL must be error, warn, info or debug (got "${logLevel}")`);

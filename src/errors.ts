@@ -26,7 +26,12 @@ export class ToolError extends Error {
   }
 }
 
-export const validationError = (field: string | undefined, message: string, code: string | number = 'invalid_argument', hint?: string) =>
+export const validationError = (
+  field: string | undefined,
+  message: string,
+  code: string | number = 'invalid_argument',
+  hint?: string,
+) =>
   new ToolError({
     code,
     message: field ? `${field}: ${message}` : message,

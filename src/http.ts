@@ -307,9 +307,19 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
   // 5xx: for a mutating call we cannot know whether it was applied (unless the envelope says it failed).
   if (body === undefined) {
     if (status >= 200 && status < 300) {
-      fail('malformed_response', `The API answered HTTP ${status} with ${res.text ? 'a body that is not JSON' : 'an empty body'}.`, mutating ? 'unknown' : 'failed', true);
+      fail(
+        'malformed_response',
+        `The API answered HTTP ${status} with ${res.text ? 'a body that is not JSON' : 'an empty body'}.`,
+        mutating ? 'unknown' : 'failed',
+        true,
+      );
     }
-    fail(status, `The API answered HTTP ${status}${res.text ? ' with a body that is not JSON' : ''}.`, mutating && status >= 500 && status !== 503 && status !== 521 ? 'unknown' : 'failed', status >= 500 || status === 429);
+    fail(
+      status,
+      `The API answered HTTP ${status}${res.text ? ' with a body that is not JSON' : ''}.`,
+      mutating && status >= 500 && status !== 503 && status !== 521 ? 'unknown' : 'failed',
+      status >= 500 || status === 429,
+    );
   }
   if (kind === 'v1.1') {
     const st = body?.response?.status;
@@ -319,9 +329,20 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
       const code = item && itemFailed ? item.code : (st?.code ?? status);
       const message = item && itemFailed ? item.message : (st?.message ?? `HTTP ${status}`);
       const unknown = mutating && status >= 500 && !st && status !== 503 && status !== 521;
-      fail(code ?? status, String(message ?? 'The API refused the request.'), unknown ? 'unknown' : 'failed', status === 429 || status === 503 || status === 521);
+      fail(
+        code ?? status,
+        String(message ?? 'The API refused the request.'),
+        unknown ? 'unknown' : 'failed',
+        status === 429 || status === 503 || status === 521,
+      );
     }
-    if (!st) fail('malformed_response', 'The API answered without a response.status envelope.', mutating ? 'unknown' : 'failed', true);
+    if (!st)
+      fail(
+        'malformed_response',
+        'The API answered without a response.status envelope.',
+        mutating ? 'unknown' : 'failed',
+        true,
+      );
     return body;
   }
   const errs = Array.isArray(body?.errors) ? body.errors : [];
@@ -329,7 +350,12 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
     const e = errs[0] ?? {};
     const code = e.code ?? status;
     const unknown = mutating && status >= 500 && !errs.length && status !== 503 && status !== 521;
-    fail(code, String(e.message ?? `HTTP ${status}`), unknown ? 'unknown' : 'failed', status === 429 || status === 503 || status === 521);
+    fail(
+      code,
+      String(e.message ?? `HTTP ${status}`),
+      unknown ? 'unknown' : 'failed',
+      status === 429 || status === 503 || status === 521,
+    );
   }
   return body;
 }

@@ -22,7 +22,13 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<Start
       seed: env.CAPILLARY_SANDBOX_SEED?.trim() || undefined,
       statePath: env.CAPILLARY_SANDBOX_STATE?.trim() || undefined,
     });
-    target = { url: sandbox.url, username: c.username, password: c.password, orgId: c.orgId, uiAuthToken: c.uiAuthToken };
+    target = {
+      url: sandbox.url,
+      username: c.username,
+      password: c.password,
+      orgId: c.orgId,
+      uiAuthToken: c.uiAuthToken,
+    };
   }
   try {
     const config = loadConfig(env, target);

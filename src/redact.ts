@@ -1,5 +1,6 @@
 /** Removes configured secrets, in every form they can take, from anything leaving the process. */
-const SECRET_KEYS = /^(authorization|x-cap-ui-auth-token|x-cap-api-oauth-token|cap-api-access-token|password|secret|token|access_?token|client_?secret)$/i;
+const SECRET_KEYS =
+  /^(authorization|x-cap-ui-auth-token|x-cap-api-oauth-token|cap-api-access-token|password|secret|token|access_?token|client_?secret)$/i;
 export const REDACTED = '[REDACTED]';
 
 export class Redactor {

@@ -3,10 +3,10 @@ import type { z } from 'zod';
 import type { App } from './app.js';
 import { ToolError, type ToolErrorBody, validationError } from './errors.js';
 import { checkEnvelope, type UpstreamRequest } from './http.js';
-import { pointsString } from './schemas.js';
 import type { AuditRecord } from './safety/audit.js';
 import { fingerprint, mintKey } from './safety/fingerprint.js';
 import type { LedgerEntry } from './safety/ledger.js';
+import { pointsString } from './schemas.js';
 import type { AnyTool, ToolContext } from './tool.js';
 
 /** What the transport knows about the caller, for confirmation and progress. */
@@ -24,9 +24,15 @@ type Out = Record<string, unknown>;
  * The one choke point every tool call passes through: check arguments, apply the safety rules,
  * send one request, read the envelope, normalize, redact. Nothing here throws to the transport.
  */
-export async function callTool(app: App, name: string, rawArgs: unknown, ctx: CallContext = {}): Promise<CallToolResult> {
+export async function callTool(
+  app: App,
+  name: string,
+  rawArgs: unknown,
+  ctx: CallContext = {},
+): Promise<CallToolResult> {
   const tool = app.tools.get(name);
-  if (!tool) return errorResult(app, validationError(undefined, `unknown tool "${name}"`, 'unknown_tool').body);
+  if (!tool)
+    return errorResult(app, validationError(undefined, `unknown tool "${name}"`, 'unknown_tool').body);
   try {
     const args = checkArgs(tool, rawArgs ?? {});
     pinProgram(app, args);
@@ -43,7 +49,9 @@ function toErrorBody(app: App, e: unknown, tool: AnyTool): ToolErrorBody {
   return {
     code: 'internal_error',
     message: 'The server failed while handling this call.',
-    hint: tool.spend ? 'The outcome is unknown; repeat the identical call, which is safe.' : 'Retrying may work.',
+    hint: tool.spend
+      ? 'The outcome is unknown; repeat the identical call, which is safe.'
+      : 'Retrying may work.',
     retryable: true,
     source: 'config',
     outcome: tool.spend ? 'unknown' : 'not_sent',
@@ -122,13 +130,24 @@ function withProgram(app: App, tool: AnyTool, args: Record<string, any>): Record
   return args;
 }
 
-async function buildRequest(app: App, tool: AnyTool, args: Record<string, any>, key?: string): Promise<UpstreamRequest> {
-  const embedded = tool.name === 'request_points_redemption' ? await app.client.authorizationHeader() : undefined;
+async function buildRequest(
+  app: App,
+  tool: AnyTool,
+  args: Record<string, any>,
+  key?: string,
+): Promise<UpstreamRequest> {
+  const embedded =
+    tool.name === 'request_points_redemption' ? await app.client.authorizationHeader() : undefined;
   return tool.request(withProgram(app, tool, args), toolContext(app, key, embedded));
 }
 
 /** Read, notify, update and unlock tools: no ledger, still checked, audited when they write. */
-async function plain(app: App, tool: AnyTool, args: Record<string, any>, ctx: CallContext): Promise<CallToolResult> {
+async function plain(
+  app: App,
+  tool: AnyTool,
+  args: Record<string, any>,
+  ctx: CallContext,
+): Promise<CallToolResult> {
   const started = Date.now();
   const req = await buildRequest(app, tool, args);
   const mutating = tool.effect !== 'read';
@@ -143,7 +162,8 @@ async function plain(app: App, tool: AnyTool, args: Record<string, any>, ctx: Ca
     try {
       out = tool.parse(checkEnvelope(res, tool.envelope, mutating), args, res, toolContext(app)) as Out;
     } catch (e) {
-      const answer = e instanceof ToolError && res.json !== undefined ? tool.readFailure?.(res.json, res) : undefined;
+      const answer =
+        e instanceof ToolError && res.json !== undefined ? tool.readFailure?.(res.json, res) : undefined;
       if (!answer) throw e;
       out = answer as Out;
     }
@@ -151,13 +171,23 @@ async function plain(app: App, tool: AnyTool, args: Record<string, any>, ctx: Ca
     return okResult(app, tool, out);
   } catch (e) {
     if (mutating && e instanceof ToolError)
-      await audit(app, tool, args, { outcome: e.body.outcome === 'unknown' ? 'unknown' : 'failed', status: e.body.http_status, code: e.body.code, started });
+      await audit(app, tool, args, {
+        outcome: e.body.outcome === 'unknown' ? 'unknown' : 'failed',
+        status: e.body.http_status,
+        code: e.body.code,
+        started,
+      });
     throw e;
   }
 }
 
 /** Spend tools: idempotency from the ledger, caps, confirmation, one call per customer at a time. */
-async function spend(app: App, tool: AnyTool, args: Record<string, any>, ctx: CallContext): Promise<CallToolResult> {
+async function spend(
+  app: App,
+  tool: AnyTool,
+  args: Record<string, any>,
+  ctx: CallContext,
+): Promise<CallToolResult> {
   const spec = tool.spend!;
   const started = Date.now();
   const fp = fingerprint(tool.name, withProgram(app, tool, args));
@@ -181,7 +211,9 @@ async function spend(app: App, tool: AnyTool, args: Record<string, any>, ctx: Ca
   const running = app.inflight.get(fp);
   if (running) {
     const r = (await running) as CallToolResult;
-    return r.isError ? r : markReplayed(app, tool, r, 'identical call was in flight; its result is shared, nothing sent twice');
+    return r.isError
+      ? r
+      : markReplayed(app, tool, r, 'identical call was in flight; its result is shared, nothing sent twice');
   }
   const job = (async () => {
     try {
@@ -218,15 +250,28 @@ async function spendOnce(
   const inWindow = prev && now - prev.at <= app.config.idempotencyWindowMs;
   if (prev && inWindow && prev.status === 'succeeded' && prev.result) {
     await audit(app, tool, args, { outcome: 'replayed', started, key: prev.key });
-    return markReplayed(app, tool, okResult(app, tool, { ...prev.result, ...(spec.keySentUpstream ? { idempotency_key: prev.key } : {}) }), `identical call succeeded at ${new Date(prev.at).toISOString()}; replayed, nothing sent`);
+    return markReplayed(
+      app,
+      tool,
+      okResult(app, tool, { ...prev.result, ...(spec.keySentUpstream ? { idempotency_key: prev.key } : {}) }),
+      `identical call succeeded at ${new Date(prev.at).toISOString()}; replayed, nothing sent`,
+    );
   }
   const agentKey: string | undefined = spec.key(args);
   if (agentKey) {
     const other = await app.store.byKey(agentKey);
     if (other && other.fingerprint !== fp)
-      throw safetyError('key_conflict', `external_reference_number "${agentKey}" was already used for a different ${other.tool} call.`, 'Use a new external_reference_number for a different operation.');
+      throw safetyError(
+        'key_conflict',
+        `external_reference_number "${agentKey}" was already used for a different ${other.tool} call.`,
+        'Use a new external_reference_number for a different operation.',
+      );
     if (other && other.status === 'failed')
-      throw safetyError('key_failed', `external_reference_number "${agentKey}" belongs to a failed attempt; Capillary does not accept it again.`, 'Pass a new external_reference_number to try again.');
+      throw safetyError(
+        'key_failed',
+        `external_reference_number "${agentKey}" belongs to a failed attempt; Capillary does not accept it again.`,
+        'Pass a new external_reference_number to try again.',
+      );
   }
   if (prev && inWindow && reusable(prev) && !spec.keySentUpstream && !agentKey)
     throw safetyError(
@@ -270,12 +315,23 @@ async function spendOnce(
       const out = app.redactor.value(tool.parse(body, args, res, toolContext(app, key)) as Out);
       await app.store.put({ ...entry, status: 'succeeded', updated: Date.now(), result: out });
       await audit(app, tool, args, { outcome: 'succeeded', status: res.status, started, key });
-      return okResult(app, tool, { ...out, ...(spec.keySentUpstream ? { idempotency_key: key } : {}), ...(note ? { note } : {}) });
+      return okResult(app, tool, {
+        ...out,
+        ...(spec.keySentUpstream ? { idempotency_key: key } : {}),
+        ...(note ? { note } : {}),
+      });
     } catch (e) {
       const body = e instanceof ToolError ? e.body : undefined;
-      const status = body?.outcome === 'failed' ? 'failed' : body?.outcome === 'not_sent' ? 'failed' : 'unknown';
+      const status =
+        body?.outcome === 'failed' ? 'failed' : body?.outcome === 'not_sent' ? 'failed' : 'unknown';
       await app.store.put({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) });
-      await audit(app, tool, args, { outcome: status, status: body?.http_status, code: body?.code, started, key });
+      await audit(app, tool, args, {
+        outcome: status,
+        status: body?.http_status,
+        code: body?.code,
+        started,
+        key,
+      });
       if (e instanceof ToolError && status === 'unknown')
         throw new ToolError({
           ...e.body,
@@ -283,7 +339,11 @@ async function spendOnce(
           retryable: true,
           hint: `The outcome is unknown: points may have been ${tool.name === 'reverse_redemption' ? 'restored' : 'deducted'}. Repeat the identical call: the server re-sends it with the same external_reference_number (${key}), which Capillary deduplicates. Do not change the arguments or pass a new key.`,
         });
-      if (e instanceof ToolError) throw new ToolError({ ...e.body, hint: e.body.hint ?? 'Nothing was spent. A repeat gets a fresh key.' });
+      if (e instanceof ToolError)
+        throw new ToolError({
+          ...e.body,
+          hint: e.body.hint ?? 'Nothing was spent. A repeat gets a fresh key.',
+        });
       throw e;
     }
   });
@@ -312,7 +372,10 @@ async function checkCaps(app: App, customer: string, points: number, alreadyCoun
       throw new ToolError({
         code: 'cap_per_customer_per_day',
         message: `points: ${pointsString(points)} exceeds what is left of this customer's cap of ${pointsString(perDay)} points per 24 h (CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY): ${pointsString(left)} left.`,
-        hint: left > 0 ? `At most ${pointsString(left)} points can be redeemed for this customer now.` : 'No more redemptions for this customer until the 24 h window moves on.',
+        hint:
+          left > 0
+            ? `At most ${pointsString(left)} points can be redeemed for this customer now.`
+            : 'No more redemptions for this customer until the 24 h window moves on.',
         retryable: false,
         source: 'safety',
         outcome: 'not_sent',
@@ -335,7 +398,10 @@ async function confirm(app: App, tool: AnyTool, args: Record<string, any>, ctx: 
       source: 'safety',
       outcome: 'not_sent',
     });
-  const answer = await ctx.elicit(`${spec.describe(args)} This is above the ${pointsString(threshold)}-point confirmation threshold. Proceed?`, `Confirm: ${tool.title}`);
+  const answer = await ctx.elicit(
+    `${spec.describe(args)} This is above the ${pointsString(threshold)}-point confirmation threshold. Proceed?`,
+    `Confirm: ${tool.title}`,
+  );
   if (answer !== 'accept')
     throw new ToolError({
       code: answer === 'decline' ? 'confirmation_declined' : 'confirmation_cancelled',
@@ -351,7 +417,13 @@ async function audit(
   app: App,
   tool: AnyTool,
   args: Record<string, any>,
-  r: { outcome: AuditRecord['outcome']; started: number; status?: number; code?: string | number; key?: string },
+  r: {
+    outcome: AuditRecord['outcome'];
+    started: number;
+    status?: number;
+    code?: string | number;
+    key?: string;
+  },
 ): Promise<void> {
   try {
     await app.audit.write({
@@ -382,5 +454,9 @@ function markReplayed(app: App, tool: AnyTool, r: CallToolResult, note: string):
 
 export function errorResult(app: App, error: ToolErrorBody): CallToolResult {
   const structured = app.redactor.value({ environment: app.config.environment, error });
-  return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured, isError: true };
+  return {
+    content: [{ type: 'text', text: JSON.stringify(structured) }],
+    structuredContent: structured,
+    isError: true,
+  };
 }

@@ -21,18 +21,19 @@ export const commonOutput = {
   idempotency_key: z.string().optional().describe('Key sent'),
   note: z.string().optional().describe('Server note'),
   dry_run_request: z.looseObject({}).optional().describe('Unsent request'),
-  error: z
-    .looseObject({})
-    .optional()
-    .describe('code, message, hint, retryable, source, outcome'),
+  error: z.looseObject({}).optional().describe('code, message, hint, retryable, source, outcome'),
 };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return compact(rest, true) as Record<string, unknown>;
 }
 
-const isEmptyObject = (v: unknown) => !!v && typeof v === 'object' && !Array.isArray(v) && !Object.keys(v).length;
+const isEmptyObject = (v: unknown) =>
+  !!v && typeof v === 'object' && !Array.isArray(v) && !Object.keys(v).length;
 
 /** Keywords the model does not need to read: the server checks them and names them in its errors. */
 const DROP = new Set(['pattern', 'minLength', 'maxLength', 'propertyNames', 'maximum', 'maxItems']);

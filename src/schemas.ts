@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /** Argument pieces shared by several tools. Descriptions are short: the model reads every token. */
 
-export const digits = (max = 19) => z.string().regex(new RegExp(`^\\d{1,${max}}$`), `digits only, at most ${max}`);
+export const digits = (max = 19) =>
+  z.string().regex(new RegExp(`^\\d{1,${max}}$`), `digits only, at most ${max}`);
 
 export const pointsSchema = z
   .number()
@@ -18,7 +19,10 @@ export const POINTS_CODES = {
   'points:not_multiple_of': 878,
 } as const;
 
-export const mobileSchema = z.string().regex(/^\+?\d{6,15}$/, '6-15 digits').describe('Mobile with country code');
+export const mobileSchema = z
+  .string()
+  .regex(/^\+?\d{6,15}$/, '6-15 digits')
+  .describe('Mobile with country code');
 
 export const customerSchema = z
   .object({
@@ -37,12 +41,29 @@ export type Customer = z.infer<typeof customerSchema>;
 
 /** One stable key per customer for caps, locks and the ledger. */
 export const customerKey = (c: Customer): string =>
-  c.id ? `id:${c.id}` : c.mobile ? `mobile:${c.mobile.replace(/^\+/, '')}` : c.external_id ? `external_id:${c.external_id}` : `email:${c.email?.toLowerCase()}`;
+  c.id
+    ? `id:${c.id}`
+    : c.mobile
+      ? `mobile:${c.mobile.replace(/^\+/, '')}`
+      : c.external_id
+        ? `external_id:${c.external_id}`
+        : `email:${c.email?.toLowerCase()}`;
 
 export const customerLabel = (c: Customer): string => customerKey(c).replace(':', ' ');
 
 export const SOURCES = [
-  'INSTORE', 'FACEBOOK', 'WEB_ENGAGE', 'WECHAT', 'MARTJACK', 'TMALL', 'TAOBAO', 'JD', 'ECOMMERCE', 'WEBSITE', 'LINE', 'MOBILE_APP',
+  'INSTORE',
+  'FACEBOOK',
+  'WEB_ENGAGE',
+  'WECHAT',
+  'MARTJACK',
+  'TMALL',
+  'TAOBAO',
+  'JD',
+  'ECOMMERCE',
+  'WEBSITE',
+  'LINE',
+  'MOBILE_APP',
 ] as const;
 
 export const groupSchema = z
@@ -50,9 +71,15 @@ export const groupSchema = z
     id: z.string().min(1).max(50).optional().describe('Id'),
     external_id: z.string().min(1).max(100).optional().describe('External id'),
     primary_user_id: z.string().min(1).max(50).optional().describe('Primary member id'),
-    primary_user_source: z.enum(SOURCES.filter((s) => s !== 'INSTORE') as [string, ...string[]]).optional().describe('Primary member source'),
+    primary_user_source: z
+      .enum(SOURCES.filter((s) => s !== 'INSTORE') as [string, ...string[]])
+      .optional()
+      .describe('Primary member source'),
     primary_user_account_id: z.string().min(1).max(100).optional().describe('Primary member account id'),
-    primary_user_identifier_type: z.enum(['mobile', 'email', 'cardnumber', 'cardExternalId', 'id']).optional().describe('Primary member id type'),
+    primary_user_identifier_type: z
+      .enum(['mobile', 'email', 'cardnumber', 'cardExternalId', 'id'])
+      .optional()
+      .describe('Primary member id type'),
     primary_user_identifier_value: z.string().min(1).max(100).optional().describe('Primary member id value'),
   })
   .strict()
@@ -81,7 +108,9 @@ export const customFieldsSchema = z
   .describe('Custom fields, name to value');
 
 export const toCustomFields = (cf: Record<string, string> | undefined) =>
-  cf && Object.keys(cf).length ? { field: Object.entries(cf).map(([name, value]) => ({ name, value })) } : undefined;
+  cf && Object.keys(cf).length
+    ? { field: Object.entries(cf).map(([name, value]) => ({ name, value })) }
+    : undefined;
 
 /** A real calendar date-time, "YYYY-MM-DD HH:mm:ss" as Capillary's examples write it. */
 export const dateTimeSchema = z
@@ -100,8 +129,13 @@ function isRealDateTime(s: string): boolean {
   const [y, mo, d, h, mi, se] = m.slice(1).map(Number);
   const dt = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
   return (
-    y >= 1970 && dt.getUTCFullYear() === y && dt.getUTCMonth() === mo - 1 && dt.getUTCDate() === d &&
-    dt.getUTCHours() === h && dt.getUTCMinutes() === mi && dt.getUTCSeconds() === se
+    y >= 1970 &&
+    dt.getUTCFullYear() === y &&
+    dt.getUTCMonth() === mo - 1 &&
+    dt.getUTCDate() === d &&
+    dt.getUTCHours() === h &&
+    dt.getUTCMinutes() === mi &&
+    dt.getUTCSeconds() === se
   );
 }
 
@@ -118,7 +152,11 @@ export const redemptionFields = {
   points: pointsSchema,
   transaction_number: z.string().min(1).max(100).optional().describe('Bill/transaction number'),
   notes: z.string().max(500).optional().describe('Reason'),
-  validation_code: z.string().regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits').optional().describe('Customer\'s code (OTP)'),
+  validation_code: z
+    .string()
+    .regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits')
+    .optional()
+    .describe("Customer's code (OTP)"),
   redemption_time: dateTimeSchema.optional().describe('YYYY-MM-DD HH:mm:ss; default now'),
   external_reference_number: referenceSchema.optional(),
   custom_fields: customFieldsSchema.optional(),
@@ -202,7 +240,8 @@ export const num = (v: unknown): number | undefined => {
   const n = Number(v);
   return Number.isFinite(n) ? n : undefined;
 };
-export const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+export const str = (v: unknown): string | undefined =>
+  v === null || v === undefined ? undefined : String(v);
 
 /** A customer as v1.1 query parameters. */
 export const customerQuery = (c: Customer): Record<string, string | undefined> => ({

@@ -1,11 +1,11 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
+  ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
   ListToolsRequestSchema,
   McpError,
-  ErrorCode,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from './app.js';
 import { getPrompt, PROMPTS } from './prompts.js';
@@ -25,7 +25,10 @@ const INSTRUCTIONS =
 export function createServer(app: App): Server {
   const server = new Server(
     { name: SERVER_NAME, version: SERVER_VERSION },
-    { capabilities: { tools: { listChanged: false }, prompts: { listChanged: false } }, instructions: INSTRUCTIONS },
+    {
+      capabilities: { tools: { listChanged: false }, prompts: { listChanged: false } },
+      instructions: INSTRUCTIONS,
+    },
   );
   const tools = app.listed;
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
@@ -39,7 +42,10 @@ export function createServer(app: App): Server {
           ? undefined
           : (message) => {
               void extra
-                .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: ++step, message } })
+                .sendNotification({
+                  method: 'notifications/progress',
+                  params: { progressToken, progress: ++step, message },
+                })
                 .catch(() => {});
             },
       elicit: server.getClientCapabilities()?.elicitation

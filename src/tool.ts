@@ -88,6 +88,7 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   readFailure?(body: any, res: UpstreamResponse): z.infer<O> | undefined;
 }
 
-export const defineTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef<I, O> => def;
+export const defineTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef<I, O> =>
+  def;
 
 export type AnyTool = ToolDef<z.ZodObject, z.ZodObject>;

@@ -6,7 +6,11 @@ import { dedupingRedeem, FakeUpstream } from './helpers/fake-upstream.js';
 import { call, closedPort, connectStdio, liveEnv } from './helpers/mcp.js';
 
 const REDEEM = '/v1.1/points/redeem';
-const args = (points = 100, extra: Record<string, unknown> = {}) => ({ customer: { mobile: '919000000001' }, points, ...extra });
+const args = (points = 100, extra: Record<string, unknown> = {}) => ({
+  customer: { mobile: '919000000001' },
+  points,
+  ...extra,
+});
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -36,7 +40,11 @@ describe('server-owned idempotency', () => {
     const a = await call(m.client, 'redeem_points', args());
     const b = await call(m.client, 'redeem_points', args());
     expect(a.isError).toBeFalsy();
-    expect(b.structuredContent).toMatchObject({ replayed: true, redemption_id: a.structuredContent.redemption_id, idempotency_key: a.structuredContent.idempotency_key });
+    expect(b.structuredContent).toMatchObject({
+      replayed: true,
+      redemption_id: a.structuredContent.redemption_id,
+      idempotency_key: a.structuredContent.idempotency_key,
+    });
     expect(fake.count('POST', REDEEM)).toBe(1);
     expect(d.state.spent).toBe(1);
   });
@@ -46,7 +54,11 @@ describe('server-owned idempotency', () => {
     const fake = await fakeWith(d.route);
     const m = await server(liveEnv(fake.url));
     await call(m.client, 'redeem_points', { points: 50, customer: { mobile: '919000000001' }, notes: 'x' });
-    const again = await call(m.client, 'redeem_points', { notes: 'x', customer: { mobile: '919000000001' }, points: 50 });
+    const again = await call(m.client, 'redeem_points', {
+      notes: 'x',
+      customer: { mobile: '919000000001' },
+      points: 50,
+    });
     expect(again.structuredContent.replayed).toBe(true);
     const k1 = await call(m.client, 'redeem_points', args(50, { external_reference_number: 'order-1' }));
     const k2 = await call(m.client, 'redeem_points', args(50, { external_reference_number: 'order-2' }));
@@ -59,7 +71,9 @@ describe('server-owned idempotency', () => {
     const d = dedupingRedeem();
     const fake = await fakeWith((req) => ({ ...(d.route(req) as object), delayMs: 150 }));
     const m = await server(liveEnv(fake.url));
-    const results = await Promise.all(Array.from({ length: 20 }, () => call(m.client, 'redeem_points', args(7))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => call(m.client, 'redeem_points', args(7))),
+    );
     expect(fake.count('POST', REDEEM)).toBe(1);
     expect(results.every((r) => !r.isError)).toBe(true);
     expect(results.filter((r) => r.structuredContent.replayed).length).toBe(19);
@@ -73,12 +87,18 @@ describe('server-owned idempotency', () => {
     const m = await server(dir);
     const first = await call(m.client, 'redeem_points', args(300));
     expect(first.isError).toBe(true);
-    expect(first.structuredContent.error).toMatchObject({ outcome: 'unknown', retryable: true, source: 'network' });
+    expect(first.structuredContent.error).toMatchObject({
+      outcome: 'unknown',
+      retryable: true,
+      source: 'network',
+    });
     expect(first.structuredContent.error.hint).toMatch(/Repeat the identical call/);
     expect(fake.count('POST', REDEEM)).toBe(1); // never resent automatically
     const second = await call(m.client, 'redeem_points', args(300));
     expect(second.isError).toBeFalsy();
-    expect(second.structuredContent.note).toMatch(/unknown outcome; re-sent with the same external_reference_number/);
+    expect(second.structuredContent.note).toMatch(
+      /unknown outcome; re-sent with the same external_reference_number/,
+    );
     const sentKeys = fake.requests.map((r) => JSON.parse(r.body).root.redeem[0].external_reference_number);
     expect(sentKeys[0]).toBe(sentKeys[1]);
     expect(d.state.spent).toBe(1);
@@ -98,7 +118,17 @@ describe('server-owned idempotency', () => {
   it('a failed redemption gets a fresh key on the repeat', async () => {
     const fake = await fakeWith((_req, n) =>
       n === 1
-        ? { status: 400, json: { response: { status: { success: 'false', code: 500, message: 'All requests have failed due to errors' }, responses: { points: { item_status: { success: 'false', code: 803, message: 'Insufficient points' } } } } } }
+        ? {
+            status: 400,
+            json: {
+              response: {
+                status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
+                responses: {
+                  points: { item_status: { success: 'false', code: 803, message: 'Insufficient points' } },
+                },
+              },
+            },
+          }
         : dedupingRedeem().route(_req),
     );
     const m = await server(liveEnv(fake.url));
@@ -135,7 +165,11 @@ describe('server-owned idempotency', () => {
     const m = await server(liveEnv(fake.url));
     await call(m.client, 'redeem_points', args(10, { external_reference_number: 'k-1' }));
     const r = await call(m.client, 'redeem_points', args(11, { external_reference_number: 'k-1' }));
-    expect(r.structuredContent.error).toMatchObject({ code: 'key_conflict', source: 'safety', outcome: 'not_sent' });
+    expect(r.structuredContent.error).toMatchObject({
+      code: 'key_conflict',
+      source: 'safety',
+      outcome: 'not_sent',
+    });
     expect(fake.count('POST', REDEEM)).toBe(1);
   });
 });
@@ -143,7 +177,22 @@ describe('server-owned idempotency', () => {
 describe('retries only where nothing was processed', () => {
   it('521 (customer lock) is retried with backoff, then succeeds', async () => {
     const d = dedupingRedeem();
-    const fake = await fakeWith((req, n) => (n === 1 ? { status: 521, json: { response: { status: { success: 'false', code: 521, message: 'multiple actions running for same customer' } } } } : d.route(req)));
+    const fake = await fakeWith((req, n) =>
+      n === 1
+        ? {
+            status: 521,
+            json: {
+              response: {
+                status: {
+                  success: 'false',
+                  code: 521,
+                  message: 'multiple actions running for same customer',
+                },
+              },
+            },
+          }
+        : d.route(req),
+    );
     const m = await server(liveEnv(fake.url));
     const r = await call(m.client, 'redeem_points', args(5));
     expect(r.isError).toBeFalsy();
@@ -151,7 +200,13 @@ describe('retries only where nothing was processed', () => {
   });
   it('429 with Retry-After is retried; without it, it is reported', async () => {
     const d = dedupingRedeem();
-    const fake = await fakeWith((req, n) => (n === 1 ? { status: 429, headers: { 'retry-after': '0' }, json: {} } : n === 2 ? d.route(req) : { status: 429, json: {} }));
+    const fake = await fakeWith((req, n) =>
+      n === 1
+        ? { status: 429, headers: { 'retry-after': '0' }, json: {} }
+        : n === 2
+          ? d.route(req)
+          : { status: 429, json: {} },
+    );
     const m = await server(liveEnv(fake.url));
     expect((await call(m.client, 'redeem_points', args(5))).isError).toBeFalsy();
     const r = await call(m.client, 'redeem_points', args(6));
@@ -159,7 +214,11 @@ describe('retries only where nothing was processed', () => {
     expect(fake.count('POST', REDEEM)).toBe(3);
   });
   it('a 500 on a redemption is never resent and is reported as unknown', async () => {
-    const fake = await fakeWith({ status: 500, text: '<html>oops</html>', headers: { 'content-type': 'text/html' } });
+    const fake = await fakeWith({
+      status: 500,
+      text: '<html>oops</html>',
+      headers: { 'content-type': 'text/html' },
+    });
     const m = await server(liveEnv(fake.url));
     const r = await call(m.client, 'redeem_points', args(5));
     expect(r.structuredContent.error).toMatchObject({ http_status: 500, outcome: 'unknown' });
@@ -168,7 +227,11 @@ describe('retries only where nothing was processed', () => {
   it('connection refused before sending is reported as not sent', async () => {
     const m = await server(liveEnv(`http://127.0.0.1:${await closedPort()}`));
     const r = await call(m.client, 'redeem_points', args(5));
-    expect(r.structuredContent.error).toMatchObject({ code: 'connection_refused', outcome: 'not_sent', source: 'network' });
+    expect(r.structuredContent.error).toMatchObject({
+      code: 'connection_refused',
+      outcome: 'not_sent',
+      source: 'network',
+    });
   });
 });
 
@@ -176,11 +239,23 @@ describe('dry run, caps, program pin', () => {
   it('dry_run validates, applies caps and returns the exact request with credentials redacted, sending nothing', async () => {
     const fake = await fakeWith(dedupingRedeem().route);
     const m = await server(liveEnv(fake.url, { CAPILLARY_MAX_POINTS_PER_REDEMPTION: '100' }));
-    const r = await call(m.client, 'redeem_points', args(40, { dry_run: true, external_reference_number: 'dr-1' }));
+    const r = await call(
+      m.client,
+      'redeem_points',
+      args(40, { dry_run: true, external_reference_number: 'dr-1' }),
+    );
     expect(r.isError).toBeFalsy();
     const req = r.structuredContent.dry_run_request;
-    expect(req).toMatchObject({ method: 'POST', url: `${fake.url}${REDEEM}`, query: { format: 'json' }, headers: { Authorization: '[REDACTED]' } });
-    expect(req.body.root.redeem[0]).toMatchObject({ points_redeemed: '40', external_reference_number: 'dr-1' });
+    expect(req).toMatchObject({
+      method: 'POST',
+      url: `${fake.url}${REDEEM}`,
+      query: { format: 'json' },
+      headers: { Authorization: '[REDACTED]' },
+    });
+    expect(req.body.root.redeem[0]).toMatchObject({
+      points_redeemed: '40',
+      external_reference_number: 'dr-1',
+    });
     const capped = await call(m.client, 'redeem_points', args(400, { dry_run: true }));
     expect(capped.structuredContent.error.code).toBe('cap_per_redemption');
     expect(fake.requests.length).toBe(0);
@@ -188,17 +263,27 @@ describe('dry run, caps, program pin', () => {
 
   it('per-redemption and per-customer-per-day caps refuse before sending, saying which cap and what is left; the daily cap survives a restart', async () => {
     const fake = await fakeWith(dedupingRedeem().route);
-    const env = liveEnv(fake.url, { CAPILLARY_MAX_POINTS_PER_REDEMPTION: '250', CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '300' });
+    const env = liveEnv(fake.url, {
+      CAPILLARY_MAX_POINTS_PER_REDEMPTION: '250',
+      CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '300',
+    });
     const m = await server(env);
     const big = await call(m.client, 'redeem_points', args(251));
-    expect(big.structuredContent.error).toMatchObject({ code: 'cap_per_redemption', source: 'safety', outcome: 'not_sent', field: 'points' });
+    expect(big.structuredContent.error).toMatchObject({
+      code: 'cap_per_redemption',
+      source: 'safety',
+      outcome: 'not_sent',
+      field: 'points',
+    });
     expect(big.structuredContent.error.message).toMatch(/250/);
     expect((await call(m.client, 'redeem_points', args(200))).isError).toBeFalsy();
     const over = await call(m.client, 'redeem_points', args(150));
     expect(over.structuredContent.error.code).toBe('cap_per_customer_per_day');
     expect(over.structuredContent.error.message).toMatch(/300 points per 24 h.*100 left/);
     // Another customer has their own allowance.
-    expect((await call(m.client, 'redeem_points', { customer: { mobile: '919000000002' }, points: 150 })).isError).toBeFalsy();
+    expect(
+      (await call(m.client, 'redeem_points', { customer: { mobile: '919000000002' }, points: 150 })).isError,
+    ).toBeFalsy();
     await m.close();
     const m2 = await server(env);
     const after = await call(m2.client, 'redeem_points', args(101));
@@ -218,7 +303,10 @@ describe('dry run, caps, program pin', () => {
 });
 
 describe('human confirmation through elicitation', () => {
-  const withAnswer = async (answer: 'accept' | 'decline' | 'cancel' | 'accept-unticked', env: Record<string, string>) => {
+  const withAnswer = async (
+    answer: 'accept' | 'decline' | 'cancel' | 'accept-unticked',
+    env: Record<string, string>,
+  ) => {
     const m = await server(env, { capabilities: { elicitation: {} } });
     const asked: string[] = [];
     m.client.setRequestHandler(ElicitRequestSchema, async (req) => {
@@ -232,7 +320,10 @@ describe('human confirmation through elicitation', () => {
 
   it('accept: above the threshold the human is asked, with customer and points, and the call proceeds', async () => {
     const fake = await fakeWith(dedupingRedeem().route);
-    const { m, asked } = await withAnswer('accept', liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
+    const { m, asked } = await withAnswer(
+      'accept',
+      liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }),
+    );
     expect((await call(m.client, 'redeem_points', args(50))).isError).toBeFalsy();
     expect(asked.length).toBe(0);
     const r = await call(m.client, 'redeem_points', args(500));
@@ -254,7 +345,11 @@ describe('human confirmation through elicitation', () => {
     const fake = await fakeWith(dedupingRedeem().route);
     const m = await server(liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
     const r = await call(m.client, 'redeem_points', args(500));
-    expect(r.structuredContent.error).toMatchObject({ code: 'confirmation_unavailable', source: 'safety', outcome: 'not_sent' });
+    expect(r.structuredContent.error).toMatchObject({
+      code: 'confirmation_unavailable',
+      source: 'safety',
+      outcome: 'not_sent',
+    });
     const forged = await call(m.client, 'redeem_points', args(500, { confirm: true }));
     expect(forged.structuredContent.error.source).toBe('validation');
     expect(fake.requests.length).toBe(0);
@@ -267,7 +362,9 @@ describe('least privilege', () => {
     return (await m.client.listTools()).tools.map((t) => t.name).sort();
   };
   it('read-only lists only tools annotated readOnlyHint, and wins over the allow-list', async () => {
-    const m = await server(liveEnv('http://127.0.0.1:9', { CAPILLARY_READ_ONLY: 'true', CAPILLARY_TOOLS: 'redeem_points' }));
+    const m = await server(
+      liveEnv('http://127.0.0.1:9', { CAPILLARY_READ_ONLY: 'true', CAPILLARY_TOOLS: 'redeem_points' }),
+    );
     const { tools } = await m.client.listTools();
     expect(tools.every((t) => t.annotations?.readOnlyHint === true)).toBe(true);
     expect(tools.map((t) => t.name)).not.toContain('redeem_points');
@@ -275,13 +372,17 @@ describe('least privilege', () => {
     expect(r.structuredContent.error.code).toBe('unknown_tool');
   });
   it('allow- and deny-lists shape tools/list', async () => {
-    expect(await names(liveEnv('http://127.0.0.1:9', { CAPILLARY_TOOLS: 'redeem_points,update_redemption' }))).toEqual(['redeem_points', 'update_redemption']);
+    expect(
+      await names(liveEnv('http://127.0.0.1:9', { CAPILLARY_TOOLS: 'redeem_points,update_redemption' })),
+    ).toEqual(['redeem_points', 'update_redemption']);
     const denied = await names(liveEnv('http://127.0.0.1:9', { CAPILLARY_EXCLUDE_TOOLS: 'redeem_points' }));
     expect(denied).not.toContain('redeem_points');
     expect(denied).toContain('update_redemption');
   });
   it('an unknown tool name is a start-up error', async () => {
-    await expect(connectStdio(liveEnv('http://127.0.0.1:9', { CAPILLARY_TOOLS: 'redeem_pointz' }))).rejects.toThrow();
+    await expect(
+      connectStdio(liveEnv('http://127.0.0.1:9', { CAPILLARY_TOOLS: 'redeem_pointz' })),
+    ).rejects.toThrow();
   });
 });
 
@@ -293,9 +394,17 @@ describe('audit log', () => {
     await call(m.client, 'redeem_points', args(5));
     await call(m.client, 'redeem_points', args(5));
     await call(m.client, 'redeem_points', args(5, { dry_run: true }));
-    const lines = readFileSync(join(env.CAPILLARY_DATA_DIR, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(env.CAPILLARY_DATA_DIR, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.outcome)).toEqual(['succeeded', 'replayed', 'dry_run']);
-    expect(lines[0]).toMatchObject({ tool: 'redeem_points', upstream_status: 200, environment: 'live', arguments: { points: 5 } });
+    expect(lines[0]).toMatchObject({
+      tool: 'redeem_points',
+      upstream_status: 200,
+      environment: 'live',
+      arguments: { points: 5 },
+    });
     expect(lines[0].idempotency_key).toMatch(/^mcp-rdm-/);
     expect(typeof lines[0].duration_ms).toBe('number');
   });

@@ -9,7 +9,8 @@ describe('the server on its embedded sandbox', () => {
   let m: Connected;
   let sandboxUrl: string;
   const balance = async (mobile: string) =>
-    (await call(m.client, 'get_points_balance', { identifier_name: 'mobile', identifier_value: mobile })).structuredContent.balance;
+    (await call(m.client, 'get_points_balance', { identifier_name: 'mobile', identifier_value: mobile }))
+      .structuredContent.balance;
 
   beforeAll(async () => {
     m = await connectStdio({ CAPILLARY_DATA_DIR: tempDir() });
@@ -21,7 +22,10 @@ describe('the server on its embedded sandbox', () => {
   it('says it is the sandbox, on stderr and in every result', async () => {
     expect(m.stderr()).toMatch(/SANDBOX MODE/);
     expect(sandboxUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const r = await call(m.client, 'get_points_balance', { identifier_name: 'mobile', identifier_value: '919000000001' });
+    const r = await call(m.client, 'get_points_balance', {
+      identifier_name: 'mobile',
+      identifier_value: '919000000001',
+    });
     expect(r.structuredContent.environment).toBe('sandbox');
   });
 
@@ -30,35 +34,70 @@ describe('the server on its embedded sandbox', () => {
     const r = await call(m.client, 'redeem_points', { customer: ASHA, points: 12.345 });
     expect(r.structuredContent.points_redeemed).toBe('12.345');
     expect(await balance('919000000001')).toBe(Math.round((before - 12.345) * 1000) / 1000);
-    for (let i = 0; i < 10; i++) await call(m.client, 'redeem_points', { customer: ASHA, points: 0.001, external_reference_number: `tiny-${i}` });
+    for (let i = 0; i < 10; i++)
+      await call(m.client, 'redeem_points', {
+        customer: ASHA,
+        points: 0.001,
+        external_reference_number: `tiny-${i}`,
+      });
     expect(await balance('919000000001')).toBe(Math.round((before - 12.355) * 1000) / 1000);
   });
 
   it('a maker-checker request waits in AdminTask and executes only when a checker approves', async () => {
     const before = await balance('919000000001');
-    const r = await call(m.client, 'request_points_redemption', { entity: { store_id: '50682288' }, customer: ASHA, points: 100 });
+    const r = await call(m.client, 'request_points_redemption', {
+      entity: { store_id: '50682288' },
+      customer: ASHA,
+      points: 100,
+    });
     const id = r.structuredContent.request_id;
     expect(r.structuredContent.state).toBe('AdminTask');
     expect(await balance('919000000001')).toBe(before);
     // The checker acts outside the agent's tools, as in Capillary.
     const approve = await fetch(`${sandboxUrl}/api_gateway/v2/request-workflow/POINTS-REDEMPTION`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: basic, 'x-cap-api-auth-org-id': '50001', 'x-cap-ui-auth-token': 'sandbox-ui-token' },
-      body: JSON.stringify({ requestId: id, actionName: 'AdminTask', payload: { 'AdminTask-Payload': { actionDecision: 'approved', actionMessage: 'ok' } } }),
+      headers: {
+        'content-type': 'application/json',
+        authorization: basic,
+        'x-cap-api-auth-org-id': '50001',
+        'x-cap-ui-auth-token': 'sandbox-ui-token',
+      },
+      body: JSON.stringify({
+        requestId: id,
+        actionName: 'AdminTask',
+        payload: { 'AdminTask-Payload': { actionDecision: 'approved', actionMessage: 'ok' } },
+      }),
     });
     expect(approve.status).toBe(200);
     const s = await call(m.client, 'get_redemption_request', { request_id: id });
-    expect(s.structuredContent).toMatchObject({ state: 'Approved', decision: 'approved', result: { http_status: 200, code: 800, balance: before - 100 } });
+    expect(s.structuredContent).toMatchObject({
+      state: 'Approved',
+      decision: 'approved',
+      result: { http_status: 200, code: 800, balance: before - 100 },
+    });
     expect(await balance('919000000001')).toBe(before - 100);
   });
 
   it('a rejected request spends nothing', async () => {
     const before = await balance('919000000001');
-    const r = await call(m.client, 'request_points_redemption', { entity: { store_id: '1' }, customer: ASHA, points: 77 });
+    const r = await call(m.client, 'request_points_redemption', {
+      entity: { store_id: '1' },
+      customer: ASHA,
+      points: 77,
+    });
     await fetch(`${sandboxUrl}/api_gateway/v2/request-workflow/POINTS-REDEMPTION`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: basic, 'x-cap-api-auth-org-id': '50001', 'x-cap-ui-auth-token': 'sandbox-ui-token' },
-      body: JSON.stringify({ requestId: r.structuredContent.request_id, actionName: 'AdminTask', payload: { 'AdminTask-Payload': { actionDecision: 'rejected', actionMessage: 'no' } } }),
+      headers: {
+        'content-type': 'application/json',
+        authorization: basic,
+        'x-cap-api-auth-org-id': '50001',
+        'x-cap-ui-auth-token': 'sandbox-ui-token',
+      },
+      body: JSON.stringify({
+        requestId: r.structuredContent.request_id,
+        actionName: 'AdminTask',
+        payload: { 'AdminTask-Payload': { actionDecision: 'rejected', actionMessage: 'no' } },
+      }),
     });
     const s = await call(m.client, 'get_redemption_request', { request_id: r.structuredContent.request_id });
     expect(s.structuredContent.state).toBe('Rejected');
@@ -66,14 +105,22 @@ describe('the server on its embedded sandbox', () => {
   });
 
   it('update_redemption changes the bill metadata of a real redemption', async () => {
-    const r = await call(m.client, 'redeem_points', { customer: ASHA, points: 3, external_reference_number: 'upd-1' });
+    const r = await call(m.client, 'redeem_points', {
+      customer: ASHA,
+      points: 3,
+      external_reference_number: 'upd-1',
+    });
     const u = await call(m.client, 'update_redemption', {
       external_reference_number: 'upd-1',
       bill_id: '9223372036854775807',
       bill_number: 'B-9',
       entity: { type: 'CUSTOMER', identifier_type: 'mobile', identifier_value: ASHA.mobile },
     });
-    expect(u.structuredContent).toMatchObject({ redemption_id: r.structuredContent.redemption_id, bill_id: '9223372036854775807', bill_number: 'B-9' });
+    expect(u.structuredContent).toMatchObject({
+      redemption_id: r.structuredContent.redemption_id,
+      bill_id: '9223372036854775807',
+      bill_number: 'B-9',
+    });
   });
 
   describe('documented error codes come back as structured errors', () => {
@@ -81,18 +128,79 @@ describe('the server on its embedded sandbox', () => {
       ['unknown customer', 'redeem_points', { customer: { mobile: '919999999999' }, points: 1 }, 816],
       ['insufficient points', 'redeem_points', { customer: { mobile: '919000000002' }, points: 1 }, 803],
       ['validation code required', 'redeem_points', { customer: { mobile: '919000000004' }, points: 1 }, 824],
-      ['invalid validation code', 'redeem_points', { customer: { mobile: '919000000004' }, points: 1, validation_code: 'AAAA11' }, 808],
+      [
+        'invalid validation code',
+        'redeem_points',
+        { customer: { mobile: '919000000004' }, points: 1, validation_code: 'AAAA11' },
+        808,
+      ],
       ['zero points (local, 801)', 'redeem_points', { customer: ASHA, points: 0 }, 801],
       ['four decimals (local, 878)', 'redeem_points', { customer: ASHA, points: 0.0001 }, 878],
       ['no metadata (local, 748)', 'update_redemption', { redemption_id: 'x' }, 748],
-      ['two identifiers (local, 749)', 'update_redemption', { redemption_id: 'x', external_reference_number: 'y', purpose: 'p' }, 749],
+      [
+        'two identifiers (local, 749)',
+        'update_redemption',
+        { redemption_id: 'x', external_reference_number: 'y', purpose: 'p' },
+        749,
+      ],
       ['entity missing (1219)', 'update_redemption', { redemption_id: 'nope', purpose: 'p' }, 1219],
-      ['entity type invalid (local, 1212)', 'update_redemption', { redemption_id: 'x', purpose: 'p', entity: { type: 'X', identifier_type: 'mobile', identifier_value: '1' } }, 1212],
-      ['unknown redemption (750)', 'update_redemption', { redemption_id: 'nope', purpose: 'p', entity: { type: 'CUSTOMER', identifier_type: 'mobile', identifier_value: ASHA.mobile } }, 750],
-      ['no such bill (82323277)', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '919000000003', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B-404' }, 82323277],
-      ['no event log (3918)', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '919000000003', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B-1001', event_log_id: '12345' }, 3918],
-      ['identifier missing (local, 82323284)', 'unlock_promised_points', { identifier_name: 'mobile', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B-1001' }, 82323284],
-      ['reverse an unknown redemption (902)', 'reverse_redemption', { redemption_id: 'nope', customer: ASHA }, 902],
+      [
+        'entity type invalid (local, 1212)',
+        'update_redemption',
+        {
+          redemption_id: 'x',
+          purpose: 'p',
+          entity: { type: 'X', identifier_type: 'mobile', identifier_value: '1' },
+        },
+        1212,
+      ],
+      [
+        'unknown redemption (750)',
+        'update_redemption',
+        {
+          redemption_id: 'nope',
+          purpose: 'p',
+          entity: { type: 'CUSTOMER', identifier_type: 'mobile', identifier_value: ASHA.mobile },
+        },
+        750,
+      ],
+      [
+        'no such bill (82323277)',
+        'unlock_promised_points',
+        {
+          identifier_name: 'mobile',
+          identifier_value: '919000000003',
+          source: 'INSTORE',
+          event_name: 'TransactionAdd',
+          bill_number: 'B-404',
+        },
+        82323277,
+      ],
+      [
+        'no event log (3918)',
+        'unlock_promised_points',
+        {
+          identifier_name: 'mobile',
+          identifier_value: '919000000003',
+          source: 'INSTORE',
+          event_name: 'TransactionAdd',
+          bill_number: 'B-1001',
+          event_log_id: '12345',
+        },
+        3918,
+      ],
+      [
+        'identifier missing (local, 82323284)',
+        'unlock_promised_points',
+        { identifier_name: 'mobile', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B-1001' },
+        82323284,
+      ],
+      [
+        'reverse an unknown redemption (902)',
+        'reverse_redemption',
+        { redemption_id: 'nope', customer: ASHA },
+        902,
+      ],
     ];
     it.each(cases)('%s', async (_l, tool, args, code) => {
       const r = await call(m.client, tool, args);
@@ -111,7 +219,10 @@ describe('the server on its embedded sandbox', () => {
     });
     it('response lost after the write: unknown outcome, and the repeat does not spend twice', async () => {
       const before = await balance('919000000599');
-      const first = await call(m.client, 'redeem_points', { customer: { mobile: '919000000599' }, points: 10 });
+      const first = await call(m.client, 'redeem_points', {
+        customer: { mobile: '919000000599' },
+        points: 10,
+      });
       expect(first.structuredContent.error.outcome).toBe('unknown');
       expect(await balance('919000000599')).toBe(before - 10);
       // The fault customer drops every response; the repeat re-sends the same key, which the

@@ -20,7 +20,15 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
             json: {
               response: {
                 status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
-                responses: { points: { item_status: { success: 'false', code: 816, message: 'Customer not found for organization' } } },
+                responses: {
+                  points: {
+                    item_status: {
+                      success: 'false',
+                      code: 816,
+                      message: 'Customer not found for organization',
+                    },
+                  },
+                },
               },
             },
           };
@@ -46,8 +54,21 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
       }))
       .on('POST', '/v2/points/unlockPromisedPoints', (req) =>
         JSON.parse(req.body).billNumber === 'B-none'
-          ? { status: 400, json: { errors: [{ status: false, code: 82323282, message: 'No promise points found to unlock' }], warnings: [] } }
-          : { json: { pointsUnlocked: [{ billNumber: 'B-1', pointsUnlocked: 6, programId: 56 }, { billNumber: 'B-1', itemCode: 'SKU-1', pointsUnlocked: 24.5, programId: 12 }] } },
+          ? {
+              status: 400,
+              json: {
+                errors: [{ status: false, code: 82323282, message: 'No promise points found to unlock' }],
+                warnings: [],
+              },
+            }
+          : {
+              json: {
+                pointsUnlocked: [
+                  { billNumber: 'B-1', pointsUnlocked: 6, programId: 56 },
+                  { billNumber: 'B-1', itemCode: 'SKU-1', pointsUnlocked: 24.5, programId: 12 },
+                ],
+              },
+            },
       )
       .start();
     mcp = await connectStdio(liveEnv(fake.url));
@@ -62,14 +83,23 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
   it('lists the tools with output schemas and annotations', async () => {
     const { tools } = await mcp.client.listTools();
     const names = tools.map((t) => t.name);
-    for (const n of ['redeem_points', 'request_points_redemption', 'update_redemption', 'unlock_promised_points'])
+    for (const n of [
+      'redeem_points',
+      'request_points_redemption',
+      'update_redemption',
+      'unlock_promised_points',
+    ])
       expect(names).toContain(n);
     for (const t of tools) {
       expect(t.outputSchema?.type).toBe('object');
       expect(t.annotations?.openWorldHint).toBe(true);
       expect(typeof t.annotations?.readOnlyHint).toBe('boolean');
     }
-    expect(tools.find((t) => t.name === 'redeem_points')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false });
+    expect(tools.find((t) => t.name === 'redeem_points')?.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: false,
+    });
   });
 
   it('redeem_points sends the documented wire request and returns normalized fields', async () => {
@@ -86,7 +116,13 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
     const req = last();
     expect(req.method).toBe('POST');
     expect(req.path).toBe('/v1.1/points/redeem');
-    expect(req.query).toMatchObject({ format: 'json', program_id: '973', skip_validation: 'true', user_group2_id: 'G1', user_group2_primary_user_identifier_type: 'mobile' });
+    expect(req.query).toMatchObject({
+      format: 'json',
+      program_id: '973',
+      skip_validation: 'true',
+      user_group2_id: 'G1',
+      user_group2_primary_user_identifier_type: 'mobile',
+    });
     expect(req.headers.authorization).toBe(BASIC);
     expect(req.headers['content-type']).toBe('application/json');
     const body = JSON.parse(req.body);
@@ -111,7 +147,12 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
   it('a 200 whose envelope says success "false" is a failure carrying the item code', async () => {
     const r = await call(mcp.client, 'redeem_points', { customer: { mobile: '919000000816' }, points: 5 });
     expect(r.isError).toBe(true);
-    expect(r.structuredContent.error).toMatchObject({ code: 816, source: 'upstream', outcome: 'failed', retryable: false });
+    expect(r.structuredContent.error).toMatchObject({
+      code: 816,
+      source: 'upstream',
+      outcome: 'failed',
+      retryable: false,
+    });
     expect(r.structuredContent.error.hint).toMatch(/identifier/);
   });
 
@@ -132,11 +173,28 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
     const body = JSON.parse(req.body);
     expect(body.entityInfo).toEqual({ tillId: '50682289', storeId: '50682288' });
     const task = body.payload['IntouchAPITask-Payload'];
-    expect(task).toMatchObject({ hostname: fake.url, path: '/v1.1/points/redeem', method: 'POST', pathParams: {}, queryParams: { format: 'json' } });
-    expect(task.headers).toEqual({ Authorization: BASIC, 'content-type': 'application/json', 'X-CAP-CLIENT-SIGNATURE': 'maker.bot' });
-    expect(task.body.root.redeem[0]).toMatchObject({ points_redeemed: '100', customer: { mobile: '9877792149' }, redemption_time: '2020-04-15 23:01:46' });
+    expect(task).toMatchObject({
+      hostname: fake.url,
+      path: '/v1.1/points/redeem',
+      method: 'POST',
+      pathParams: {},
+      queryParams: { format: 'json' },
+    });
+    expect(task.headers).toEqual({
+      Authorization: BASIC,
+      'content-type': 'application/json',
+      'X-CAP-CLIENT-SIGNATURE': 'maker.bot',
+    });
+    expect(task.body.root.redeem[0]).toMatchObject({
+      points_redeemed: '100',
+      customer: { mobile: '9877792149' },
+      redemption_time: '2020-04-15 23:01:46',
+    });
     expect(task.body.root.redeem[0].external_reference_number).toMatch(/^mcp-req-/);
-    expect(r.structuredContent).toMatchObject({ request_id: 'd9df3b65-62a7-11ee-aa6d-0aaee4e533d2', state: 'AdminTask' });
+    expect(r.structuredContent).toMatchObject({
+      request_id: 'd9df3b65-62a7-11ee-aa6d-0aaee4e533d2',
+      state: 'AdminTask',
+    });
     // The API echoes the embedded Authorization header back; it must not reach the agent.
     expect(JSON.stringify(r)).not.toContain(BASIC.slice(6));
   });
@@ -161,7 +219,12 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
       purpose: 'Testing',
       entity: { type: 'CUSTOMER', identifierType: 'mobile', identifierValue: '917939623972' },
     });
-    expect(r.structuredContent).toMatchObject({ redemption_id: '8878ru', bill_id: '1234567890123456789', bill_number: 'B-77', purpose: 'Testing' });
+    expect(r.structuredContent).toMatchObject({
+      redemption_id: '8878ru',
+      bill_id: '1234567890123456789',
+      bill_number: 'B-77',
+      purpose: 'Testing',
+    });
   });
 
   it('unlock_promised_points maps arguments to the documented query and table-form body', async () => {
@@ -183,7 +246,12 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
     const req = last();
     expect(req.method).toBe('POST');
     expect(req.path).toBe('/v2/points/unlockPromisedPoints');
-    expect(req.query).toEqual({ identifierName: 'mobile', identifierValue: '919000000003', source: 'INSTORE', type: 'CUSTOMER' });
+    expect(req.query).toEqual({
+      identifierName: 'mobile',
+      identifierValue: '919000000003',
+      source: 'INSTORE',
+      type: 'CUSTOMER',
+    });
     const body = JSON.parse(req.body);
     expect(body).toEqual({
       eventName: 'TransactionAdd',
@@ -197,50 +265,206 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
       sourceProgramId: 2121,
     });
     expect(r.structuredContent.total_points_unlocked).toBe(30.5);
-    expect(r.structuredContent.points_unlocked[1]).toEqual({ bill_number: 'B-1', item_code: 'SKU-1', points: 24.5, program_id: '12' });
+    expect(r.structuredContent.points_unlocked[1]).toEqual({
+      bill_number: 'B-1',
+      item_code: 'SKU-1',
+      points: 24.5,
+      program_id: '12',
+    });
   });
 
   it('a v2 errors array is a failure with its code', async () => {
     const r = await call(mcp.client, 'unlock_promised_points', {
-      identifier_name: 'mobile', identifier_value: '919000000003', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B-none',
+      identifier_name: 'mobile',
+      identifier_value: '919000000003',
+      source: 'INSTORE',
+      event_name: 'TransactionAdd',
+      bill_number: 'B-none',
     });
     expect(r.isError).toBe(true);
-    expect(r.structuredContent.error).toMatchObject({ code: 82323282, source: 'upstream', outcome: 'failed', http_status: 400 });
+    expect(r.structuredContent.error).toMatchObject({
+      code: 82323282,
+      source: 'upstream',
+      outcome: 'failed',
+      http_status: 400,
+    });
   });
 
   describe('local checks: a clear error naming the field and code, and nothing sent', () => {
     const cases: Array<[string, string, Record<string, unknown>, string | number, RegExp]> = [
       ['points 0', 'redeem_points', { customer: { mobile: '919000000001' }, points: 0 }, 801, /points/],
-      ['negative points', 'redeem_points', { customer: { mobile: '919000000001' }, points: -5 }, 801, /points/],
-      ['points as a string', 'redeem_points', { customer: { mobile: '919000000001' }, points: '10' }, 801, /points/],
-      ['four decimals', 'redeem_points', { customer: { mobile: '919000000001' }, points: 1.1115 }, 878, /points/],
+      [
+        'negative points',
+        'redeem_points',
+        { customer: { mobile: '919000000001' }, points: -5 },
+        801,
+        /points/,
+      ],
+      [
+        'points as a string',
+        'redeem_points',
+        { customer: { mobile: '919000000001' }, points: '10' },
+        801,
+        /points/,
+      ],
+      [
+        'four decimals',
+        'redeem_points',
+        { customer: { mobile: '919000000001' }, points: 1.1115 },
+        878,
+        /points/,
+      ],
       ['1e-7 points', 'redeem_points', { customer: { mobile: '919000000001' }, points: 1e-7 }, 878, /points/],
-      ['no customer identifier', 'redeem_points', { customer: {}, points: 5 }, 'invalid_argument', /customer/],
+      [
+        'no customer identifier',
+        'redeem_points',
+        { customer: {}, points: 5 },
+        'invalid_argument',
+        /customer/,
+      ],
       ['missing customer', 'redeem_points', { points: 5 }, 'invalid_argument', /customer: required/],
-      ['bad validation_type', 'redeem_points', { customer: { mobile: '919000000001' }, points: 5, validation_type: 'EMAIL' }, 'invalid_argument', /validation_type/],
-      ['impossible redemption_time', 'redeem_points', { customer: { mobile: '919000000001' }, points: 5, redemption_time: '2023-02-30 10:00:00' }, 'invalid_argument', /redemption_time/],
-      ['typo in dry_run', 'redeem_points', { customer: { mobile: '919000000001' }, points: 5, dryrun: true }, 'invalid_argument', /did you mean "dry_run"/],
-      ['workflow without entity id', 'request_points_redemption', { entity: {}, customer: { mobile: '919000000001' }, points: 5 }, 'invalid_argument', /entity/],
-      ['both redemption ids', 'update_redemption', { redemption_id: 'a', external_reference_number: 'b', purpose: 'x' }, 749, /exactly one/],
+      [
+        'bad validation_type',
+        'redeem_points',
+        { customer: { mobile: '919000000001' }, points: 5, validation_type: 'EMAIL' },
+        'invalid_argument',
+        /validation_type/,
+      ],
+      [
+        'impossible redemption_time',
+        'redeem_points',
+        { customer: { mobile: '919000000001' }, points: 5, redemption_time: '2023-02-30 10:00:00' },
+        'invalid_argument',
+        /redemption_time/,
+      ],
+      [
+        'typo in dry_run',
+        'redeem_points',
+        { customer: { mobile: '919000000001' }, points: 5, dryrun: true },
+        'invalid_argument',
+        /did you mean "dry_run"/,
+      ],
+      [
+        'workflow without entity id',
+        'request_points_redemption',
+        { entity: {}, customer: { mobile: '919000000001' }, points: 5 },
+        'invalid_argument',
+        /entity/,
+      ],
+      [
+        'both redemption ids',
+        'update_redemption',
+        { redemption_id: 'a', external_reference_number: 'b', purpose: 'x' },
+        749,
+        /exactly one/,
+      ],
       ['no redemption id', 'update_redemption', { purpose: 'x' }, 749, /exactly one/],
       ['nothing to update', 'update_redemption', { redemption_id: 'a' }, 748, /nothing to update/],
-      ['purpose over 255', 'update_redemption', { redemption_id: 'a', purpose: 'x'.repeat(256) }, 'invalid_argument', /purpose/],
-      ['bill_id of 20 digits', 'update_redemption', { redemption_id: 'a', bill_id: '12345678901234567890' }, 8015, /bill_id/],
+      [
+        'purpose over 255',
+        'update_redemption',
+        { redemption_id: 'a', purpose: 'x'.repeat(256) },
+        'invalid_argument',
+        /purpose/,
+      ],
+      [
+        'bill_id of 20 digits',
+        'update_redemption',
+        { redemption_id: 'a', bill_id: '12345678901234567890' },
+        8015,
+        /bill_id/,
+      ],
       ['bill_id as a number', 'update_redemption', { redemption_id: 'a', bill_id: 1234 }, 8015, /bill_id/],
-      ['bad entity type', 'update_redemption', { redemption_id: 'a', purpose: 'x', entity: { type: 'STORE', identifier_type: 'mobile', identifier_value: '1' } }, 1212, /entity.type/],
-      ['entity without value', 'update_redemption', { redemption_id: 'a', purpose: 'x', entity: { type: 'CUSTOMER', identifier_type: 'mobile' } }, 1219, /entity.identifier_value/],
-      ['unlock without identifier value', 'unlock_promised_points', { identifier_name: 'mobile', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B' }, 82323284, /identifier_value/],
-      ['unlock without source', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '9', event_name: 'TransactionAdd', bill_number: 'B' }, 82323284, /source/],
-      ['unlock without bill number', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '9', source: 'INSTORE', event_name: 'TransactionAdd' }, 82323271, /bill_number/],
-      ['unlock with unknown event', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '9', source: 'INSTORE', event_name: 'Nope', bill_number: 'B' }, 82323272, /event_name/],
-      ['unlock with impossible bill_date', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '9', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B', bill_date: '2023-02-29' }, 'invalid_argument', /bill_date/],
-      ['unlock with bad source enum', 'unlock_promised_points', { identifier_name: 'mobile', identifier_value: '9', source: 'SHOP', event_name: 'TransactionAdd', bill_number: 'B' }, 82323284, /source/],
+      [
+        'bad entity type',
+        'update_redemption',
+        {
+          redemption_id: 'a',
+          purpose: 'x',
+          entity: { type: 'STORE', identifier_type: 'mobile', identifier_value: '1' },
+        },
+        1212,
+        /entity.type/,
+      ],
+      [
+        'entity without value',
+        'update_redemption',
+        { redemption_id: 'a', purpose: 'x', entity: { type: 'CUSTOMER', identifier_type: 'mobile' } },
+        1219,
+        /entity.identifier_value/,
+      ],
+      [
+        'unlock without identifier value',
+        'unlock_promised_points',
+        { identifier_name: 'mobile', source: 'INSTORE', event_name: 'TransactionAdd', bill_number: 'B' },
+        82323284,
+        /identifier_value/,
+      ],
+      [
+        'unlock without source',
+        'unlock_promised_points',
+        { identifier_name: 'mobile', identifier_value: '9', event_name: 'TransactionAdd', bill_number: 'B' },
+        82323284,
+        /source/,
+      ],
+      [
+        'unlock without bill number',
+        'unlock_promised_points',
+        { identifier_name: 'mobile', identifier_value: '9', source: 'INSTORE', event_name: 'TransactionAdd' },
+        82323271,
+        /bill_number/,
+      ],
+      [
+        'unlock with unknown event',
+        'unlock_promised_points',
+        {
+          identifier_name: 'mobile',
+          identifier_value: '9',
+          source: 'INSTORE',
+          event_name: 'Nope',
+          bill_number: 'B',
+        },
+        82323272,
+        /event_name/,
+      ],
+      [
+        'unlock with impossible bill_date',
+        'unlock_promised_points',
+        {
+          identifier_name: 'mobile',
+          identifier_value: '9',
+          source: 'INSTORE',
+          event_name: 'TransactionAdd',
+          bill_number: 'B',
+          bill_date: '2023-02-29',
+        },
+        'invalid_argument',
+        /bill_date/,
+      ],
+      [
+        'unlock with bad source enum',
+        'unlock_promised_points',
+        {
+          identifier_name: 'mobile',
+          identifier_value: '9',
+          source: 'SHOP',
+          event_name: 'TransactionAdd',
+          bill_number: 'B',
+        },
+        82323284,
+        /source/,
+      ],
     ];
     it.each(cases)('%s', async (_label, tool, args, code, message) => {
       const before = fake.requests.length;
       const r = await call(mcp.client, tool, args);
       expect(r.isError).toBe(true);
-      expect(r.structuredContent.error).toMatchObject({ code, source: 'validation', outcome: 'not_sent', retryable: false });
+      expect(r.structuredContent.error).toMatchObject({
+        code,
+        source: 'validation',
+        outcome: 'not_sent',
+        retryable: false,
+      });
       expect(r.structuredContent.error.message).toMatch(message);
       expect(fake.requests.length).toBe(before);
     });

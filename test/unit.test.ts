@@ -13,25 +13,42 @@ import { pointsSchema, pointsString } from '../src/schemas.js';
 import { ALL_TOOLS } from '../src/tools.js';
 import { tempDir } from './helpers/mcp.js';
 
-const base = { CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com', CAPILLARY_USERNAME: 'u', CAPILLARY_PASSWORD: 'p' };
+const base = {
+  CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com',
+  CAPILLARY_USERNAME: 'u',
+  CAPILLARY_PASSWORD: 'p',
+};
 
 describe('config', () => {
   it('a base URL without credentials is an error at start, never a fallback', () => {
-    expect(() => loadConfig({ CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com' })).toThrow(/no credentials are/);
+    expect(() => loadConfig({ CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com' })).toThrow(
+      /no credentials are/,
+    );
     expect(() => loadConfig({ ...base, CAPILLARY_PASSWORD: '' })).toThrow(/both be set/);
   });
   it('lists every problem, naming the variable', () => {
     try {
-      loadConfig({ ...base, CAPILLARY_TIMEOUT_MS: 'soon', CAPILLARY_READ_ONLY: 'maybe', CAPILLARY_BASE_URL: 'ftp://x' });
+      loadConfig({
+        ...base,
+        CAPILLARY_TIMEOUT_MS: 'soon',
+        CAPILLARY_READ_ONLY: 'maybe',
+        CAPILLARY_BASE_URL: 'ftp://x',
+      });
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
       const msg = (e as Error).message;
-      for (const v of ['CAPILLARY_TIMEOUT_MS', 'CAPILLARY_READ_ONLY', 'CAPILLARY_BASE_URL']) expect(msg).toContain(v);
+      for (const v of ['CAPILLARY_TIMEOUT_MS', 'CAPILLARY_READ_ONLY', 'CAPILLARY_BASE_URL'])
+        expect(msg).toContain(v);
     }
   });
   it('defaults: workflow host = base URL, data dir under XDG_DATA_HOME, OAuth when only a key pair is set', () => {
-    const c = loadConfig({ CAPILLARY_BASE_URL: 'http://127.0.0.1:8080/', CAPILLARY_OAUTH_CLIENT_KEY: 'k', CAPILLARY_OAUTH_CLIENT_SECRET: 's', XDG_DATA_HOME: '/x' });
+    const c = loadConfig({
+      CAPILLARY_BASE_URL: 'http://127.0.0.1:8080/',
+      CAPILLARY_OAUTH_CLIENT_KEY: 'k',
+      CAPILLARY_OAUTH_CLIENT_SECRET: 's',
+      XDG_DATA_HOME: '/x',
+    });
     expect(c.baseUrl).toBe('http://127.0.0.1:8080');
     expect(c.workflowBaseUrl).toBe('http://127.0.0.1:8080');
     expect(c.auth).toEqual({ kind: 'oauth', key: 'k', secret: 's' });
@@ -45,9 +62,13 @@ describe('config', () => {
     expect(() => loadConfig({})).toThrow(/CAPILLARY_BASE_URL is not set/);
   });
   it('tool selection: read-only wins, unknown names refused', () => {
-    expect(selectTools(ALL_TOOLS, { readOnly: true, tools: ['redeem_points'] }).map((t) => t.name)).toEqual([]);
+    expect(selectTools(ALL_TOOLS, { readOnly: true, tools: ['redeem_points'] }).map((t) => t.name)).toEqual(
+      [],
+    );
     expect(selectTools(ALL_TOOLS, { readOnly: true }).every((t) => t.effect === 'read')).toBe(true);
-    expect(() => selectTools(ALL_TOOLS, { readOnly: false, excludeTools: ['nope'] })).toThrow(/unknown tool name/);
+    expect(() => selectTools(ALL_TOOLS, { readOnly: false, excludeTools: ['nope'] })).toThrow(
+      /unknown tool name/,
+    );
   });
 });
 
@@ -77,12 +98,30 @@ describe('wire helpers', () => {
 });
 
 describe('envelopes', () => {
-  const res = (status: number, json: unknown, text = JSON.stringify(json)) => ({ status, headers: new Headers(), text, json });
+  const res = (status: number, json: unknown, text = JSON.stringify(json)) => ({
+    status,
+    headers: new Headers(),
+    text,
+    json,
+  });
   it('v1.1: success "false" on a 200 is a failure with the item code', () => {
-    expect(() => checkEnvelope(res(200, { response: { status: { success: 'false', code: 500 }, responses: { points: { item_status: { success: 'false', code: 816, message: 'nf' } } } } }), 'v1.1', true)).toThrow('nf');
+    expect(() =>
+      checkEnvelope(
+        res(200, {
+          response: {
+            status: { success: 'false', code: 500 },
+            responses: { points: { item_status: { success: 'false', code: 816, message: 'nf' } } },
+          },
+        }),
+        'v1.1',
+        true,
+      ),
+    ).toThrow('nf');
   });
   it('v2: a non-empty errors array on a 200 is a failure', () => {
-    expect(() => checkEnvelope(res(200, { errors: [{ code: 748, message: 'No metadata' }] }), 'v2', true)).toThrow('No metadata');
+    expect(() =>
+      checkEnvelope(res(200, { errors: [{ code: 748, message: 'No metadata' }] }), 'v2', true),
+    ).toThrow('No metadata');
   });
   it('a 2xx without a body on a mutating call has an unknown outcome', () => {
     try {
@@ -97,13 +136,31 @@ describe('envelopes', () => {
 describe('redactor', () => {
   it('removes secrets in values and secret-named keys, deep', () => {
     const r = new Redactor(['hunter2-secret']);
-    const out = r.value({ a: 'x hunter2-secret y', headers: { Authorization: 'Basic zzz', ok: 'fine' }, list: ['hunter2-secret'] });
-    expect(out).toEqual({ a: 'x [REDACTED] y', headers: { Authorization: '[REDACTED]', ok: 'fine' }, list: ['[REDACTED]'] });
+    const out = r.value({
+      a: 'x hunter2-secret y',
+      headers: { Authorization: 'Basic zzz', ok: 'fine' },
+      list: ['hunter2-secret'],
+    });
+    expect(out).toEqual({
+      a: 'x [REDACTED] y',
+      headers: { Authorization: '[REDACTED]', ok: 'fine' },
+      list: ['[REDACTED]'],
+    });
   });
 });
 
 describe('ledger file store', () => {
-  const entry = (key: string, status: LedgerEntry['status']): LedgerEntry => ({ key, fingerprint: `fp-${key}`, tool: 'redeem_points', customer: 'mobile:1', points: 10, status, at: Date.now(), updated: Date.now(), agent_key: false });
+  const entry = (key: string, status: LedgerEntry['status']): LedgerEntry => ({
+    key,
+    fingerprint: `fp-${key}`,
+    tool: 'redeem_points',
+    customer: 'mobile:1',
+    points: 10,
+    status,
+    at: Date.now(),
+    updated: Date.now(),
+    agent_key: false,
+  });
   it('reads back pending as unknown and skips a torn last line', async () => {
     const dir = tempDir();
     const a = new FileStore(dir);
@@ -124,7 +181,9 @@ describe('ledger file store', () => {
     const dir = tempDir();
     mkdirSync(dir, { recursive: true });
     const a = new FileStore(dir);
-    writeFileSync(join(dir, 'ledger.jsonl'), `${JSON.stringify(entry('other', 'succeeded'))}\n`, { flag: 'a' });
+    writeFileSync(join(dir, 'ledger.jsonl'), `${JSON.stringify(entry('other', 'succeeded'))}\n`, {
+      flag: 'a',
+    });
     expect(await a.byKey('other')).toBeUndefined();
     await a.refresh();
     expect((await a.byKey('other'))?.status).toBe('succeeded');

@@ -15,8 +15,11 @@ export function canonical(v: unknown): string {
 /** Fingerprint of one operation: the tool and every argument that changes what is sent, dry_run aside. */
 export function fingerprint(tool: string, args: Record<string, unknown>): string {
   const { dry_run: _ignored, ...rest } = args;
-  return createHash('sha256').update(`${tool}\n${canonical(rest)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${tool}\n${canonical(rest)}`)
+    .digest('hex');
 }
 
 /** A fresh idempotency key: prefix, time and randomness, inside Capillary's 100-char limit. */
-export const mintKey = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+export const mintKey = (prefix: string) =>
+  `${prefix}-${Date.now().toString(36)}-${randomUUID().replace(/-/g, '').slice(0, 16)}`;

@@ -55,7 +55,10 @@ class Index {
     const prev = this.byFp.get(e.fingerprint);
     if (!prev || prev.at <= e.at) this.byFp.set(e.fingerprint, e);
     let set = this.byCustomer.get(e.customer);
-    if (!set) this.byCustomer.set(e.customer, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.byCustomer.set(e.customer, set);
+    }
     set.add(e);
   }
 

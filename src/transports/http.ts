@@ -112,7 +112,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   const bindHost = opts.host ?? '127.0.0.1';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const checkToken = tokenChecker(opts.token);
-  const jsonResponse = opts.jsonResponse ?? false;
+  const jsonResponse = opts.jsonResponse ?? process.env.BENCH_JSON === '1';
   const relay = new Relay();
   let allowed = new Set<string>();
   let draining = false;

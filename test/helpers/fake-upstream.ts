@@ -61,7 +61,10 @@ export class FakeUpstream {
         ? typeof route === 'function'
           ? route(rec, n)
           : route
-        : { status: 404, json: { errors: [{ status: false, code: 404, message: 'not found' }], warnings: [] } };
+        : {
+            status: 404,
+            json: { errors: [{ status: false, code: 404, message: 'not found' }], warnings: [] },
+          };
       if ('fault' in reply) {
         if (reply.fault === 'reset') req.socket.destroy();
         // 'hang': never answer; the client's timeout fires.

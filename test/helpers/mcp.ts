@@ -17,7 +17,10 @@ export interface Connected {
 }
 
 /** Spawns the built server over stdio with the SDK's real Client. Env is the whole environment it gets. */
-export async function connectStdio(env: Record<string, string>, opts: { capabilities?: Record<string, unknown> } = {}): Promise<Connected> {
+export async function connectStdio(
+  env: Record<string, string>,
+  opts: { capabilities?: Record<string, unknown> } = {},
+): Promise<Connected> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI],
@@ -28,7 +31,10 @@ export async function connectStdio(env: Record<string, string>, opts: { capabili
   transport.stderr?.on('data', (d) => {
     err += d.toString();
   });
-  const client = new Client({ name: 'test-client', version: '1.0.0' }, { capabilities: opts.capabilities ?? {} });
+  const client = new Client(
+    { name: 'test-client', version: '1.0.0' },
+    { capabilities: opts.capabilities ?? {} },
+  );
   await client.connect(transport);
   return {
     client,
@@ -40,7 +46,11 @@ export async function connectStdio(env: Record<string, string>, opts: { capabili
   };
 }
 
-export async function call(c: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult & { structuredContent: any }> {
+export async function call(
+  c: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<CallToolResult & { structuredContent: any }> {
   return (await c.callTool({ name, arguments: args })) as any;
 }
 
