@@ -231,9 +231,14 @@ describe('the server on its embedded sandbox', () => {
       await call(m.client, 'redeem_points', { customer: { mobile: '919000000599' }, points: 10 });
       expect(await balance('919000000599')).toBe(before - 10);
     });
-    it('521 is retried with backoff, then reported as retryable with nothing written', async () => {
-      const r = await call(m.client, 'redeem_points', { customer: { mobile: '919000000521' }, points: 10 });
+    it('521 is retried with backoff (with progress notifications), then reported as retryable with nothing written', async () => {
+      const notes: string[] = [];
+      const r = (await m.client.callTool({ name: 'redeem_points', arguments: { customer: { mobile: '919000000521' }, points: 10 } }, undefined, {
+        onprogress: (p) => notes.push(String(p.message)),
+      })) as any;
       expect(r.structuredContent.error).toMatchObject({ code: 521, retryable: true, outcome: 'failed' });
+      expect(notes.length).toBe(3);
+      expect(notes[0]).toMatch(/HTTP 521; retrying/);
       expect(await balance('919000000521')).toBe(10000);
     });
     it('429 with Retry-After is honoured within the bound, then reported', async () => {
