@@ -51,8 +51,12 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store: IdempotencyStore =
-    config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
+  let store: IdempotencyStore;
+  try {
+    store = config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
+  } catch (e) {
+    throw new ConfigError([`CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`]);
+  }
   if (store instanceof FileStore && store.skipped)
     log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
   const audit = new AuditLog(config.auditLog);

@@ -245,8 +245,10 @@ async function spendOnce(
 ): Promise<CallToolResult> {
   const spec = tool.spend!;
   const now = Date.now();
-  await app.store.refresh();
-  const prev = await app.store.latest(fp);
+  const prev = await ledger(app, async () => {
+    await app.store.refresh();
+    return app.store.latest(fp);
+  });
   const inWindow = prev && now - prev.at <= app.config.idempotencyWindowMs;
   if (prev && inWindow && prev.status === 'succeeded' && prev.result) {
     await audit(app, tool, args, { outcome: 'replayed', started, key: prev.key });
@@ -308,7 +310,7 @@ async function spendOnce(
       agent_key: !!agentKey,
     };
     // Durable before anything is sent: a crash after this line reads back as unknown.
-    await app.store.put(entry);
+    await ledger(app, () => app.store.put(entry));
     try {
       const res = await app.client.send(req, { mutating: true, signal: ctx.signal, onRetry: ctx.progress });
       const body = checkEnvelope(res, tool.envelope, true);
@@ -347,6 +349,23 @@ async function spendOnce(
       throw e;
     }
   });
+}
+
+/** Runs a ledger step; if the ledger cannot be read or written, nothing is sent. */
+async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    app.log.error('ledger unavailable; refusing to send', { error: String(e) });
+    throw new ToolError({
+      code: 'ledger_unavailable',
+      message: 'The idempotency ledger could not be read or written, so nothing was sent.',
+      hint: 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
+      retryable: true,
+      source: 'config',
+      outcome: 'not_sent',
+    });
+  }
 }
 
 const safetyError = (code: string, message: string, hint: string) =>

@@ -409,3 +409,30 @@ describe('audit log', () => {
     expect(typeof lines[0].duration_ms).toBe('number');
   });
 });
+
+describe('ledger failure', () => {
+  it('a ledger that cannot be written means nothing is sent', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const fake = await fakeWith(dedupingRedeem().route);
+    const env = liveEnv(fake.url);
+    const m = await server(env);
+    // A directory where the ledger file should be: the append fails, even as root.
+    mkdirSync(join(env.CAPILLARY_DATA_DIR, 'ledger.jsonl'));
+    const r = await call(m.client, 'redeem_points', args(5));
+    expect(r.structuredContent.error).toMatchObject({ code: 'ledger_unavailable', outcome: 'not_sent' });
+    expect(fake.requests.length).toBe(0);
+    // The server is still up.
+    expect((await m.client.listTools()).tools.length).toBeGreaterThan(0);
+  });
+
+  it('an unreadable ledger stops the server at start with a clear message', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const env = liveEnv('http://127.0.0.1:1');
+    mkdirSync(join(env.CAPILLARY_DATA_DIR, 'ledger.jsonl'), { recursive: true });
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./helpers/mcp.js');
+    const p = spawnSync(process.execPath, [CLI], { env: { PATH: process.env.PATH, ...env }, input: '', encoding: 'utf8', timeout: 10_000 });
+    expect(p.status).toBe(1);
+    expect(p.stderr).toMatch(/CAPILLARY_DATA_DIR: cannot read the ledger/);
+  });
+});
