@@ -5,7 +5,16 @@ import { ENV_VARS } from '../src/config.js';
 import { listTool } from '../src/schema.js';
 import { ALL_TOOLS } from '../src/tools.js';
 
-type JsonSchema = { type?: string | string[]; description?: string; properties?: Record<string, JsonSchema>; required?: string[]; enum?: unknown[]; items?: JsonSchema; anyOf?: JsonSchema[]; additionalProperties?: unknown };
+type JsonSchema = {
+  type?: string | string[];
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  additionalProperties?: unknown;
+};
 
 function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((e) => `\`${e}\``).join(' \\| ');
@@ -20,7 +29,9 @@ function rows(schema: JsonSchema, prefix = ''): string[] {
   const req = new Set(schema.required ?? []);
   for (const [name, p] of Object.entries(schema.properties ?? {})) {
     const full = `${prefix}${name}`;
-    out.push(`| \`${full}\` | ${typeOf(p)} | ${req.has(name) ? 'yes' : ''} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`);
+    out.push(
+      `| \`${full}\` | ${typeOf(p)} | ${req.has(name) ? 'yes' : ''} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`,
+    );
     if (p.type === 'object' && p.properties) out.push(...rows(p, `${full}.`));
   }
   return out;
@@ -30,8 +41,14 @@ export function renderTools(): string {
   const parts: string[] = [];
   for (const t of ALL_TOOLS.map(listTool)) {
     const a = t.annotations;
-    const hints = [a.readOnlyHint ? 'read-only' : 'writes', a.destructiveHint ? 'destructive' : 'non-destructive', a.idempotentHint ? 'idempotent' : 'not idempotent'].join(', ');
-    parts.push(`### \`${t.name}\`: ${t.title}\n\n${t.description}\n\n*${hints}*\n\n| argument | type | required | description |\n|---|---|---|---|\n${rows(t.inputSchema as JsonSchema).join('\n')}\n`);
+    const hints = [
+      a.readOnlyHint ? 'read-only' : 'writes',
+      a.destructiveHint ? 'destructive' : 'non-destructive',
+      a.idempotentHint ? 'idempotent' : 'not idempotent',
+    ].join(', ');
+    parts.push(
+      `### \`${t.name}\`: ${t.title}\n\n${t.description}\n\n*${hints}*\n\n| argument | type | required | description |\n|---|---|---|---|\n${rows(t.inputSchema as JsonSchema).join('\n')}\n`,
+    );
   }
   return parts.join('\n');
 }

@@ -10,7 +10,9 @@ export default defineTool({
     "Look up a customer's redeemable and promised points. Use before and after any redemption to verify. Read-only.",
   input: z
     .object({
-      identifier_name: z.enum(['mobile', 'email', 'externalId', 'id', 'cardnumber']).describe('Identifier type'),
+      identifier_name: z
+        .enum(['mobile', 'email', 'externalId', 'id', 'cardnumber'])
+        .describe('Identifier type'),
       identifier_value: z.string().min(1).max(100).describe('Identifier value'),
       source: z.enum(SOURCES).optional().describe('Identifier source; default INSTORE'),
     })
@@ -38,7 +40,11 @@ export default defineTool({
     method: 'GET',
     host: 'api',
     path: '/v2/customers/lookup/points/balance',
-    query: { source: a.source ?? 'INSTORE', identifierName: a.identifier_name, identifierValue: a.identifier_value },
+    query: {
+      source: a.source ?? 'INSTORE',
+      identifierName: a.identifier_name,
+      identifierValue: a.identifier_value,
+    },
   }),
   parse: (body) => {
     const d = body?.data ?? body ?? {};

@@ -9,7 +9,8 @@ import { defineTool } from '../src/tool.js';
 export default defineTool({
   name: 'get_redemption_request',
   title: 'Get a maker-checker redemption request',
-  description: 'Follow a request filed by request_points_redemption: its state and, once decided, the redemption result. Read-only.',
+  description:
+    'Follow a request filed by request_points_redemption: its state and, once decided, the redemption result. Read-only.',
   input: z
     .object({
       request_id: z.uuid().describe('request_id from request_points_redemption'),

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { customerQuery, customerSchema, POINTS_CODES, pointsSchema, pointsString, str } from '../src/schemas.js';
+import {
+  customerQuery,
+  customerSchema,
+  POINTS_CODES,
+  pointsSchema,
+  pointsString,
+  str,
+} from '../src/schemas.js';
 import { defineTool } from '../src/tool.js';
 
 /**
@@ -21,7 +28,10 @@ export default defineTool({
   output: z.object({
     issued: z.boolean().describe('Code sent'),
     message: z.string().optional().describe('API message'),
-    sandbox_validation_code: z.string().optional().describe('Sandbox only: the code, as the customer would get it'),
+    sandbox_validation_code: z
+      .string()
+      .optional()
+      .describe('Sandbox only: the code, as the customer would get it'),
   }),
   effect: 'notify',
   envelope: 'v1.1',
@@ -38,7 +48,8 @@ export default defineTool({
       issued: String(c.item_status?.success ?? body?.response?.status?.success) === 'true',
       message: str(c.item_status?.message),
       // A real API sends the code by SMS only; the sandbox shows it so a demo can go on.
-      sandbox_validation_code: ctx.config.environment === 'sandbox' ? str(c.sandbox_validation_code) : undefined,
+      sandbox_validation_code:
+        ctx.config.environment === 'sandbox' ? str(c.sandbox_validation_code) : undefined,
     };
   },
 });

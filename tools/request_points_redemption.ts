@@ -12,7 +12,12 @@ import {
 } from '../src/schemas.js';
 import { defineTool } from '../src/tool.js';
 
-const id = (what: string) => z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -').optional().describe(what);
+const id = (what: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
+    .optional()
+    .describe(what);
 
 /**
  * POST /api_gateway/v2/request-workflow/POINTS-REDEMPTION (maker-checker). Effect "spend": once a

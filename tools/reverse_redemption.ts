@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { customerIdentifier, customerKey, customerLabel, customerSchema, dryRunSchema, num, pointsSchema, pointsString, str } from '../src/schemas.js';
+import {
+  customerIdentifier,
+  customerKey,
+  customerLabel,
+  customerSchema,
+  dryRunSchema,
+  num,
+  pointsSchema,
+  pointsString,
+  str,
+} from '../src/schemas.js';
 import { defineTool } from '../src/tool.js';
 
 /**
@@ -11,10 +21,13 @@ export default defineTool({
   name: 'reverse_redemption',
   title: 'Reverse a redemption',
   description:
-    "Undo a redemption: return its points (all, or points) to the customer. Only for a mistaken redemption; an identical repeat is replayed, not reversed twice.",
+    'Undo a redemption: return its points (all, or points) to the customer. Only for a mistaken redemption; an identical repeat is replayed, not reversed twice.',
   input: z
     .object({
-      redemption_id: z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -').describe('Redemption id from redeem_points'),
+      redemption_id: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
+        .describe('Redemption id from redeem_points'),
       customer: customerSchema,
       points: pointsSchema.optional().describe('Points to return; omit for all remaining'),
       dry_run: dryRunSchema,

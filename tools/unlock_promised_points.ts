@@ -27,7 +27,9 @@ export default defineTool({
     "Convert a customer's promised points on a bill into redeemable points (e.g. after the return window). Works once per bill; does not issue new points.",
   input: z
     .object({
-      identifier_name: z.enum(['mobile', 'id', 'externalId', 'cuid', 'primaryUserId']).describe('Customer identifier type'),
+      identifier_name: z
+        .enum(['mobile', 'id', 'externalId', 'cuid', 'primaryUserId'])
+        .describe('Customer identifier type'),
       identifier_value: z.string().min(1).max(100).describe('Customer identifier value'),
       source: z.enum(SOURCES).describe('Source of the identifier, usually INSTORE'),
       type: z.enum(['CUSTOMER', 'USERGROUP2']).optional().describe('Entity type; default CUSTOMER'),
@@ -90,7 +92,9 @@ export default defineTool({
     },
   }),
   parse: (body) => {
-    const list = Array.isArray(body?.pointsUnlocked) ? body.pointsUnlocked : (body?.data?.pointsUnlocked ?? []);
+    const list = Array.isArray(body?.pointsUnlocked)
+      ? body.pointsUnlocked
+      : (body?.data?.pointsUnlocked ?? []);
     const items = (list as any[]).map((u) => ({
       bill_number: str(u?.billNumber),
       item_code: str(u?.itemCode),

@@ -15,16 +15,26 @@ export default defineTool({
     "Correct a past redemption's bill number, bill id, purpose or custom fields. Identify it by exactly one of redemption_id or external_reference_number. Does not change points; to undo points use reverse_redemption.",
   input: z
     .object({
-      redemption_id: z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -').optional().describe('Redemption id'),
+      redemption_id: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
+        .optional()
+        .describe('Redemption id'),
       external_reference_number: referenceSchema.optional().describe('Reference of the redemption'),
       bill_number: z.string().min(1).max(100).optional().describe('New bill number'),
-      bill_id: z.string().regex(/^[1-9]\d{0,18}$/, 'positive, at most 19 digits').optional().describe('New bill id: digit string, up to 19 digits'),
+      bill_id: z
+        .string()
+        .regex(/^[1-9]\d{0,18}$/, 'positive, at most 19 digits')
+        .optional()
+        .describe('New bill id: digit string, up to 19 digits'),
       purpose: z.string().min(1).max(255).optional().describe('New purpose, <= 255 chars'),
       custom_fields: customFieldsSchema.optional(),
       entity: z
         .object({
           type: z.enum(['CUSTOMER', 'USERGROUP2', 'FLEET']).describe('Entity type'),
-          identifier_type: z.enum(['mobile', 'email', 'externalId', 'id', 'cardnumber']).describe('Identifier type'),
+          identifier_type: z
+            .enum(['mobile', 'email', 'externalId', 'id', 'cardnumber'])
+            .describe('Identifier type'),
           identifier_value: z.string().min(1).max(100).describe('Identifier value'),
         })
         .strict()
@@ -40,7 +50,12 @@ export default defineTool({
           message: 'give exactly one of redemption_id or external_reference_number',
           params: { code: 749 },
         });
-      if (!a.bill_number && !a.bill_id && !a.purpose && !(a.custom_fields && Object.keys(a.custom_fields).length))
+      if (
+        !a.bill_number &&
+        !a.bill_id &&
+        !a.purpose &&
+        !(a.custom_fields && Object.keys(a.custom_fields).length)
+      )
         ctx.addIssue({
           code: 'custom',
           message: 'nothing to update: give bill_number, bill_id, purpose or custom_fields',
@@ -86,7 +101,9 @@ export default defineTool({
     const d = body?.data && typeof body.data === 'object' && !Array.isArray(body.data) ? body.data : body;
     // billId can exceed 2^53: read its digits from the raw text, never from the parsed number.
     const rawBillId = /"billId"\s*:\s*"?(-?\d+)"?/.exec(res.text)?.[1];
-    const warnings = Array.isArray(d?.warnings) ? d.warnings.map((w: any) => String(w?.message ?? w)) : undefined;
+    const warnings = Array.isArray(d?.warnings)
+      ? d.warnings.map((w: any) => String(w?.message ?? w))
+      : undefined;
     return {
       redemption_id: str(d?.redemptionId),
       external_reference_number: str(d?.externalReferenceNumber),
