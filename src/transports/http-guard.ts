@@ -27,7 +27,8 @@ export function parseHttpArgs(argv: string[]): HttpArgs {
       port = Number(value);
     } else {
       const h = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
-      if (!/^[A-Za-z0-9.:-]+$/.test(h)) throw new HttpArgError(`--host must be a host name or IP address (got "${value}")`);
+      if (!/^[A-Za-z0-9.:-]+$/.test(h))
+        throw new HttpArgError(`--host must be a host name or IP address (got "${value}")`);
       host = h;
     }
   }
@@ -59,7 +60,8 @@ export function hostPort(host: string, port: number): string {
  */
 export function allowedHosts(host: string, port: number, extra: string | undefined): Set<string> {
   const out = new Set<string>();
-  if (isLoopback(host) || isWildcard(host)) for (const h of ['127.0.0.1', 'localhost', '[::1]']) out.add(`${h}:${port}`);
+  if (isLoopback(host) || isWildcard(host))
+    for (const h of ['127.0.0.1', 'localhost', '[::1]']) out.add(`${h}:${port}`);
   if (!isWildcard(host)) out.add(hostPort(host, port).toLowerCase());
   for (const h of (extra ?? '').split(',')) {
     const v = h.trim().toLowerCase();
@@ -69,7 +71,11 @@ export function allowedHosts(host: string, port: number, extra: string | undefin
 }
 
 /** DNS-rebinding check: the Host header must be allowed; an Origin, when sent, must name an allowed host. */
-export function checkHostOrigin(allowed: Set<string>, host: string | undefined, origin: string | undefined): string | undefined {
+export function checkHostOrigin(
+  allowed: Set<string>,
+  host: string | undefined,
+  origin: string | undefined,
+): string | undefined {
   if (!host || !allowed.has(host.toLowerCase())) return 'Forbidden: Host header not allowed';
   if (origin !== undefined) {
     let u: URL;
@@ -93,7 +99,9 @@ function originHostAllowed(allowed: Set<string>, u: URL): boolean {
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /** Bearer-token check in constant time (hashes first, so lengths do not leak either). */
-export function tokenChecker(token: string | undefined): ((authorization: string | undefined) => boolean) | undefined {
+export function tokenChecker(
+  token: string | undefined,
+): ((authorization: string | undefined) => boolean) | undefined {
   if (!token) return undefined;
   const expected = sha256(token);
   return (authorization) => {

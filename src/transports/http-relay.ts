@@ -24,6 +24,8 @@ export interface Pending {
 
 export class Relay {
   private readonly pending = new Map<string, Pending>();
+  /** Called whenever the last pending request is answered, failed or forgotten. */
+  onEmpty?: () => void;
 
   get size(): number {
     return this.pending.size;
@@ -43,7 +45,7 @@ export class Relay {
   }
 
   forget(wireId: string): void {
-    this.pending.delete(wireId);
+    if (this.pending.delete(wireId) && this.pending.size === 0) this.onEmpty?.();
   }
 
   /** Delivers a client's response; false when its id is unknown, expired or from another session. */
@@ -51,7 +53,7 @@ export class Relay {
     if (typeof msg.id !== 'string') return false;
     const p = this.pending.get(msg.id);
     if (!p || p.session !== session) return false;
-    this.pending.delete(msg.id);
+    this.forget(msg.id);
     p.deliver({ ...(msg as JSONRPCMessage), id: p.id } as JSONRPCMessage);
     return true;
   }
@@ -61,7 +63,7 @@ export class Relay {
     for (const w of [...wireIds]) {
       const p = this.pending.get(w);
       if (!p) continue;
-      this.pending.delete(w);
+      this.forget(w);
       p.deliver({ jsonrpc: '2.0', id: p.id, error: { code: -32000, message } } as JSONRPCMessage);
     }
   }
@@ -97,7 +99,9 @@ export function decodeSession(id: string | undefined): ClientCapabilities | unde
   const m = SESSION.exec(id);
   if (!m) return undefined;
   try {
-    const elicitation = normElicitation(JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8'))?.elicitation);
+    const elicitation = normElicitation(
+      JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8'))?.elicitation,
+    );
     return elicitation ? { elicitation } : undefined;
   } catch {
     return undefined;
@@ -105,7 +109,9 @@ export function decodeSession(id: string | undefined): ClientCapabilities | unde
 }
 
 /** `{}` means form elicitation (the SDK's own reading); only form and url are kept. */
-function normElicitation(e: unknown): { form?: Record<string, never>; url?: Record<string, never> } | undefined {
+function normElicitation(
+  e: unknown,
+): { form?: Record<string, never>; url?: Record<string, never> } | undefined {
   if (!e || typeof e !== 'object' || Array.isArray(e)) return undefined;
   const o = e as Record<string, unknown>;
   const form = o.form !== undefined && typeof o.form === 'object';

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from '../app.js';
@@ -20,6 +21,7 @@ import { decodeSession, encodeSession, Relay } from './http-relay.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+const MAX_IDLE_SERVERS = 256;
 
 export interface HttpServerOptions {
   /** Interface to bind; default 127.0.0.1. */
@@ -32,8 +34,6 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Extra accepted Host header values, comma-separated (MCP_ALLOWED_HOSTS). */
   allowedHosts?: string;
-  /** Answer plain JSON instead of SSE when nothing can stream (measurement knob; default false). */
-  jsonResponse?: boolean;
 }
 
 export interface HttpServerHandle {
@@ -56,9 +56,16 @@ export interface HttpServerHandle {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 const OK_BODY = '{"status":"ok"}';
+const DRAINING_BODY = '{"status":"draining"}';
 
 /** A JSON-RPC error body with no id: never credentials, stack traces or internals. */
-function reply(res: ServerResponse, status: number, message: string, headers?: Record<string, string>, code = -32000): void {
+function reply(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+  code = -32000,
+): void {
   const body = `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(message)}},"id":null}`;
   res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
@@ -83,7 +90,11 @@ function readBody(req: IncomingMessage, max: number): Promise<Body> {
       }
       chunks.push(c);
     };
-    const onEnd = () => resolve({ ok: true, text: chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+    const onEnd = () =>
+      resolve({
+        ok: true,
+        text: chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8'),
+      });
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', () => resolve({ ok: false, tooLarge: false }));
@@ -112,8 +123,21 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   const bindHost = opts.host ?? '127.0.0.1';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const checkToken = tokenChecker(opts.token);
-  const jsonResponse = opts.jsonResponse ?? process.env.BENCH_JSON === '1';
   const relay = new Relay();
+  /**
+   * Idle Servers. The SDK forbids reusing a stateless transport, but a Server may connect to a
+   * new transport once closed; building one costs far more than a request (its constructor
+   * sets up a JSON Schema validator), so finished Servers are closed and kept for the next POST.
+   */
+  const servers: Server[] = [];
+  const release = (server: Server) => {
+    server.close().then(
+      () => {
+        if (!draining && servers.length < MAX_IDLE_SERVERS) servers.push(server);
+      },
+      () => {},
+    );
+  };
   let allowed = new Set<string>();
   let draining = false;
   /** HTTP requests not yet closed, plus tool calls still running after their client left. */
@@ -127,7 +151,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     }
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     busy++;
     res.once('close', settle);
     const bad = checkHostOrigin(allowed, req.headers.host, req.headers.origin);
@@ -136,23 +160,45 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     if (path === '/healthz') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return reply(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD' });
+      if (draining) {
+        res.writeHead(503, {
+          ...JSON_HEADERS,
+          'content-length': DRAINING_BODY.length,
+          'cache-control': 'no-store',
+          connection: 'close',
+        });
+        res.end(req.method === 'HEAD' ? undefined : DRAINING_BODY);
+        return;
+      }
       res.writeHead(200, { ...JSON_HEADERS, 'content-length': OK_BODY.length, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : OK_BODY);
       return;
     }
     if (path !== '/mcp') return reply(res, 404, 'Not Found');
     if (checkToken && !checkToken(req.headers.authorization))
-      return reply(res, 401, 'Unauthorized: missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
+      return reply(res, 401, 'Unauthorized: missing or invalid bearer token', {
+        'www-authenticate': 'Bearer',
+      });
     if (req.method !== 'POST')
-      return reply(res, 405, 'Method Not Allowed: this server is stateless; send JSON-RPC with POST', { allow: 'POST' });
+      return reply(res, 405, 'Method Not Allowed: this server is stateless; send JSON-RPC with POST', {
+        allow: 'POST',
+      });
     if (!acceptsBoth(req.headers.accept))
-      return reply(res, 406, 'Not Acceptable: Client must accept both application/json and text/event-stream');
+      return reply(
+        res,
+        406,
+        'Not Acceptable: Client must accept both application/json and text/event-stream',
+      );
     if (!isJsonContentType(req.headers['content-type']))
       return reply(res, 415, 'Unsupported Media Type: Content-Type must be application/json');
     void readBody(req, maxBody).then((body) => {
       if (!body.ok) {
-        if (body.tooLarge) reply(res, 413, `Payload Too Large: the body must not exceed ${maxBody} bytes`, { connection: 'close' });
+        if (body.tooLarge)
+          reply(res, 413, `Payload Too Large: the body must not exceed ${maxBody} bytes`, {
+            connection: 'close',
+          });
         else res.destroy();
         return;
       }
@@ -175,7 +221,8 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
         return reply(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message', undefined, -32600);
       if (isRequest(m)) requests++;
       else if (isResponse(m)) responses++;
-      else if (typeof m.method !== 'string') return reply(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message', undefined, -32600);
+      else if (typeof m.method !== 'string')
+        return reply(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message', undefined, -32600);
     }
     if (list.length === 0) return reply(res, 400, 'Invalid Request: empty batch', undefined, -32600);
     const sessionHeader = req.headers['mcp-session-id'];
@@ -183,7 +230,8 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
 
     // Answers to the server's own requests (elicitation) go to the transport that asked.
     let unknown = 0;
-    if (responses) for (const m of list) if (isResponse(m) && !relay.answer(m as { id: unknown }, session)) unknown++;
+    if (responses)
+      for (const m of list) if (isResponse(m) && !relay.answer(m as { id: unknown }, session)) unknown++;
     if (requests === 0) {
       // Responses and notifications only. Notifications (initialized, cancelled) have nothing to
       // act on in a stateless server: a cancelled call still finishes and is recorded in the ledger.
@@ -191,7 +239,11 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       res.writeHead(202).end();
       return;
     }
-    if (draining) return reply(res, 503, 'Service Unavailable: the server is shutting down', { connection: 'close', 'retry-after': '1' });
+    if (draining)
+      return reply(res, 503, 'Service Unavailable: the server is shutting down', {
+        connection: 'close',
+        'retry-after': '1',
+      });
     const forSdk = responses ? list.filter((m) => !isResponse(m)) : parsed;
     await exchange(req, res, forSdk, list, requests, session);
   };
@@ -205,16 +257,20 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     requests: number,
     session: string | undefined,
   ): Promise<void> => {
-    const init = list.find((m) => m.method === 'initialize') as { params?: { capabilities?: unknown } } | undefined;
+    const init = list.find((m) => m.method === 'initialize') as
+      | { params?: { capabilities?: unknown } }
+      | undefined;
     if (init) {
       const sid = encodeSession(init.params?.capabilities);
       if (sid) res.setHeader('mcp-session-id', sid);
     }
-    const server = createServer(app);
-    const caps = decodeSession(session);
-    // The per-POST Server never saw initialize: give it what the client declared then.
-    if (caps) (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = caps;
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: jsonResponse });
+    const server = servers.pop() ?? createServer(app);
+    // The per-POST Server never saw initialize: give it what the client declared then (or
+    // nothing, which also clears what a previous POST on this pooled Server set).
+    (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = decodeSession(session);
+    // SSE responses (the SDK default): a tool call can then ask the human (elicitation) or report
+    // progress on its own POST. Plain JSON (enableJsonResponse) measured no faster here.
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     let open = requests;
     let owned: Set<string> | undefined;
     busy++;
@@ -224,6 +280,8 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       running = false;
       if (owned) for (const w of owned) relay.forget(w);
       settle();
+      // Back to the pool once the SDK has finished with this request (after this tick).
+      setImmediate(release, server);
     };
     const send = transport.send.bind(transport);
     transport.send = (msg: JSONRPCMessage, options) => {
@@ -231,7 +289,11 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       if (typeof m.method === 'string') {
         if ('id' in m) {
           owned ??= new Set();
-          const wire = relay.register({ id: m.id as string | number, session, deliver: (r) => transport.onmessage?.(r) });
+          const wire = relay.register({
+            id: m.id as string | number,
+            session,
+            deliver: (r) => transport.onmessage?.(r),
+          });
           owned.add(wire);
           msg = { ...msg, id: wire } as JSONRPCMessage;
         } else if (m.method === 'notifications/cancelled' && owned) {
@@ -266,8 +328,9 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     if (res.statusCode !== 200) finish();
   };
 
-  const httpServer = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
-  httpServer.headersTimeout = 60_000;
+  // Keep-alive longer than the usual 60 s idle timeout of load balancers in front, so they, not
+  // the server, close idle connections (no race on a reused connection).
+  const httpServer = createHttpServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000 }, handle);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(opts.port ?? 3000, bindHost, () => {
@@ -288,11 +351,25 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     return closed;
   };
 
-  const drain = async (timeoutMs: number): Promise<boolean> => {
-    draining = true;
-    // Stops accepting connections and closes idle keep-alive ones; busy ones finish first.
+  /**
+   * Stops accepting connections and closes idle keep-alive ones. While a call waits for a
+   * human's answer the listener stays open (everything but that answer gets 503), or the
+   * answer, which usually comes on a new connection, could never arrive.
+   */
+  let listening = true;
+  const stopListening = () => {
+    if (!listening) return;
+    listening = false;
     httpServer.close();
     httpServer.closeIdleConnections();
+  };
+  relay.onEmpty = () => {
+    if (draining) stopListening();
+  };
+
+  const drain = async (timeoutMs: number): Promise<boolean> => {
+    draining = true;
+    if (relay.size === 0) stopListening();
     let timer: NodeJS.Timeout | undefined;
     const inTime =
       busy === 0 ||
@@ -302,6 +379,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       }));
     clearTimeout(timer);
     if (!inTime) relay.fail(relay.all(), 'server shutting down');
+    stopListening();
     await stop();
     return inTime;
   };
@@ -330,7 +408,11 @@ function envInt(env: NodeJS.ProcessEnv, name: string, min: number, problems: str
 }
 
 /** `capillary-loyalty-mcp --http [--port N] [--host H]`: serve until SIGTERM/SIGINT, then drain and exit 0. */
-export async function runHttp(argv: string[], start: () => Promise<Started>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function runHttp(
+  argv: string[],
+  start: () => Promise<Started>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
   let args: { host: string; port: number };
   try {
     args = parseHttpArgs(argv);
@@ -351,12 +433,19 @@ export async function runHttp(argv: string[], start: () => Promise<Started>, env
   const started = await start();
   let handle: HttpServerHandle;
   try {
-    handle = await startHttpServer(started.app, { ...args, token, maxBodyBytes, allowedHosts: env.MCP_ALLOWED_HOSTS });
+    handle = await startHttpServer(started.app, {
+      ...args,
+      token,
+      maxBodyBytes,
+      allowedHosts: env.MCP_ALLOWED_HOSTS,
+    });
   } catch (e) {
     await started.close();
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new ConfigError([`port ${args.port} on ${args.host} is already in use (--port)`]);
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ConfigError([`cannot bind --host ${args.host} (${code})`]);
+    if (code === 'EADDRINUSE')
+      throw new ConfigError([`port ${args.port} on ${args.host} is already in use (--port)`]);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+      throw new ConfigError([`cannot bind --host ${args.host} (${code})`]);
     throw e;
   }
   await printBanner(started, handle, env, !!token && token.length < 16);
@@ -365,6 +454,7 @@ export async function runHttp(argv: string[], start: () => Promise<Started>, env
   let forced: (() => void) | undefined;
   const shutdown = async (why: string) => {
     if (stopping) {
+      started.app.log.warn(`${why} again: not waiting for in-flight requests any longer`);
       forced?.();
       return;
     }
@@ -376,7 +466,10 @@ export async function runHttp(argv: string[], start: () => Promise<Started>, env
         forced = () => r(false);
       }),
     ]);
-    if (!inTime) started.app.log.warn('shutdown: in-flight requests did not finish in time and were cut off');
+    if (!inTime) {
+      started.app.log.warn('shutdown: in-flight requests did not finish in time and were cut off');
+      await handle.close();
+    }
     try {
       await started.close();
     } catch (e) {
@@ -389,14 +482,20 @@ export async function runHttp(argv: string[], start: () => Promise<Started>, env
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-async function printBanner(started: Started, h: HttpServerHandle, env: NodeJS.ProcessEnv, shortToken: boolean): Promise<void> {
+async function printBanner(
+  started: Started,
+  h: HttpServerHandle,
+  env: NodeJS.ProcessEnv,
+  shortToken: boolean,
+): Promise<void> {
   const lines = [`capillary-loyalty-mcp: serving MCP over Streamable HTTP at ${h.url}`];
   lines.push(
     h.auth
       ? '  auth: bearer token required (MCP_HTTP_TOKEN)'
       : '  auth: off (loopback only; set MCP_HTTP_TOKEN to require a bearer token)',
   );
-  if (shortToken) lines.push('  warning: MCP_HTTP_TOKEN is shorter than 16 characters; use a long random token');
+  if (shortToken)
+    lines.push('  warning: MCP_HTTP_TOKEN is shorter than 16 characters; use a long random token');
   if (isWildcard(h.host) && !env.MCP_ALLOWED_HOSTS?.trim())
     lines.push(
       `  note: bound to every interface; only loopback Host headers are accepted until MCP_ALLOWED_HOSTS lists the name(s) clients use`,
@@ -406,9 +505,11 @@ async function printBanner(started: Started, h: HttpServerHandle, env: NodeJS.Pr
     if (!env.CAPILLARY_SANDBOX_SEED?.trim()) {
       try {
         const { DEFAULT_SEED } = await import('../sandbox/index.js');
+        // With a state file the balances may have moved since the seed: mobiles only then.
+        const fresh = !env.CAPILLARY_SANDBOX_STATE?.trim();
         customers = DEFAULT_SEED.customers
           .slice(0, 4)
-          .map((c) => `${c.mobile} (${c.points} pts)`)
+          .map((c) => (fresh ? `${c.mobile} (${c.points} pts)` : c.mobile))
           .join(', ');
       } catch {}
     }
