@@ -55,7 +55,9 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   try {
     store = config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
   } catch (e) {
-    throw new ConfigError([`CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`]);
+    throw new ConfigError([
+      `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,
+    ]);
   }
   if (store instanceof FileStore && store.skipped)
     log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);

@@ -67,9 +67,17 @@ export const ENV_VARS = [
   ],
   ['CAPILLARY_SANDBOX_STATE', 'Sandbox only: file the sandbox state persists to.', '(memory)'],
   ['MCP_HTTP_TOKEN', 'Bearer token for the HTTP transport; required when --host is not loopback.', '(none)'],
-  ['MCP_ALLOWED_HOSTS', 'HTTP transport: extra accepted Host header values, comma-separated (DNS-rebinding protection).', '(the bound host)'],
+  [
+    'MCP_ALLOWED_HOSTS',
+    'HTTP transport: extra accepted Host header values, comma-separated (DNS-rebinding protection).',
+    '(the bound host)',
+  ],
   ['MCP_HTTP_MAX_BODY_BYTES', 'HTTP transport: largest request body; larger gets 413.', '1048576'],
-  ['MCP_SHUTDOWN_TIMEOUT_MS', 'HTTP transport: how long in-flight calls may finish after SIGTERM/SIGINT.', '10000'],
+  [
+    'MCP_SHUTDOWN_TIMEOUT_MS',
+    'HTTP transport: how long in-flight calls may finish after SIGTERM/SIGINT.',
+    '10000',
+  ],
   ['CAPILLARY_LOG_LEVEL', '`error`, `warn`, `info` or `debug` (stderr).', 'info'],
 ] as const;
 

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { ofetch } from 'ofetch';
 import type { Config } from './config.js';
 import { hintFor, ToolError } from './errors.js';
 import { stringifyWire, toPlain } from './json.js';
@@ -18,9 +17,14 @@ export interface UpstreamRequest {
   workflowAuth?: boolean;
 }
 
+/** Response headers, read by name (case-insensitive), as Headers.get reads them. */
+export interface ResponseHeaders {
+  get(name: string): string | null;
+}
+
 export interface UpstreamResponse {
   status: number;
-  headers: Headers;
+  headers: ResponseHeaders;
   text: string;
   /** Parsed body; undefined when the body was empty or not JSON. */
   json: unknown;
@@ -72,7 +76,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
-function retryAfterMs(h: Headers): number | undefined {
+function retryAfterMs(h: ResponseHeaders): number | undefined {
   const v = h.get('retry-after');
   if (!v) return undefined;
   const secs = Number(v);
@@ -81,12 +85,63 @@ function retryAfterMs(h: Headers): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-/** Capillary's HTTP client: auth, timeouts, keep-alive (undici's pool), bounded safe retries. */
+interface Exchange {
+  status: number;
+  headers: ResponseHeaders;
+  text: string;
+}
+
+type Fetcher = ReturnType<typeof import('ofetch')['ofetch']['create']>;
+let fetcher: Promise<Fetcher> | undefined;
+
+/**
+ * ofetch, loaded on the first request rather than at start (a desktop client spawns the server
+ * at every launch and its first message is tools/list, which needs no HTTP). Retries are ours,
+ * never ofetch's; error statuses are answers to read, not exceptions.
+ */
+const getFetcher = (): Promise<Fetcher> =>
+  (fetcher ??= import('ofetch').then((m) => m.ofetch.create({ retry: 0, ignoreResponseError: true })));
+
+/**
+ * One HTTP exchange through ofetch on Node's fetch (keep-alive pooling). Rejects with the
+ * socket's error in the cause chain (ECONNREFUSED, ECONNRESET, ...), a TimeoutError after
+ * timeoutMs for the whole exchange, or an AbortError when the signal fires. Redirects are not
+ * followed: a 3xx is an answer, never a hop to another host with our credentials.
+ */
+async function exchange(
+  url: string,
+  init: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    timeoutMs: number;
+    signal?: AbortSignal;
+  },
+): Promise<Exchange> {
+  const f = await getFetcher();
+  // ofetch ignores its own timeout when a signal is given, so the deadline is part of the signal.
+  const deadline = AbortSignal.timeout(init.timeoutMs);
+  const res = await f.raw(url, {
+    method: init.method,
+    headers: init.headers,
+    body: init.body,
+    responseType: 'text',
+    redirect: 'manual',
+    signal: init.signal ? AbortSignal.any([init.signal, deadline]) : deadline,
+  });
+  const text = (res._data as string | undefined) ?? '';
+  return {
+    status: res.status,
+    headers: res.headers,
+    text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text,
+  };
+}
+
+/** Capillary's HTTP client: auth, timeouts, keep-alive, bounded safe retries. */
 export class CapillaryClient {
   private basic?: string;
   private oauth?: { token: string; expiresAt: number };
   private oauthPending?: Promise<string>;
-  private readonly fetcher = ofetch.create({ retry: 0, ignoreResponseError: true });
 
   constructor(
     private readonly cfg: Config,
@@ -109,6 +164,12 @@ export class CapillaryClient {
 
   url(req: UpstreamRequest): string {
     return (req.host === 'workflow' ? this.cfg.workflowBaseUrl : this.cfg.baseUrl) + req.path;
+  }
+
+  /** The full URL with its query string. */
+  private target(req: UpstreamRequest): string {
+    const qs = new URLSearchParams(this.query(req)).toString();
+    return qs ? `${this.url(req)}?${qs}` : this.url(req);
   }
 
   private query(req: UpstreamRequest): Record<string, string> {
@@ -140,14 +201,13 @@ export class CapillaryClient {
     const { key, secret } = this.cfg.auth;
     this.oauthPending ??= (async () => {
       try {
-        const res = await this.fetcher.raw(`${this.cfg.baseUrl}/v3/oauth/token/generate`, {
+        const res = await exchange(`${this.cfg.baseUrl}/v3/oauth/token/generate`, {
           method: 'POST',
           body: JSON.stringify({ key, secret }),
           headers: { 'content-type': 'application/json', accept: 'application/json' },
-          timeout: this.cfg.timeoutMs,
-          responseType: 'text',
+          timeoutMs: this.cfg.timeoutMs,
         });
-        const json = safeParse(res._data as string) as any;
+        const json = safeParse(res.text) as any;
         const tok = json?.data?.accessToken;
         if (res.status >= 300 || typeof tok !== 'string') {
           throw new ToolError({
@@ -164,6 +224,24 @@ export class CapillaryClient {
         // Refresh 10% (at most 30 s) before expiry so an in-flight call never carries a dying token.
         this.oauth = { token: tok, expiresAt: Date.now() + ttl * 1000 - Math.min(30_000, ttl * 100) };
         return tok;
+      } catch (e) {
+        if (e instanceof ToolError) throw e;
+        // The token request itself broke (timeout, reset, refused): the call it was for never
+        // left, so its outcome is known. Left raw, send() would report a mutating call as unknown.
+        const code = errorCode(e);
+        throw new ToolError({
+          code:
+            code === 'TimeoutError'
+              ? 'timeout'
+              : code === 'ECONNREFUSED'
+                ? 'connection_refused'
+                : 'connection_lost',
+          message: `Could not get an OAuth token from Capillary (${code ?? 'network error'}); the call was not sent.`,
+          hint: 'Nothing was sent; retrying is safe.',
+          retryable: true,
+          source: 'network',
+          outcome: 'not_sent',
+        });
       } finally {
         this.oauthPending = undefined;
       }
@@ -189,26 +267,21 @@ export class CapillaryClient {
    * A timeout, reset or 5xx on a mutating call is final and reported as outcome unknown.
    */
   async send(req: UpstreamRequest, opts: SendOptions): Promise<UpstreamResponse> {
-    const url = this.url(req);
-    const query = this.query(req);
+    const url = this.target(req);
     const body = req.body === undefined ? undefined : stringifyWire(req.body);
     const started = Date.now();
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const canRetry = (waitMs: number) =>
         attempt < RETRY.maxAttempts && Date.now() - started + waitMs <= RETRY.maxTotalMs;
-      let res: Awaited<ReturnType<typeof this.fetcher.raw>>;
+      let res: Exchange;
       try {
-        res = await this.fetcher.raw(url, {
+        res = await exchange(url, {
           method: req.method,
-          query,
           body,
           headers: await this.headers(req, false),
-          responseType: 'text',
-          // ofetch ignores its timeout when a signal is given, so the deadline is part of the signal.
-          signal: opts.signal
-            ? AbortSignal.any([opts.signal, AbortSignal.timeout(this.cfg.timeoutMs)])
-            : AbortSignal.timeout(this.cfg.timeoutMs),
+          timeoutMs: this.cfg.timeoutMs,
+          signal: opts.signal,
         });
       } catch (e) {
         if (e instanceof ToolError) throw e;
@@ -265,7 +338,7 @@ export class CapillaryClient {
           continue;
         }
       }
-      const text = (res._data as string | undefined) ?? '';
+      const text = res.text;
       return { status, headers: res.headers, text, json: safeParse(text) };
     }
   }

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 
 /** A number written to the wire as its exact digits (ids of up to 19 digits lose precision as JS numbers). */
 export class RawNumber {
-  constructor(readonly digits: string) {
+  readonly digits: string;
+  constructor(digits: string) {
     if (!/^-?\d+$/.test(digits)) throw new Error('RawNumber takes digits only');
+    // A JSON number token has no leading zeros: "007" goes out as 7, not as the invalid [007].
+    this.digits = digits.replace(/^(-?)0+(?=\d)/, '$1');
   }
 }
 

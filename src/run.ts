@@ -32,7 +32,7 @@ export async function callTool(
 ): Promise<CallToolResult> {
   const tool = app.tools.get(name);
   if (!tool)
-    return errorResult(app, validationError(undefined, `unknown tool "${name}"`, 'unknown_tool').body);
+    return errorResult(app, validationError(undefined, `unknown tool "${clip(name)}"`, 'unknown_tool').body);
   try {
     const args = checkArgs(tool, rawArgs ?? {});
     pinProgram(app, args);
@@ -61,10 +61,26 @@ function toErrorBody(app: App, e: unknown, tool: AnyTool): ToolErrorBody {
 /** Validates with the tool's strict zod schema; the first issues become one field-specific error. */
 export function checkArgs(tool: AnyTool, raw: unknown): Record<string, any> {
   const r = tool.input.safeParse(raw);
-  if (r.success) return r.data as Record<string, any>;
+  if (r.success) {
+    // An unpaired surrogate cannot be URL- or UTF-8-encoded: refuse it here, naming the field,
+    // rather than fail later while sending (which would read as a lost connection).
+    const bad = illFormedAt(r.data);
+    if (bad !== undefined)
+      throw validationError(
+        bad,
+        'not valid Unicode text (unpaired surrogate)',
+        codeForPath(tool, bad),
+        FIX_HINT,
+      );
+    return r.data as Record<string, any>;
+  }
   const issues = r.error.issues;
   const first = issues[0];
-  const field = issuePath(first);
+  // An unknown argument is the field at fault: name it.
+  const field =
+    first.code === 'unrecognized_keys'
+      ? [issuePath(first), clip(first.keys[0] ?? '') || '""'].filter(Boolean).join('.')
+      : issuePath(first);
   const code = (first as any).params?.code ?? codeFor(tool, first) ?? 'invalid_argument';
   const msgs = issues.slice(0, 3).map((i) => {
     const p = issuePath(i);
@@ -74,7 +90,7 @@ export function checkArgs(tool: AnyTool, raw: unknown): Record<string, any> {
   throw new ToolError({
     code,
     message: msgs.join('; '),
-    hint: 'Fix the argument and call again; nothing was sent.',
+    hint: FIX_HINT,
     retryable: false,
     source: 'validation',
     outcome: 'not_sent',
@@ -82,7 +98,14 @@ export function checkArgs(tool: AnyTool, raw: unknown): Record<string, any> {
   });
 }
 
-const issuePath = (i: z.core.$ZodIssue) => i.path.map(String).join('.');
+const FIX_HINT = 'Fix the argument and call again; nothing was sent.';
+
+/** Agent-chosen names (unknown keys, record keys) are echoed at most 64 characters long. */
+const clip = (s: string) => {
+  const cps = [...s];
+  return cps.length > 64 ? `${cps.slice(0, 63).join('')}…` : s;
+};
+const issuePath = (i: z.core.$ZodIssue) => i.path.map((p) => clip(String(p))).join('.');
 
 function codeFor(tool: AnyTool, i: z.core.$ZodIssue): string | number | undefined {
   const path = issuePath(i);
@@ -91,18 +114,37 @@ function codeFor(tool: AnyTool, i: z.core.$ZodIssue): string | number | undefine
   return codes[`${path}:${i.code}`] ?? codes[`${path}:*`] ?? codes[`${String(i.path[0] ?? '')}:*`];
 }
 
+const codeForPath = (tool: AnyTool, path: string): string | number => {
+  const codes = tool.codes ?? {};
+  return codes[`${path}:*`] ?? codes[`${path.split('.')[0]}:*`] ?? 'invalid_argument';
+};
+
+/** The path of the first string holding an unpaired UTF-16 surrogate, if any (checked data only). */
+function illFormedAt(v: unknown, path = ''): string | undefined {
+  if (typeof v === 'string') return /\p{Surrogate}/u.test(v) ? path || '(arguments)' : undefined;
+  if (!v || typeof v !== 'object') return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const p = path ? `${path}.${clip(k)}` : clip(k);
+    if (/\p{Surrogate}/u.test(k)) return p;
+    const found = illFormedAt(x, p);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 function issueMessage(tool: AnyTool, i: z.core.$ZodIssue): string {
   if (i.code === 'unrecognized_keys') {
     const known = Object.keys(tool.input.shape);
-    return i.keys
-      .map((k) => {
-        const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
-        const near = known.find((n) => norm(n) === norm(k));
-        return `unknown argument "${k}"${near ? ` (did you mean "${near}"?)` : ''}`;
-      })
-      .join(', ');
+    const named = i.keys.slice(0, 5).map((k) => {
+      const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+      const near = known.find((n) => norm(n) === norm(k));
+      return `unknown argument "${clip(k)}"${near ? ` (did you mean "${near}"?)` : ''}`;
+    });
+    if (i.keys.length > 5) named.push(`(+${i.keys.length - 5} more unknown)`);
+    return named.join(', ');
   }
-  if (i.code === 'invalid_type' && (i as any).input === undefined) return 'required';
+  // zod 4 issues do not carry the input: a missing value is the one that "received undefined".
+  if (i.code === 'invalid_type' && /received undefined$/.test(i.message)) return 'required';
   return i.message;
 }
 
@@ -152,7 +194,8 @@ async function plain(
   const req = await buildRequest(app, tool, args);
   const mutating = tool.effect !== 'read';
   if (args.dry_run) {
-    const out = { dry_run_request: app.client.preview(req), note: 'dry run: nothing was sent' };
+    // No note here: these tools' output schema has none, and a client checking it would reject the result.
+    const out = { dry_run_request: app.client.preview(req) };
     if (mutating) await audit(app, tool, args, { outcome: 'dry_run', started });
     return okResult(app, tool, out);
   }
@@ -315,8 +358,11 @@ async function spendOnce(
       const res = await app.client.send(req, { mutating: true, signal: ctx.signal, onRetry: ctx.progress });
       const body = checkEnvelope(res, tool.envelope, true);
       const out = app.redactor.value(tool.parse(body, args, res, toolContext(app, key)) as Out);
-      await app.store.put({ ...entry, status: 'succeeded', updated: Date.now(), result: out });
-      await audit(app, tool, args, { outcome: 'succeeded', status: res.status, started, key });
+      // The outcome and the audit record go to two files: their fsyncs run side by side.
+      await Promise.all([
+        app.store.put({ ...entry, status: 'succeeded', updated: Date.now(), result: out }),
+        audit(app, tool, args, { outcome: 'succeeded', status: res.status, started, key }),
+      ]);
       return okResult(app, tool, {
         ...out,
         ...(spec.keySentUpstream ? { idempotency_key: key } : {}),
@@ -324,22 +370,36 @@ async function spendOnce(
       });
     } catch (e) {
       const body = e instanceof ToolError ? e.body : undefined;
-      const status =
-        body?.outcome === 'failed' ? 'failed' : body?.outcome === 'not_sent' ? 'failed' : 'unknown';
-      await app.store.put({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) });
-      await audit(app, tool, args, {
-        outcome: status,
-        status: body?.http_status,
-        code: body?.code,
-        started,
-        key,
-      });
+      // A re-send of a key whose earlier attempt has an unknown outcome is settled only by an
+      // answer about that key. Not sent, rate-limited, locked, 5xx or refused credentials say
+      // nothing about the earlier attempt, which may have been applied: it stays unknown, so the
+      // next repeat re-sends the same key again instead of minting one that would spend twice.
+      const resent = !!prev && reusable(prev) && prev.key === key;
+      const settlesNothing =
+        body?.outcome === 'not_sent' ||
+        !!body?.retryable ||
+        (body?.http_status ?? 0) >= 500 ||
+        body?.http_status === 401 ||
+        body?.http_status === 403;
+      const status = !body || body.outcome === 'unknown' || (resent && settlesNothing) ? 'unknown' : 'failed';
+      await Promise.all([
+        app.store.put({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) }),
+        audit(app, tool, args, {
+          outcome: status,
+          status: body?.http_status,
+          code: body?.code,
+          started,
+          key,
+        }),
+      ]);
       if (e instanceof ToolError && status === 'unknown')
         throw new ToolError({
           ...e.body,
           outcome: 'unknown',
           retryable: true,
-          hint: `The outcome is unknown: points may have been ${tool.name === 'reverse_redemption' ? 'restored' : 'deducted'}. Repeat the identical call: the server re-sends it with the same external_reference_number (${key}), which Capillary deduplicates. Do not change the arguments or pass a new key.`,
+          hint: spec.keySentUpstream
+            ? `The outcome is unknown: points may have been deducted. Repeat the identical call: the server re-sends it with the same external_reference_number (${key}), which Capillary deduplicates. Do not change the arguments or pass a new key.`
+            : 'The outcome is unknown: points may have been restored. Check get_points_balance before anything else; an identical repeat is refused until then.',
         });
       if (e instanceof ToolError)
         throw new ToolError({
@@ -417,10 +477,25 @@ async function confirm(app: App, tool: AnyTool, args: Record<string, any>, ctx: 
       source: 'safety',
       outcome: 'not_sent',
     });
-  const answer = await ctx.elicit(
-    `${spec.describe(args)} This is above the ${pointsString(threshold)}-point confirmation threshold. Proceed?`,
-    `Confirm: ${tool.title}`,
-  );
+  let answer: 'accept' | 'decline' | 'cancel';
+  try {
+    answer = await ctx.elicit(
+      `${spec.describe(args)} This is above the ${pointsString(threshold)}-point confirmation threshold. Proceed?`,
+      `Confirm: ${tool.title}`,
+    );
+  } catch (e) {
+    // The question timed out, or the client went away or answered something unreadable.
+    app.log.warn('confirmation failed', { tool: tool.name, error: String(e) });
+    throw new ToolError({
+      code: 'confirmation_failed',
+      message:
+        'The confirmation could not be completed (no usable answer from the client); nothing was sent.',
+      hint: 'Ask the human again, or ask an operator.',
+      retryable: true,
+      source: 'safety',
+      outcome: 'not_sent',
+    });
+  }
   if (answer !== 'accept')
     throw new ToolError({
       code: answer === 'decline' ? 'confirmation_declined' : 'confirmation_cancelled',

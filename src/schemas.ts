@@ -5,11 +5,21 @@ import { z } from 'zod';
 export const digits = (max = 19) =>
   z.string().regex(new RegExp(`^\\d{1,${max}}$`), `digits only, at most ${max}`);
 
+/** Digits sent upstream as a JSON number token (an int64 there): at most 9223372036854775807. */
+export const int64Digits = () =>
+  digits().refine(
+    (s) => !/^\d+$/.test(s) || BigInt(s) <= 9_223_372_036_854_775_807n,
+    'at most 9223372036854775807 (int64)',
+  );
+
 export const pointsSchema = z
   .number()
   .gt(0)
   .lte(1_000_000_000)
   .multipleOf(0.001)
+  // multipleOf has a float tolerance: 1e-19 and 999999999.9990001 pass it, then go out as "0" and
+  // "999999999.999". Only a number that is exactly some thousandths is accepted.
+  .refine((p) => Math.round(p * 1000) / 1000 === p, { message: 'at most 3 decimals', params: { code: 878 } })
   .describe('Points, > 0, at most 3 decimals');
 
 /** Vendor codes for the local points checks (801 invalid points, 878 precision). */

@@ -127,35 +127,38 @@ describe('secret canaries never leave the process', () => {
         CAPILLARY_OAUTH_CLIENT_SECRET: OAUTH_SECRET,
       },
     ],
-  ] as Array<[string, Record<string, string>]>)('%s: no canary in results, stderr, ledger or audit', async (_mode, extra) => {
-    const fake = await echoing(new FakeUpstream()).start();
-    fakes.push(fake);
-    const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug', ...extra });
-    const m = await connectStdio(env);
-    const outputs: string[] = [];
-    for (const [tool, args] of scenarios) outputs.push(JSON.stringify(await call(m.client, tool, args)));
-    await m.close();
-    // The upstream really did receive (and echo) the secrets, so the sweep is meaningful.
-    const sent = fake.requests.map((r) => JSON.stringify(r.headers)).join('\n');
-    expect(sent).toContain(
-      extra.CAPILLARY_OAUTH_CLIENT_SECRET ? OAUTH_TOKEN : b64(`till.user:${md5(PASSWORD)}`),
-    );
-    const files = readdirSync(env.CAPILLARY_DATA_DIR).map((f) =>
-      readFileSync(join(env.CAPILLARY_DATA_DIR, f), 'utf8'),
-    );
-    expect(files.length).toBeGreaterThanOrEqual(2); // ledger and audit
-    const haystacks = { outputs: outputs.join('\n'), stderr: m.stderr(), files: files.join('\n') };
-    for (const [where, text] of Object.entries(haystacks))
-      for (const c of CANARIES)
-        expect(
-          text.includes(c),
-          `${where} contains a canary form ${c}: ${text.slice(Math.max(0, text.indexOf(c) - 300), text.indexOf(c) + 60)}`,
-        ).toBe(false);
-    expect(haystacks.outputs).toContain('[REDACTED]');
-    if (extra.CAPILLARY_OAUTH_CLIENT_SECRET) {
-      // One token, refreshed once after the 401, and the balance call then succeeded.
-      expect(fake.count('POST', '/v3/oauth/token/generate')).toBe(2);
-      expect(outputs[5]).toContain('"balance":5');
-    }
-  });
+  ] as Array<[string, Record<string, string>]>)(
+    '%s: no canary in results, stderr, ledger or audit',
+    async (_mode, extra) => {
+      const fake = await echoing(new FakeUpstream()).start();
+      fakes.push(fake);
+      const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug', ...extra });
+      const m = await connectStdio(env);
+      const outputs: string[] = [];
+      for (const [tool, args] of scenarios) outputs.push(JSON.stringify(await call(m.client, tool, args)));
+      await m.close();
+      // The upstream really did receive (and echo) the secrets, so the sweep is meaningful.
+      const sent = fake.requests.map((r) => JSON.stringify(r.headers)).join('\n');
+      expect(sent).toContain(
+        extra.CAPILLARY_OAUTH_CLIENT_SECRET ? OAUTH_TOKEN : b64(`till.user:${md5(PASSWORD)}`),
+      );
+      const files = readdirSync(env.CAPILLARY_DATA_DIR).map((f) =>
+        readFileSync(join(env.CAPILLARY_DATA_DIR, f), 'utf8'),
+      );
+      expect(files.length).toBeGreaterThanOrEqual(2); // ledger and audit
+      const haystacks = { outputs: outputs.join('\n'), stderr: m.stderr(), files: files.join('\n') };
+      for (const [where, text] of Object.entries(haystacks))
+        for (const c of CANARIES)
+          expect(
+            text.includes(c),
+            `${where} contains a canary form ${c}: ${text.slice(Math.max(0, text.indexOf(c) - 300), text.indexOf(c) + 60)}`,
+          ).toBe(false);
+      expect(haystacks.outputs).toContain('[REDACTED]');
+      if (extra.CAPILLARY_OAUTH_CLIENT_SECRET) {
+        // One token, refreshed once after the 401, and the balance call then succeeded.
+        expect(fake.count('POST', '/v3/oauth/token/generate')).toBe(2);
+        expect(outputs[5]).toContain('"balance":5');
+      }
+    },
+  );
 });

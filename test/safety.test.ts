@@ -431,7 +431,12 @@ describe('ledger failure', () => {
     mkdirSync(join(env.CAPILLARY_DATA_DIR, 'ledger.jsonl'), { recursive: true });
     const { spawnSync } = await import('node:child_process');
     const { CLI } = await import('./helpers/mcp.js');
-    const p = spawnSync(process.execPath, [CLI], { env: { PATH: process.env.PATH, ...env }, input: '', encoding: 'utf8', timeout: 10_000 });
+    const p = spawnSync(process.execPath, [CLI], {
+      env: { PATH: process.env.PATH, ...env },
+      input: '',
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     expect(p.status).toBe(1);
     expect(p.stderr).toMatch(/CAPILLARY_DATA_DIR: cannot read the ledger/);
   });

@@ -233,9 +233,13 @@ describe('the server on its embedded sandbox', () => {
     });
     it('521 is retried with backoff (with progress notifications), then reported as retryable with nothing written', async () => {
       const notes: string[] = [];
-      const r = (await m.client.callTool({ name: 'redeem_points', arguments: { customer: { mobile: '919000000521' }, points: 10 } }, undefined, {
-        onprogress: (p) => notes.push(String(p.message)),
-      })) as any;
+      const r = (await m.client.callTool(
+        { name: 'redeem_points', arguments: { customer: { mobile: '919000000521' }, points: 10 } },
+        undefined,
+        {
+          onprogress: (p) => notes.push(String(p.message)),
+        },
+      )) as any;
       expect(r.structuredContent.error).toMatchObject({ code: 521, retryable: true, outcome: 'failed' });
       expect(notes.length).toBe(3);
       expect(notes[0]).toMatch(/HTTP 521; retrying/);

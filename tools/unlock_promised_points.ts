@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RawNumber } from '../src/json.js';
-import { dateSchema, digits, dryRunSchema, num, SOURCES, str } from '../src/schemas.js';
+import { dateSchema, dryRunSchema, int64Digits, num, SOURCES, str } from '../src/schemas.js';
 import { defineTool } from '../src/tool.js';
 
 export const EVENT_NAMES = [
@@ -35,13 +35,13 @@ export default defineTool({
       type: z.enum(['CUSTOMER', 'USERGROUP2']).optional().describe('Entity type; default CUSTOMER'),
       event_name: z.enum(EVENT_NAMES).describe('Event that promised the points'),
       bill_number: z.string().min(1).max(100).describe('Bill number'),
-      event_log_id: digits().optional().describe('Event log id'),
-      line_item_ids: z.array(digits()).max(500).optional().describe('Line item ids'),
+      event_log_id: int64Digits().optional().describe('Event log id'),
+      line_item_ids: z.array(int64Digits()).max(500).optional().describe('Line item ids'),
       item_codes: z.array(z.string().min(1).max(100)).max(500).optional().describe('Item codes (SKUs)'),
       bill_date: dateSchema.optional().describe('Bill date, YYYY-MM-DD'),
-      source_store_id: digits().optional().describe('Store id'),
-      source_till_id: digits().optional().describe('Till id'),
-      source_program_id: digits().optional().describe('Program id'),
+      source_store_id: int64Digits().optional().describe('Store id'),
+      source_till_id: int64Digits().optional().describe('Till id'),
+      source_program_id: int64Digits().optional().describe('Program id'),
       dry_run: dryRunSchema,
     })
     .strict(),

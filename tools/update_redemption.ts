@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RawNumber } from '../src/json.js';
-import { customFieldsSchema, dryRunSchema, num, referenceSchema, str } from '../src/schemas.js';
+import { customFieldsSchema, dryRunSchema, int64Digits, num, referenceSchema, str } from '../src/schemas.js';
 import { defineTool } from '../src/tool.js';
 
 /**
@@ -22,9 +22,8 @@ export default defineTool({
         .describe('Redemption id'),
       external_reference_number: referenceSchema.optional().describe('Reference of the redemption'),
       bill_number: z.string().min(1).max(100).optional().describe('New bill number'),
-      bill_id: z
-        .string()
-        .regex(/^[1-9]\d{0,18}$/, 'positive, at most 19 digits')
+      bill_id: int64Digits()
+        .regex(/^[1-9]/, 'positive, no leading zero')
         .optional()
         .describe('New bill id: digit string, up to 19 digits'),
       purpose: z.string().min(1).max(255).optional().describe('New purpose, <= 255 chars'),

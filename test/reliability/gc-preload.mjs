@@ -1,0 +1,14 @@
+// Test-only instrumentation for the load suite, loaded into the server with
+// NODE_OPTIONS=--import: on SIGUSR2, run a full garbage collection and print the heap figures,
+// so memory can be compared before and after load without counting garbage not yet collected.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+v8.setFlagsFromString('--expose_gc');
+const gc = vm.runInNewContext('gc');
+process.on('SIGUSR2', () => {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  process.stderr.write(`[gc-preload] heapUsed=${m.heapUsed} rss=${m.rss} external=${m.external}\n`);
+});
