@@ -76,6 +76,17 @@ export const SOURCES = [
   'MOBILE_APP',
 ] as const;
 
+/** unlockPromisedPoints' documented eventName values. */
+export const EVENT_NAMES = [
+  'GenericEvent',
+  'CustomerPromotionImport',
+  'TargetCompleted',
+  'LineitemsPointsPromotionImport',
+  'BillPointsPromotionImport',
+  'TransactionAdd',
+  'GroupTransactionAdd',
+] as const;
+
 export const groupSchema = z
   .object({
     id: z.string().min(1).max(50).optional().describe('Id'),

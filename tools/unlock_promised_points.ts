@@ -1,17 +1,7 @@
 import { z } from 'zod';
 import { RawNumber } from '../src/json.js';
-import { dateSchema, dryRunSchema, int64Digits, num, SOURCES, str } from '../src/schemas.js';
+import { dateSchema, dryRunSchema, EVENT_NAMES, int64Digits, num, SOURCES, str } from '../src/schemas.js';
 import { defineTool } from '../src/tool.js';
-
-export const EVENT_NAMES = [
-  'GenericEvent',
-  'CustomerPromotionImport',
-  'TargetCompleted',
-  'LineitemsPointsPromotionImport',
-  'BillPointsPromotionImport',
-  'TransactionAdd',
-  'GroupTransactionAdd',
-] as const;
 
 const raw = (v: string | undefined) => (v === undefined ? undefined : new RawNumber(v));
 

@@ -4,21 +4,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { EVENT_NAMES } from '../schemas.js';
 import { JsonSyntaxError, locate, parseLocated, pathToString } from './json-locate.js';
 import { parseMilli } from './points.js';
 
 export const FAULT_KINDS = ['error_500', 'lost_response', 'locked_521', 'rate_limited_429'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-export const EVENT_NAMES = [
-  'GenericEvent',
-  'CustomerPromotionImport',
-  'TargetCompleted',
-  'LineitemsPointsPromotionImport',
-  'BillPointsPromotionImport',
-  'TransactionAdd',
-  'GroupTransactionAdd',
-] as const;
+// The documented eventName values: one list for the tools and the sandbox.
+export { EVENT_NAMES };
+
 export type EventName = (typeof EVENT_NAMES)[number];
 
 export interface SandboxSeedPromised {
