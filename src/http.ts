@@ -119,22 +119,36 @@ async function exchange(
   },
 ): Promise<Exchange> {
   const f = await getFetcher();
-  // ofetch ignores its own timeout when a signal is given, so the deadline is part of the signal.
-  const deadline = AbortSignal.timeout(init.timeoutMs);
-  const res = await f.raw(url, {
-    method: init.method,
-    headers: init.headers,
-    body: init.body,
-    responseType: 'text',
-    redirect: 'manual',
-    signal: init.signal ? AbortSignal.any([init.signal, deadline]) : deadline,
-  });
-  const text = (res._data as string | undefined) ?? '';
-  return {
-    status: res.status,
-    headers: res.headers,
-    text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text,
-  };
+  // ofetch ignores its own timeout when a signal is given, so the deadline is part of one signal:
+  // a plain controller and timer (AbortSignal.any/timeout cost measurably more per call).
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new DOMException(`no answer within ${init.timeoutMs} ms`, 'TimeoutError')),
+    init.timeoutMs,
+  );
+  const outer = init.signal;
+  const onAbort = () => ac.abort(new DOMException('the call was cancelled', 'AbortError'));
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const res = await f.raw(url, {
+      method: init.method,
+      headers: init.headers,
+      body: init.body,
+      responseType: 'text',
+      redirect: 'manual',
+      signal: ac.signal,
+    });
+    const text = (res._data as string | undefined) ?? '';
+    return {
+      status: res.status,
+      headers: res.headers,
+      text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text,
+    };
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Capillary's HTTP client: auth, timeouts, keep-alive, bounded safe retries. */
