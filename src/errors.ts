@@ -63,6 +63,8 @@ const HINTS: Record<string, string> = {
   '824': 'This customer needs a validation code: call issue_redemption_code, then pass validation_code.',
   '748': 'Give at least one of bill_number, bill_id, purpose, custom_fields.',
   '749': 'Give exactly one of redemption_id or external_reference_number.',
+  '1219': "Pass entity {type, identifier_type, identifier_value}: the redemption's customer.",
+  '750': 'Check the redemption id or reference, and that entity is its customer.',
   '82323282': 'Nothing promised is left to unlock on that bill.',
   '82323277': 'No bill with that bill_number for this customer.',
   '3802': 'That redemption was already reversed.',
