@@ -45,6 +45,9 @@ async function listedTools() {
   }
 }
 
+// Chunk names carry content hashes: clear the old ones so dist/ holds only this build.
+rmSync('dist/chunks', { recursive: true, force: true });
+
 const entryPoints = ['src/cli.ts', 'src/demo.ts', 'bench/bench.ts', 'scripts/docs.ts'].filter((f) =>
   existsSync(f),
 );
