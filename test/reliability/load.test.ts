@@ -395,8 +395,11 @@ describe.skipIf(!hasHttp)('load over Streamable HTTP', () => {
         expect(end.heap, `heap after GC: start ${base.heap} KiB, end ${end.heap} KiB`).toBeLessThanOrEqual(
           base.heap + newKeys * 3 + 2 * 1024,
         );
+        // RSS is only a gross bound: after a concurrency-64 burst the allocator keeps freed pages
+        // (a clean CI run measured +43 MiB with the heap back within 2 MiB), so the leak checks are
+        // the heap ones above; this one catches a leak of ~10 KiB per call or more.
         expect(rss1, `RSS after GC: start ${rss0} KiB, end ${rss1} KiB`).toBeLessThanOrEqual(
-          rss0 + newKeys * 3 + 24 * 1024,
+          rss0 + newKeys * 3 + 64 * 1024,
         );
       } finally {
         agent.destroy();
