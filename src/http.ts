@@ -170,6 +170,11 @@ export class CapillaryClient {
     }
   }
 
+  /** The embedded credential header with its value redacted, for dry-run previews. */
+  redactedAuthorizationHeader(): Record<string, string> {
+    return { [this.basic ? 'Authorization' : 'X-CAP-API-OAUTH-TOKEN']: '[REDACTED]' };
+  }
+
   /** The Authorization header value for Basic auth (embedded in workflow payloads). */
   async authorizationHeader(): Promise<Record<string, string>> {
     if (this.basic) return { Authorization: this.basic };

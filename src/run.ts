@@ -178,8 +178,13 @@ async function buildRequest(
   args: Record<string, any>,
   key?: string,
 ): Promise<UpstreamRequest> {
-  const embedded =
-    tool.name === 'request_points_redemption' ? await app.client.authorizationHeader() : undefined;
+  // A dry run makes no network call at all, not even for an OAuth token: the preview shows a
+  // redacted placeholder where the embedded credentials go.
+  const embedded = !tool.embedsAuth
+    ? undefined
+    : args.dry_run
+      ? app.client.redactedAuthorizationHeader()
+      : await app.client.authorizationHeader();
   return tool.request(withProgram(app, tool, args), toolContext(app, key, embedded));
 }
 

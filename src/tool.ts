@@ -77,6 +77,8 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   /** Vendor error codes for local checks, keyed "field:zodIssueCode" (or "field:*"). */
   codes?: Record<string, string | number>;
   spend?: SpendSpec<z.infer<I>>;
+  /** The request carries our own credentials inside its body (the maker-checker payload). */
+  embedsAuth?: boolean;
   /** The one HTTP call, built from checked arguments. Throws ToolError for checks zod cannot express. */
   request(args: z.infer<I>, ctx: ToolContext): UpstreamRequest;
   /** Normalizes a successful response (envelope already checked) into the output shape. */

@@ -441,3 +441,33 @@ describe('ledger failure', () => {
     expect(p.stderr).toMatch(/CAPILLARY_DATA_DIR: cannot read the ledger/);
   });
 });
+
+describe('dry run makes no network call at all', () => {
+  it('a maker-checker dry run in OAuth mode fetches no token and shows the embedded credential redacted', async () => {
+    const fake = await new FakeUpstream()
+      .on('POST', '/v3/oauth/token/generate', {
+        json: { data: { accessToken: 'tok-should-not-be-fetched', ttlSeconds: 300 }, errors: null },
+      })
+      .start();
+    open.push(fake);
+    const m = await server(
+      liveEnv(fake.url, {
+        CAPILLARY_USERNAME: '',
+        CAPILLARY_PASSWORD: '',
+        CAPILLARY_OAUTH_CLIENT_KEY: 'k',
+        CAPILLARY_OAUTH_CLIENT_SECRET: 'oauth-secret-x1',
+      }),
+    );
+    const r = await call(m.client, 'request_points_redemption', {
+      entity: { till_id: '1' },
+      customer: { mobile: '919000000001' },
+      points: 5,
+      dry_run: true,
+    });
+    expect(r.isError).toBeFalsy();
+    const task = r.structuredContent.dry_run_request.body.payload['IntouchAPITask-Payload'];
+    expect(task.headers['X-CAP-API-OAUTH-TOKEN']).toBe('[REDACTED]');
+    expect(r.structuredContent.dry_run_request.headers['X-CAP-API-OAUTH-TOKEN']).toBe('[REDACTED]');
+    expect(fake.requests.length).toBe(0);
+  });
+});

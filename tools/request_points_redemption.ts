@@ -55,6 +55,7 @@ export default defineTool({
   }),
   effect: 'spend',
   envelope: 'v2',
+  embedsAuth: true,
   codes: POINTS_CODES,
   spend: {
     customer: (a) => customerKey(a.customer),
