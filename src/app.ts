@@ -4,7 +4,7 @@ import { CapillaryClient } from './http.js';
 import { Logger } from './log.js';
 import { Redactor } from './redact.js';
 import { AuditLog } from './safety/audit.js';
-import { FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
+import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
 import { KeyedLock } from './safety/lock.js';
 import { type ListedTool, listTool } from './schema.js';
 import type { AnyTool } from './tool.js';
@@ -51,9 +51,11 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // Nothing older than this can change a decision (replay window, 24 h caps).
+  const horizon = Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
   let store: IdempotencyStore;
   try {
-    store = config.ledger === 'file' ? new FileStore(config.dataDir) : new MemoryStore();
+    store = config.ledger === 'file' ? new FileStore(config.dataDir, horizon) : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
       `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,

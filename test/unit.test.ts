@@ -7,7 +7,7 @@ import { checkEnvelope } from '../src/http.js';
 import { RawNumber, stringifyWire } from '../src/json.js';
 import { Redactor } from '../src/redact.js';
 import { canonical, fingerprint } from '../src/safety/fingerprint.js';
-import { FileStore, type LedgerEntry } from '../src/safety/ledger.js';
+import { FileStore, type LedgerEntry, MemoryStore } from '../src/safety/ledger.js';
 import { KeyedLock } from '../src/safety/lock.js';
 import { pointsSchema, pointsString } from '../src/schemas.js';
 import { ALL_TOOLS } from '../src/tools.js';
@@ -189,6 +189,29 @@ describe('ledger file store', () => {
     expect((await a.byKey('other'))?.status).toBe('succeeded');
     await a.close();
   });
+  it('forgets entries older than the horizon, on load and while running; newer ones stay', async () => {
+    const dir = tempDir();
+    const day = 86_400_000;
+    const old = { ...entry('old', 'succeeded'), at: Date.now() - 2 * day };
+    writeFileSync(
+      join(dir, 'ledger.jsonl'),
+      `${JSON.stringify(old)}\n${JSON.stringify(entry('new', 'succeeded'))}\n`,
+    );
+    const a = new FileStore(dir, day);
+    expect(await a.byKey('old')).toBeUndefined();
+    expect(await a.latest('fp-old')).toBeUndefined();
+    expect((await a.byKey('new'))?.status).toBe('succeeded');
+    expect(await a.spentSince('mobile:1', 0)).toBe(10);
+    await a.close();
+    const m = new MemoryStore(50);
+    await m.put(entry('soon-old', 'succeeded'));
+    expect(await m.byKey('soon-old')).toBeDefined();
+    await new Promise((r) => setTimeout(r, 80));
+    await m.put(entry('fresh', 'succeeded'));
+    expect(await m.byKey('soon-old')).toBeUndefined();
+    expect(await m.spentSince('mobile:1', 0)).toBe(10);
+  });
+
   it('group commit: concurrent puts all land, in one file', async () => {
     const dir = tempDir();
     const a = new FileStore(dir);

@@ -42,13 +42,31 @@ export interface IdempotencyStore {
   close(): Promise<void>;
 }
 
-/** The in-memory index both stores share. */
+/** Caps look back 24 h; replays look back the idempotency window. */
+export const DEFAULT_HORIZON_MS = 86_400_000;
+
+/**
+ * The in-memory index both stores share. Entries older than the horizon (the longer of the
+ * idempotency window and the 24 h cap window) can change no decision, so they are dropped: a
+ * long-running server's memory stays bounded by what happened within the horizon.
+ */
 class Index {
   readonly byKey = new Map<string, LedgerEntry>();
   readonly byFp = new Map<string, LedgerEntry>();
   readonly byCustomer = new Map<string, Set<LedgerEntry>>();
+  /** Entries in the order they arrived, for pruning; `head` is the first one not yet pruned. */
+  private order: LedgerEntry[] = [];
+  private head = 0;
+
+  constructor(
+    private readonly horizonMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   apply(e: LedgerEntry): void {
+    this.prune();
+    if (e.at < this.now() - this.horizonMs) return;
+    this.order.push(e);
     const old = this.byKey.get(e.key);
     if (old) this.byCustomer.get(old.customer)?.delete(old);
     this.byKey.set(e.key, e);
@@ -62,6 +80,22 @@ class Index {
     set.add(e);
   }
 
+  private prune(): void {
+    const cutoff = this.now() - this.horizonMs;
+    while (this.head < this.order.length && this.order[this.head].at < cutoff) {
+      const old = this.order[this.head++];
+      // Only the live entry for a key is removed; an older object for the same key is just skipped.
+      if (this.byKey.get(old.key) === old) this.byKey.delete(old.key);
+      if (this.byFp.get(old.fingerprint) === old) this.byFp.delete(old.fingerprint);
+      const set = this.byCustomer.get(old.customer);
+      if (set?.delete(old) && set.size === 0) this.byCustomer.delete(old.customer);
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
   spentSince(customer: string, since: number): number {
     let thousandths = 0;
     for (const e of this.byCustomer.get(customer) ?? []) {
@@ -73,7 +107,10 @@ class Index {
 
 /** Ledger kept in memory only: nothing survives a restart. For benchmarks and throwaway tests. */
 export class MemoryStore implements IdempotencyStore {
-  private readonly idx = new Index();
+  private readonly idx: Index;
+  constructor(horizonMs = DEFAULT_HORIZON_MS) {
+    this.idx = new Index(horizonMs);
+  }
   async refresh() {}
   async latest(fp: string) {
     return this.idx.byFp.get(fp);
@@ -96,7 +133,7 @@ export class MemoryStore implements IdempotencyStore {
  * by refresh(), which reads only what was appended since the last read.
  */
 export class FileStore implements IdempotencyStore {
-  private readonly idx = new Index();
+  private readonly idx: Index;
   private readonly appender: DurableAppender;
   private offset = 0;
   private partial = '';
@@ -104,7 +141,8 @@ export class FileStore implements IdempotencyStore {
   /** Lines that could not be read (a torn last write after a crash). */
   skipped = 0;
 
-  constructor(dir: string) {
+  constructor(dir: string, horizonMs = DEFAULT_HORIZON_MS) {
+    this.idx = new Index(horizonMs);
     this.path = join(dir, 'ledger.jsonl');
     this.appender = new DurableAppender(this.path);
     this.readNew(true);
