@@ -8,6 +8,22 @@ const basic = `Basic ${Buffer.from('sandbox_till:' + (await import('node:crypto'
 describe('the server on its embedded sandbox', () => {
   let m: Connected;
   let sandboxUrl: string;
+  /** The checker's decision, made outside the agent's tools as in Capillary. */
+  const decide = (requestId: string, actionDecision: 'approved' | 'rejected') =>
+    fetch(`${sandboxUrl}/api_gateway/v2/request-workflow/POINTS-REDEMPTION`, {
+      method: 'PUT',
+      headers: {
+        'content-type': 'application/json',
+        authorization: basic,
+        'x-cap-api-auth-org-id': '50001',
+        'x-cap-ui-auth-token': 'sandbox-ui-token',
+      },
+      body: JSON.stringify({
+        requestId,
+        actionName: 'AdminTask',
+        payload: { 'AdminTask-Payload': { actionDecision, actionMessage: actionDecision } },
+      }),
+    });
   const balance = async (mobile: string) =>
     (await call(m.client, 'get_points_balance', { identifier_name: 'mobile', identifier_value: mobile }))
       .structuredContent.balance;
@@ -54,20 +70,7 @@ describe('the server on its embedded sandbox', () => {
     expect(r.structuredContent.state).toBe('AdminTask');
     expect(await balance('919000000001')).toBe(before);
     // The checker acts outside the agent's tools, as in Capillary.
-    const approve = await fetch(`${sandboxUrl}/api_gateway/v2/request-workflow/POINTS-REDEMPTION`, {
-      method: 'PUT',
-      headers: {
-        'content-type': 'application/json',
-        authorization: basic,
-        'x-cap-api-auth-org-id': '50001',
-        'x-cap-ui-auth-token': 'sandbox-ui-token',
-      },
-      body: JSON.stringify({
-        requestId: id,
-        actionName: 'AdminTask',
-        payload: { 'AdminTask-Payload': { actionDecision: 'approved', actionMessage: 'ok' } },
-      }),
-    });
+    const approve = await decide(id, 'approved');
     expect(approve.status).toBe(200);
     const s = await call(m.client, 'get_redemption_request', { request_id: id });
     expect(s.structuredContent).toMatchObject({
@@ -85,20 +88,7 @@ describe('the server on its embedded sandbox', () => {
       customer: ASHA,
       points: 77,
     });
-    await fetch(`${sandboxUrl}/api_gateway/v2/request-workflow/POINTS-REDEMPTION`, {
-      method: 'PUT',
-      headers: {
-        'content-type': 'application/json',
-        authorization: basic,
-        'x-cap-api-auth-org-id': '50001',
-        'x-cap-ui-auth-token': 'sandbox-ui-token',
-      },
-      body: JSON.stringify({
-        requestId: r.structuredContent.request_id,
-        actionName: 'AdminTask',
-        payload: { 'AdminTask-Payload': { actionDecision: 'rejected', actionMessage: 'no' } },
-      }),
-    });
+    await decide(r.structuredContent.request_id, 'rejected');
     const s = await call(m.client, 'get_redemption_request', { request_id: r.structuredContent.request_id });
     expect(s.structuredContent.state).toBe('Rejected');
     expect(await balance('919000000001')).toBe(before);
