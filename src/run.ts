@@ -81,7 +81,7 @@ export function checkArgs(tool: AnyTool, raw: unknown): Record<string, any> {
     first.code === 'unrecognized_keys'
       ? [issuePath(first), clip(first.keys[0] ?? '') || '""'].filter(Boolean).join('.')
       : issuePath(first);
-  const code = (first as any).params?.code ?? codeFor(tool, first) ?? 'invalid_argument';
+  const code = (first as any).params?.code ?? codeFor(tool, first);
   const msgs = issues.slice(0, 3).map((i) => {
     const p = issuePath(i);
     return `${p ? `${p}: ` : ''}${issueMessage(tool, i)}`;
@@ -107,16 +107,16 @@ const clip = (s: string) => {
 };
 const issuePath = (i: z.core.$ZodIssue) => i.path.map((p) => clip(String(p))).join('.');
 
-function codeFor(tool: AnyTool, i: z.core.$ZodIssue): string | number | undefined {
-  const path = issuePath(i);
-  const codes = tool.codes ?? {};
-  // A missing required field is an invalid_type issue on that field.
-  return codes[`${path}:${i.code}`] ?? codes[`${path}:*`] ?? codes[`${String(i.path[0] ?? '')}:*`];
-}
-
+/** The vendor code for a field: "field:*", else its top-level field's, else invalid_argument. */
 const codeForPath = (tool: AnyTool, path: string): string | number => {
   const codes = tool.codes ?? {};
   return codes[`${path}:*`] ?? codes[`${path.split('.')[0]}:*`] ?? 'invalid_argument';
+};
+
+/** As codeForPath, but a "field:issueCode" entry wins (a missing field is an invalid_type issue). */
+const codeFor = (tool: AnyTool, i: z.core.$ZodIssue): string | number => {
+  const path = issuePath(i);
+  return tool.codes?.[`${path}:${i.code}`] ?? codeForPath(tool, path);
 };
 
 /** The path of the first string holding an unpaired UTF-16 surrogate, if any (checked data only). */
@@ -329,22 +329,22 @@ async function spendOnce(
       `An identical ${tool.name} call at ${new Date(prev.at).toISOString()} has an unknown outcome, and this API cannot deduplicate a re-send.`,
       'Check get_points_balance first. If it did not happen, call again with points set explicitly to what is still to be done (a different call), or ask an operator.',
     );
-  let note: string | undefined;
-  let key: string;
-  if (agentKey) key = agentKey;
-  else if (prev && inWindow && reusable(prev)) {
-    key = prev.key;
-    note = `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`;
-  } else key = mintKey(spec.keyPrefix);
-  if (prev && inWindow && reusable(prev) && agentKey === prev.key)
-    note = `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`;
+  const key = agentKey ?? (prev && inWindow && reusable(prev) ? prev.key : mintKey(spec.keyPrefix));
+  // This call re-sends an attempt whose outcome is unknown: same key, same ledger entry.
+  const resent = prev && reusable(prev) && prev.key === key ? prev : undefined;
+  const note =
+    resent && inWindow
+      ? `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`
+      : undefined;
+  // The entry being re-sent is replaced, so its points must not count twice against the caps.
+  const counted = resent?.points ?? 0;
 
-  await checkCaps(app, customer, points, prev && reusable(prev) && prev.key === key ? prev.points : 0);
+  await checkCaps(app, customer, points, counted);
   await confirm(app, tool, args, ctx);
 
   return app.locks.run(customer, async () => {
     // Caps again under the customer's lock: a concurrent call may have spent meanwhile.
-    await checkCaps(app, customer, points, prev && reusable(prev) && prev.key === key ? prev.points : 0);
+    await checkCaps(app, customer, points, counted);
     const req = await buildRequest(app, tool, args, key);
     const entry: LedgerEntry = {
       key,
@@ -353,7 +353,7 @@ async function spendOnce(
       customer,
       points,
       status: 'pending',
-      at: prev && reusable(prev) && prev.key === key ? prev.at : Date.now(),
+      at: resent?.at ?? Date.now(),
       updated: Date.now(),
       agent_key: !!agentKey,
     };
@@ -379,14 +379,14 @@ async function spendOnce(
       // answer about that key. Not sent, rate-limited, locked, 5xx or refused credentials say
       // nothing about the earlier attempt, which may have been applied: it stays unknown, so the
       // next repeat re-sends the same key again instead of minting one that would spend twice.
-      const resent = !!prev && reusable(prev) && prev.key === key;
       const settlesNothing =
         body?.outcome === 'not_sent' ||
         !!body?.retryable ||
         (body?.http_status ?? 0) >= 500 ||
         body?.http_status === 401 ||
         body?.http_status === 403;
-      const status = !body || body.outcome === 'unknown' || (resent && settlesNothing) ? 'unknown' : 'failed';
+      const status =
+        !body || body.outcome === 'unknown' || (!!resent && settlesNothing) ? 'unknown' : 'failed';
       await Promise.all([
         app.store.put({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) }),
         audit(app, tool, args, {
