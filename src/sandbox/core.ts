@@ -94,6 +94,27 @@ export function errorFor(
 }
 
 /** ISO date-time in UTC without milliseconds: "2024-07-26T10:52:24Z". */
+/** The redeem page's points rules: 801 for null, zero or negative, 878 for more than 3 decimals. */
+function pointsProblem(p: ReturnType<typeof parseMilli>, text: string): [number, string] | null {
+  if (p.ok && p.milli > 0 && !text.startsWith('-')) return null;
+  if (!p.ok && p.reason === 'precision' && !text.startsWith('-'))
+    return [878, 'Invalid decimal precision in points redeemed'];
+  return [801, 'Trying to redeem invalid points'];
+}
+
+/** The customer identifiers and points of a v1.1 GET (isredeemable, validationcode). */
+function v1CustomerPoints(q: Params) {
+  const ident = {
+    mobile: q.get('mobile'),
+    email: q.get('email'),
+    external_id: q.get('external_id'),
+    id: q.get('id'),
+  };
+  const pointsText = (q.get('points') ?? '').trim();
+  const p = parseMilli(pointsText);
+  return { ident, pointsText, p, pointsEcho: p.ok ? milliToNumber(p.milli) : pointsText };
+}
+
 const isoZ = (ms: number) => new Date(ms).toISOString().slice(0, 19) + 'Z';
 /** Workflow style timestamp (UTC, no zone suffix): "2023-10-04T16:49:14". */
 const isoLocal = (ms: number) => new Date(ms).toISOString().slice(0, 19);
@@ -353,12 +374,9 @@ export class SandboxCore {
     if (lost) this.commit();
 
     const p = parseMilli(it.points_redeemed);
-    if (!p.ok || p.milli <= 0 || pointsText.startsWith('-')) {
-      if (p.ok || p.reason === 'invalid' || pointsText.startsWith('-')) {
-        return out(fail(801, 'Trying to redeem invalid points'));
-      }
-      return out(fail(878, 'Invalid decimal precision in points redeemed'));
-    }
+    const bad = pointsProblem(p, pointsText);
+    // pointsProblem answers whenever the parse failed, so `bad` is set in both branches.
+    if (bad || !p.ok) return out(fail(...bad!));
     const skip = isTrue(q.get('skip_validation'));
     const code = text(it.validation_code) ?? '';
     if (!skip) {
@@ -451,15 +469,7 @@ export class SandboxCore {
   // GET /v1.1/points/isredeemable
 
   isRedeemable(q: Params): Reply {
-    const ident = {
-      mobile: q.get('mobile'),
-      email: q.get('email'),
-      external_id: q.get('external_id'),
-      id: q.get('id'),
-    };
-    const pointsText = (q.get('points') ?? '').trim();
-    const p = parseMilli(pointsText);
-    const pointsEcho = p.ok ? milliToNumber(p.milli) : pointsText;
+    const { ident, pointsText, p, pointsEcho } = v1CustomerPoints(q);
     const base = (c: CustomerRec | null) => ({
       mobile: c ? c.mobile : (ident.mobile ?? ''),
       email: c ? (c.email ?? '') : (ident.email ?? ''),
@@ -489,12 +499,8 @@ export class SandboxCore {
     }
     const c = this.resolveV1(ident);
     if (!c) return fail(null, 816, 'Customer not found for organization');
-    if (!p.ok || p.milli <= 0 || pointsText.startsWith('-')) {
-      if (!p.ok && p.reason === 'precision' && !pointsText.startsWith('-')) {
-        return fail(c, 878, 'Invalid decimal precision in points redeemed');
-      }
-      return fail(c, 801, 'Trying to redeem invalid points');
-    }
+    const bad = pointsProblem(p, pointsText);
+    if (bad || !p.ok) return fail(c, ...bad!);
     if (p.milli > c.pointsMilli)
       return fail(c, 818, 'Current points are less than points requested for redemption');
     const code = text(q.get('validation_code'));
@@ -530,15 +536,7 @@ export class SandboxCore {
   // GET /v1.1/points/validationcode
 
   validationCode(q: Params): Reply {
-    const ident = {
-      mobile: q.get('mobile'),
-      email: q.get('email'),
-      external_id: q.get('external_id'),
-      id: q.get('id'),
-    };
-    const pointsText = (q.get('points') ?? '').trim();
-    const p = parseMilli(pointsText);
-    const pointsEcho = p.ok ? milliToNumber(p.milli) : pointsText;
+    const { ident, pointsText, p, pointsEcho } = v1CustomerPoints(q);
     const fail = (c: CustomerRec | null, code: number, message: string): Reply =>
       reply(400, {
         response: {
@@ -557,12 +555,8 @@ export class SandboxCore {
       });
     const c = this.resolveV1(ident);
     if (!c) return fail(null, 816, 'Customer not found for organization');
-    if (!p.ok || p.milli <= 0 || pointsText.startsWith('-')) {
-      if (!p.ok && p.reason === 'precision' && !pointsText.startsWith('-')) {
-        return fail(c, 878, 'Invalid decimal precision in points redeemed');
-      }
-      return fail(c, 801, 'Trying to redeem invalid points');
-    }
+    const bad = pointsProblem(p, pointsText);
+    if (bad || !p.ok) return fail(c, ...bad!);
     const otp = this.issueOtp(c, p.milli);
     return reply(200, {
       response: {
