@@ -363,9 +363,10 @@ async function spendOnce(
       const res = await app.client.send(req, { mutating: true, signal: ctx.signal, onRetry: ctx.progress });
       const body = checkEnvelope(res, tool.envelope, true);
       const out = app.redactor.value(tool.parse(body, args, res, toolContext(app, key)) as Out);
-      // The outcome and the audit record go to two files: their fsyncs run side by side.
+      // The outcome and the audit record are in their files before the answer leaves; their
+      // fsyncs (group commit) run behind it. Only the pending entry above must be on disk first.
       await Promise.all([
-        app.store.put({ ...entry, status: 'succeeded', updated: Date.now(), result: out }),
+        app.store.settle({ ...entry, status: 'succeeded', updated: Date.now(), result: out }),
         audit(app, tool, args, { outcome: 'succeeded', status: res.status, started, key }),
       ]);
       return okResult(app, tool, {
@@ -388,7 +389,7 @@ async function spendOnce(
       const status =
         !body || body.outcome === 'unknown' || (!!resent && settlesNothing) ? 'unknown' : 'failed';
       await Promise.all([
-        app.store.put({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) }),
+        app.store.settle({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) }),
         audit(app, tool, args, {
           outcome: status,
           status: body?.http_status,

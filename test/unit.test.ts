@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectTools } from '../src/app.js';
@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { checkEnvelope } from '../src/http.js';
 import { RawNumber, stringifyWire } from '../src/json.js';
 import { Redactor } from '../src/redact.js';
+import { DurableAppender } from '../src/safety/appender.js';
 import { canonical, fingerprint } from '../src/safety/fingerprint.js';
 import { FileStore, type LedgerEntry, MemoryStore } from '../src/safety/ledger.js';
 import { KeyedLock } from '../src/safety/lock.js';
@@ -236,5 +237,94 @@ describe('keyed lock', () => {
     await Promise.all([task('a', 'a1', 30), task('a', 'a2', 1), task('b', 'b1', 1)]);
     expect(log.indexOf('end a1')).toBeLessThan(log.indexOf('start a2'));
     expect(log.indexOf('end b1')).toBeLessThan(log.indexOf('end a1'));
+  });
+});
+
+describe('durable appender', () => {
+  /** An fsync the test releases by hand, counting calls. */
+  function manualSync() {
+    const calls: Array<() => void> = [];
+    const fails: Array<(e: Error) => void> = [];
+    const fsync = () =>
+      new Promise<void>((resolve, reject) => {
+        calls.push(resolve);
+        fails.push(reject);
+      });
+    return { fsync, calls, fails };
+  }
+  const tick = () => new Promise((r) => setImmediate(r));
+  const lines = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean);
+
+  it('"synced" waits for an fsync that started after its line was written; "written" does not', async () => {
+    const path = join(tempDir(), 'a.jsonl');
+    const s = manualSync();
+    const a = new DurableAppender(path, s.fsync);
+    let firstDone = false;
+    const first = a.append('one').then(() => {
+      firstDone = true;
+    });
+    await tick();
+    expect(s.calls.length).toBe(1);
+    expect(firstDone).toBe(false);
+    // Written while the first fsync runs: in the file at once, but that fsync does not cover it.
+    let secondDone = false;
+    const second = a.append('two').then(() => {
+      secondDone = true;
+    });
+    await a.append('three', 'written');
+    expect(lines(path)).toEqual(['one', 'two', 'three']);
+    s.calls[0]();
+    await first;
+    await tick();
+    expect(secondDone).toBe(false);
+    expect(s.calls.length).toBe(2);
+    s.calls[1]();
+    await second;
+    const closing = a.close();
+    await tick();
+    expect(s.calls.length).toBe(2); // nothing left unsynced
+    await closing;
+  });
+
+  it('a "written" line gets its own fsync soon, and close() waits for it', async () => {
+    const path = join(tempDir(), 'b.jsonl');
+    const s = manualSync();
+    const a = new DurableAppender(path, s.fsync);
+    await a.append('only', 'written');
+    expect(s.calls.length).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.calls.length).toBe(1);
+    let closed = false;
+    const closing = a.close().then(() => {
+      closed = true;
+    });
+    await tick();
+    expect(closed).toBe(false);
+    s.calls[0]();
+    await closing;
+    expect(lines(path)).toEqual(['only']);
+  });
+
+  it('a failed fsync fails its waiters and every later append: nothing more is acknowledged', async () => {
+    const path = join(tempDir(), 'c.jsonl');
+    const s = manualSync();
+    const a = new DurableAppender(path, s.fsync);
+    const p = a.append('x');
+    await tick();
+    s.fails[0](new Error('EIO'));
+    await expect(p).rejects.toThrow('EIO');
+    await expect(a.append('y', 'written')).rejects.toThrow('EIO');
+    await expect(a.append('z')).rejects.toThrow('EIO');
+    expect(lines(path)).toEqual(['x']);
+    await a.close();
+  });
+
+  it('starts on a fresh line after a torn last line', async () => {
+    const path = join(tempDir(), 'd.jsonl');
+    writeFileSync(path, '{"torn":');
+    const a = new DurableAppender(path);
+    await a.append('{"ok":1}');
+    await a.close();
+    expect(lines(path)).toEqual(['{"torn":', '{"ok":1}']);
   });
 });

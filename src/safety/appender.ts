@@ -1,93 +1,142 @@
-import { constants, mkdirSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { closeSync, fdatasync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
- * O_DSYNC where the platform has it (not Windows): each write returns only once its data is on
- * disk, exactly as write + fdatasync, in one system call and one thread-pool round trip.
+ * When an append resolves:
+ * - `synced`: the line is on disk (a later fdatasync has returned). The ledger's pending entry,
+ *   written before anything is sent, waits for this.
+ * - `written`: the line is in the file (the kernel has it, so the process dying cannot lose it);
+ *   it reaches the disk with the group commit already under way, well under a millisecond later.
+ *   Outcome and audit records use this: if the machine itself fails in between, the pending entry
+ *   before it reads back as unknown, and the pipeline treats unknown as "may have happened".
  */
-const DSYNC: number | undefined = constants.O_DSYNC;
+export type Until = 'synced' | 'written';
+
+/** How long a `written` line may wait for a `synced` one's fsync to carry it. */
+const SYNC_DELAY_MS = 1;
+
+const datasync = (fd: number) =>
+  new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
 
 /**
- * An append-only file with group commit: lines queued while one write+fsync runs are written
- * and synced together by the next, and every caller's promise resolves only after its line is
- * on disk. Durability is never weakened; concurrency just shares the fsync.
+ * An append-only file with group commit. Lines are written in call order as they arrive (one
+ * small write each, into the page cache); one fdatasync at a time runs behind them and covers
+ * every line written before it started. Concurrent callers share that fsync; a `synced` caller
+ * resolves only after an fsync that started after its line was written.
  */
 export class DurableAppender {
-  private fh?: Promise<FileHandle>;
-  /** The file ends in a line cut short by a crash: the next write starts on a fresh line. */
-  private torn = false;
-  private queue: { line: string; done: () => void; fail: (e: unknown) => void }[] = [];
-  private flushing = false;
-  private idle: Array<() => void> = [];
+  private fd?: number;
+  /** Lines written so far, and lines known to be on disk. */
+  private written = 0;
+  private synced = 0;
+  private waiters: { seq: number; done: () => void; fail: (e: unknown) => void }[] = [];
+  private syncing?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  /** A failed fsync: the state of earlier lines is unknown, so nothing more is acknowledged. */
+  private broken?: unknown;
 
   constructor(
     readonly path: string,
-    private readonly sync = true,
+    /** fdatasync; replaceable in tests. */
+    private readonly fsync: (fd: number) => Promise<void> = datasync,
   ) {}
 
-  private handle(): Promise<FileHandle> {
-    if (!this.fh) {
+  private open(): number {
+    if (this.fd === undefined) {
       mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-      const flags =
-        this.sync && DSYNC ? constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | DSYNC : 'a';
-      this.fh = open(this.path, flags, 0o600).then(async (fh) => {
-        // Best effort: a file that cannot be read back is still appended to.
-        try {
-          const st = await fh.stat();
-          if (st.isFile() && st.size > 0) {
-            const r = await open(this.path, 'r');
-            try {
-              const last = Buffer.alloc(1);
-              await r.read(last, 0, 1, st.size - 1);
-              this.torn = last[0] !== 0x0a;
-            } finally {
-              await r.close();
-            }
+      const fd = openSync(this.path, 'a', 0o600);
+      try {
+        // A file ending in a line cut short by a crash: start on a fresh line, or this batch's
+        // first line would be unreadable too (and a lost ledger entry can mean a second spend).
+        const size = fstatSync(fd).size;
+        if (size > 0) {
+          const r = openSync(this.path, 'r');
+          try {
+            const last = Buffer.alloc(1);
+            readSync(r, last, 0, 1, size - 1);
+            if (last[0] !== 0x0a) writeAll(fd, Buffer.from('\n'));
+          } finally {
+            closeSync(r);
           }
-        } catch {}
-        return fh;
-      });
+        }
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      this.fd = fd;
     }
-    return this.fh;
+    return this.fd;
   }
 
-  append(line: string): Promise<void> {
-    return new Promise((done, fail) => {
-      this.queue.push({ line: line.endsWith('\n') ? line : `${line}\n`, done, fail });
-      if (!this.flushing) void this.flush();
+  append(line: string, until: Until = 'synced'): Promise<void> {
+    try {
+      if (this.broken) throw this.broken;
+      writeAll(this.open(), Buffer.from(line.endsWith('\n') ? line : `${line}\n`));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const seq = ++this.written;
+    if (until === 'synced') {
+      const p = new Promise<void>((done, fail) => this.waiters.push({ seq, done, fail }));
+      this.kick();
+      return p;
+    }
+    // Nobody waits for this line's fsync. Starting one now would hold up the next pending entry
+    // (its own fsync could only start after this one returns), so it waits briefly for that
+    // entry's fsync to carry it, and is synced on its own after SYNC_DELAY_MS otherwise.
+    this.later();
+    return Promise.resolve();
+  }
+
+  private later(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, SYNC_DELAY_MS);
+  }
+
+  /** Starts the fsync loop unless it runs. */
+  private kick(): void {
+    if (this.syncing || this.broken) return;
+
+    this.syncing = this.syncLoop().finally(() => {
+      this.syncing = undefined;
+      // Lines written between the loop's last check and now.
+      if (this.synced >= this.written || this.broken || this.fd === undefined) return;
+      if (this.waiters.length) this.kick();
+      else this.later();
     });
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length) {
-        const batch = this.queue;
-        this.queue = [];
-        try {
-          const fh = await this.handle();
-          // Glued to a torn fragment, this batch's first line would be unreadable too (and a
-          // lost ledger entry can mean a second spend after the next crash).
-          const text = (this.torn ? '\n' : '') + batch.map((b) => b.line).join('');
-          await fh.write(text);
-          this.torn = false;
-          if (this.sync && !DSYNC) await fh.datasync();
-          for (const b of batch) b.done();
-        } catch (e) {
-          for (const b of batch) b.fail(e);
-        }
+  private async syncLoop(): Promise<void> {
+    while (this.synced < this.written && this.fd !== undefined) {
+      const upTo = this.written;
+      try {
+        await this.fsync(this.fd);
+        this.synced = upTo;
+      } catch (e) {
+        this.broken = e;
+        for (const w of this.waiters.splice(0)) w.fail(e);
+        return;
       }
-    } finally {
-      this.flushing = false;
-      for (const f of this.idle.splice(0)) f();
+      const ready = this.waiters.filter((w) => w.seq <= upTo);
+      this.waiters = this.waiters.filter((w) => w.seq > upTo);
+      for (const w of ready) w.done();
     }
   }
 
-  /** Waits for queued lines, then closes the file. */
+  /** Waits until every line written is on disk, then closes the file. */
   async close(): Promise<void> {
-    if (this.flushing) await new Promise<void>((r) => this.idle.push(r));
-    if (this.fh) await (await this.fh).close();
-    this.fh = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.kick();
+    for (let s = this.syncing; s; s = this.syncing === s ? undefined : this.syncing) await s.catch(() => {});
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }

@@ -12,14 +12,17 @@ export interface AuditRecord {
   environment: 'live' | 'sandbox';
 }
 
-/** One JSON line per mutating attempt, appended and fsync'd. Arguments arrive already redacted. */
+/**
+ * One JSON line per mutating attempt. A write resolves once the line is in the file; its fsync
+ * (group commit) follows at once. Arguments arrive already redacted.
+ */
 export class AuditLog {
   private readonly out: DurableAppender;
   constructor(path: string) {
     this.out = new DurableAppender(path);
   }
   write(r: AuditRecord): Promise<void> {
-    return this.out.append(JSON.stringify(r));
+    return this.out.append(JSON.stringify(r), 'written');
   }
   close(): Promise<void> {
     return this.out.close();

@@ -35,8 +35,14 @@ export interface IdempotencyStore {
   /** The newest entry with this fingerprint, if any. */
   latest(fingerprint: string): Promise<LedgerEntry | undefined>;
   byKey(key: string): Promise<LedgerEntry | undefined>;
-  /** Durably records an entry (a new attempt or its outcome); resolves once it is on disk. */
+  /** Durably records a new attempt; resolves once it is on disk. Nothing is sent before that. */
   put(entry: LedgerEntry): Promise<void>;
+  /**
+   * Records an attempt's outcome. Resolves once the record is safe from the process dying; it is
+   * on disk one group commit later. Losing it (the machine failing in that gap) leaves the
+   * attempt's pending entry, which reads back as unknown: a repeat re-sends the same key.
+   */
+  settle(entry: LedgerEntry): Promise<void>;
   /** Points spent by a customer since a time: succeeded, pending and unknown attempts count. */
   spentSince(customer: string, since: number): Promise<number>;
   close(): Promise<void>;
@@ -121,6 +127,9 @@ export class MemoryStore implements IdempotencyStore {
   async put(e: LedgerEntry) {
     this.idx.apply({ ...e });
   }
+  async settle(e: LedgerEntry) {
+    this.idx.apply({ ...e });
+  }
   async spentSince(c: string, since: number) {
     return this.idx.spentSince(c, since);
   }
@@ -137,6 +146,7 @@ export class FileStore implements IdempotencyStore {
   private readonly appender: DurableAppender;
   private offset = 0;
   private partial = '';
+  private fd?: number;
   readonly path: string;
   /** Lines that could not be read (a torn last write after a crash). */
   skipped = 0;
@@ -149,35 +159,35 @@ export class FileStore implements IdempotencyStore {
   }
 
   private readNew(startup: boolean): void {
-    if (!existsSync(this.path)) return;
-    const fd = openSync(this.path, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      if (size <= this.offset) return;
-      const buf = Buffer.alloc(size - this.offset);
-      readSync(fd, buf, 0, buf.length, this.offset);
-      this.offset = size;
-      const text = this.partial + buf.toString('utf8');
-      const lines = text.split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        try {
-          const e = JSON.parse(line) as LedgerEntry;
-          if (typeof e.key !== 'string' || typeof e.fingerprint !== 'string') throw new Error('shape');
-          // A pending entry found at start-up was cut off by a crash: its outcome is unknown.
-          this.idx.apply(startup && e.status === 'pending' ? { ...e, status: 'unknown' } : e);
-        } catch {
-          this.skipped++;
-        }
-      }
-      if (startup && this.partial) {
-        // A torn final line (crash mid-write) was never fsync'd, so nothing was sent for it.
+    if (this.fd === undefined) {
+      if (!existsSync(this.path)) return;
+      // Kept open: refresh() runs before every money call.
+      this.fd = openSync(this.path, 'r');
+    }
+    const fd = this.fd;
+    const size = fstatSync(fd).size;
+    if (size <= this.offset) return;
+    const buf = Buffer.alloc(size - this.offset);
+    readSync(fd, buf, 0, buf.length, this.offset);
+    this.offset = size;
+    const text = this.partial + buf.toString('utf8');
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        const e = JSON.parse(line) as LedgerEntry;
+        if (typeof e.key !== 'string' || typeof e.fingerprint !== 'string') throw new Error('shape');
+        // A pending entry found at start-up was cut off by a crash: its outcome is unknown.
+        this.idx.apply(startup && e.status === 'pending' ? { ...e, status: 'unknown' } : e);
+      } catch {
         this.skipped++;
-        this.partial = '';
       }
-    } finally {
-      closeSync(fd);
+    }
+    if (startup && this.partial) {
+      // A torn final line (crash mid-write) was never fsync'd, so nothing was sent for it.
+      this.skipped++;
+      this.partial = '';
     }
     if (startup) {
       for (const e of this.idx.byKey.values()) if (e.status === 'pending') e.status = 'unknown';
@@ -194,9 +204,11 @@ export class FileStore implements IdempotencyStore {
     return this.idx.byKey.get(key);
   }
   async put(e: LedgerEntry) {
-    const line = `${JSON.stringify(e)}\n`;
-    await this.appender.append(line);
-    // Our own line: skip it on the next refresh.
+    await this.appender.append(JSON.stringify(e), 'synced');
+    this.idx.apply({ ...e });
+  }
+  async settle(e: LedgerEntry) {
+    await this.appender.append(JSON.stringify(e), 'written');
     this.idx.apply({ ...e });
   }
   async spentSince(c: string, since: number) {
@@ -204,5 +216,7 @@ export class FileStore implements IdempotencyStore {
   }
   async close() {
     await this.appender.close();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
