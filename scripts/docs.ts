@@ -2,7 +2,8 @@
 // `npm run docs` rewrites them; test/readme.test.ts fails when the README is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ENV_VARS } from '../src/config.js';
-import { listTool } from '../src/schema.js';
+import { describedOutput, listTool } from '../src/schema.js';
+import { annotationsFor } from '../src/tool.js';
 import { ALL_TOOLS } from '../src/tools.js';
 
 type JsonSchema = {
@@ -20,34 +21,36 @@ function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((e) => `\`${e}\``).join(' \\| ');
   if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
   if (s.type === 'array') return `${s.items ? typeOf(s.items) : 'any'}[]`;
-  if (s.type === 'object' && !s.properties) return 'object (name → value)';
+  if (s.type === 'object' && !s.properties)
+    return (s.additionalProperties as JsonSchema | undefined)?.type ? 'object (name → value)' : 'object';
   return Array.isArray(s.type) ? s.type.join(' \\| ') : (s.type ?? 'any');
 }
 
-function rows(schema: JsonSchema, prefix = ''): string[] {
+function rows(schema: JsonSchema, prefix = '', required = true): string[] {
   const out: string[] = [];
   const req = new Set(schema.required ?? []);
   for (const [name, p] of Object.entries(schema.properties ?? {})) {
     const full = `${prefix}${name}`;
-    out.push(
-      `| \`${full}\` | ${typeOf(p)} | ${req.has(name) ? 'yes' : ''} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`,
-    );
-    if (p.type === 'object' && p.properties) out.push(...rows(p, `${full}.`));
+    const cells = [`\`${full}\``, typeOf(p), ...(required ? [req.has(name) ? 'yes' : ''] : [])];
+    out.push(`| ${cells.join(' | ')} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`);
+    if (p.type === 'object' && p.properties) out.push(...rows(p, `${full}.`, required));
+    if (p.type === 'array' && p.items?.properties) out.push(...rows(p.items, `${full}[].`, required));
   }
   return out;
 }
 
 export function renderTools(): string {
   const parts: string[] = [];
-  for (const t of ALL_TOOLS.map(listTool)) {
-    const a = t.annotations;
+  for (const tool of ALL_TOOLS) {
+    const t = listTool(tool);
+    const a = annotationsFor(tool.effect);
     const hints = [
       a.readOnlyHint ? 'read-only' : 'writes',
       a.destructiveHint ? 'destructive' : 'non-destructive',
       a.idempotentHint ? 'idempotent' : 'not idempotent',
     ].join(', ');
     parts.push(
-      `### \`${t.name}\`: ${t.title}\n\n${t.description}\n\n*${hints}*\n\n| argument | type | required | description |\n|---|---|---|---|\n${rows(t.inputSchema as JsonSchema).join('\n')}\n`,
+      `### \`${t.name}\`: ${t.title}\n\n${t.description}\n\n*${hints}*\n\n| argument | type | required | description |\n|---|---|---|---|\n${rows(t.inputSchema as JsonSchema).join('\n')}\n\nReturns:\n\n| field | type | description |\n|---|---|---|\n${rows(describedOutput(tool) as JsonSchema, '', false).join('\n')}\n`,
     );
   }
   return parts.join('\n');

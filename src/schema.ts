@@ -7,7 +7,7 @@ export interface ListedTool {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
-  annotations: Annotations;
+  annotations: Partial<Annotations>;
 }
 
 /**
@@ -35,8 +35,44 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, u
 const isEmptyObject = (v: unknown) =>
   !!v && typeof v === 'object' && !Array.isArray(v) && !Object.keys(v).length;
 
+/**
+ * The output schema as listed: field names and types (and enums), without descriptions or
+ * additionalProperties:false. It still matches every result the tool returns; what each field
+ * means is in the README's tool reference and in the result itself. Output descriptions were a
+ * third of tools/list, read in every conversation, for fields whose names already say it.
+ */
+export function typesOnly(s: unknown): unknown {
+  if (Array.isArray(s)) return s.map(typesOnly);
+  if (!s || typeof s !== 'object') return s;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (k === 'description' || k === 'additionalProperties') continue;
+    out[k] =
+      k === 'properties' && v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([n, p]) => [n, typesOnly(p)]))
+        : typesOnly(v);
+  }
+  return out;
+}
+
+/**
+ * Annotations as listed: readOnlyHint always, the others only where they differ from the MCP
+ * defaults (destructiveHint true, idempotentHint false, openWorldHint true), except that a
+ * writing tool always states destructiveHint. The spec makes destructiveHint and idempotentHint
+ * meaningless for a read-only tool, so those are left out there.
+ */
+export function listedAnnotations(a: Annotations): Partial<Annotations> {
+  if (a.readOnlyHint) return { readOnlyHint: true, ...(a.openWorldHint ? {} : { openWorldHint: false }) };
+  return {
+    readOnlyHint: false,
+    destructiveHint: a.destructiveHint,
+    ...(a.idempotentHint ? { idempotentHint: true } : {}),
+    ...(a.openWorldHint ? {} : { openWorldHint: false }),
+  };
+}
+
 /** Keywords the model does not need to read: the server checks them and names them in its errors. */
-const DROP = new Set(['pattern', 'minLength', 'maxLength', 'propertyNames', 'maximum', 'maxItems']);
+const DROP = new Set(['pattern', 'minLength', 'maxLength', 'propertyNames', 'maximum', 'maxItems', 'format']);
 
 /**
  * Trims a JSON Schema for the model's context: drops constraint keywords whose rule the
@@ -83,17 +119,19 @@ export function listTool(t: AnyTool): ListedTool {
   // The bundle carries the conversion of its own tools (z.toJSONSchema costs ~1.5 ms a tool at start).
   const pre = PREBUILT?.[t.name];
   if (pre && pre.title === t.title && pre.description === t.description) return pre;
-  const output = t.output.extend(commonFor(t));
-  const outputSchema = jsonSchema(output.partial().required({ environment: true }), 'output');
   return {
     name: t.name,
     title: t.title,
     description: t.description,
     inputSchema: jsonSchema(t.input, 'input'),
-    outputSchema,
-    annotations: annotationsFor(t.effect),
+    outputSchema: typesOnly(describedOutput(t)) as Record<string, unknown>,
+    annotations: listedAnnotations(annotationsFor(t.effect)),
   };
 }
+
+/** The output schema with every field's description, for the README. */
+export const describedOutput = (t: AnyTool): Record<string, unknown> =>
+  jsonSchema(t.output.extend(commonFor(t)).partial().required({ environment: true }), 'output');
 
 /** The full output schema a tool's results are checked against before they leave. */
 export const fullOutput = (t: AnyTool) => t.output.extend(commonFor(t));

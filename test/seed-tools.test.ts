@@ -90,16 +90,40 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
       'unlock_promised_points',
     ])
       expect(names).toContain(n);
+    // Annotations are listed where they differ from the MCP defaults; readOnlyHint always, and
+    // destructiveHint on every writing tool. This is what a client reads them as.
+    const SPEC_DEFAULTS = {
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: false,
+      openWorldHint: true,
+    };
+    const hints = (name: string) => ({
+      ...SPEC_DEFAULTS,
+      ...tools.find((t) => t.name === name)?.annotations,
+    });
     for (const t of tools) {
       expect(t.outputSchema?.type).toBe('object');
-      expect(t.annotations?.openWorldHint).toBe(true);
+      expect(hints(t.name).openWorldHint).toBe(true);
       expect(typeof t.annotations?.readOnlyHint).toBe('boolean');
+      if (!t.annotations?.readOnlyHint) expect(typeof t.annotations?.destructiveHint).toBe('boolean');
     }
-    expect(tools.find((t) => t.name === 'redeem_points')?.annotations).toMatchObject({
+    expect(hints('redeem_points')).toMatchObject({
       readOnlyHint: false,
       destructiveHint: true,
       idempotentHint: false,
     });
+    expect(hints('update_redemption')).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: true,
+    });
+    expect(hints('unlock_promised_points')).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+    });
+    expect(hints('get_points_balance').readOnlyHint).toBe(true);
   });
 
   it('redeem_points sends the documented wire request and returns normalized fields', async () => {

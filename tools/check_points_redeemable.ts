@@ -20,7 +20,7 @@ export default defineTool({
   name: 'check_points_redeemable',
   title: 'Check points are redeemable',
   description:
-    'Check whether a customer can redeem some points now, and why not. Sends no code to the customer. Read-only.',
+    'Check whether a customer can redeem some points now, and why not. Sends the customer nothing.',
   input: z
     .object({
       customer: customerSchema,

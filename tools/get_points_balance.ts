@@ -7,7 +7,7 @@ export default defineTool({
   name: 'get_points_balance',
   title: 'Get points balance',
   description:
-    "Look up a customer's redeemable and promised points. Use before and after any redemption to verify. Read-only.",
+    "A customer's redeemable and promised points. Look before and after any redemption to verify it.",
   input: z
     .object({
       identifier_name: z

@@ -10,7 +10,7 @@ export default defineTool({
   name: 'get_redemption_request',
   title: 'Get a maker-checker redemption request',
   description:
-    'Follow a request filed by request_points_redemption: its state and, once decided, the redemption result. Read-only.',
+    'The state of a request filed by request_points_redemption and, once decided, its result.',
   input: z
     .object({
       request_id: z.uuid().describe('request_id from request_points_redemption'),

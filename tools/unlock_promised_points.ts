@@ -14,7 +14,7 @@ export default defineTool({
   name: 'unlock_promised_points',
   title: 'Unlock promised points',
   description:
-    "Convert a customer's promised points on a bill into redeemable points (e.g. after the return window). Works once per bill; does not issue new points.",
+    "Make a customer's promised points on a bill redeemable (e.g. after the return window). Once per bill; issues no new points.",
   input: z
     .object({
       identifier_name: z

@@ -12,7 +12,7 @@ export default defineTool({
   name: 'update_redemption',
   title: 'Update redemption metadata',
   description:
-    "Correct a past redemption's bill number, bill id, purpose or custom fields. Identify it by exactly one of redemption_id or external_reference_number. Does not change points; to undo points use reverse_redemption.",
+    "Correct a past redemption's bill number, bill id, purpose or custom fields; name it by exactly one of redemption_id or external_reference_number. Points do not change: use reverse_redemption for that.",
   input: z
     .object({
       redemption_id: z
