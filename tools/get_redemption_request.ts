@@ -9,8 +9,7 @@ import { defineTool } from '../src/tool.js';
 export default defineTool({
   name: 'get_redemption_request',
   title: 'Get a maker-checker redemption request',
-  description:
-    'The state of a request filed by request_points_redemption and, once decided, its result.',
+  description: 'The state of a request filed by request_points_redemption and, once decided, its result.',
   input: z
     .object({
       request_id: z.uuid().describe('request_id from request_points_redemption'),
