@@ -213,6 +213,20 @@ describe('ledger file store', () => {
     expect(await m.spentSince('mobile:1', 0)).toBe(10);
   });
 
+  it('reads a ledger larger than its read chunk, with multi-byte text across chunk edges', async () => {
+    const dir = tempDir();
+    const n = 6000; // ~1.7 MB, over the 1 MiB read chunk
+    const text = Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ ...entry(`big${i}`, 'succeeded'), result: { note: `é€😀 ${'x'.repeat(i % 97)}` } }),
+    ).join('\n');
+    writeFileSync(join(dir, 'ledger.jsonl'), `${text}\n`);
+    const a = new FileStore(dir);
+    expect(a.skipped).toBe(0);
+    expect(await a.spentSince('mobile:1', 0)).toBe(10 * n);
+    expect((await a.byKey(`big${n - 1}`))?.result).toEqual({ note: `é€😀 ${'x'.repeat((n - 1) % 97)}` });
+    await a.close();
+  });
+
   it('group commit: concurrent puts all land, in one file', async () => {
     const dir = tempDir();
     const a = new FileStore(dir);

@@ -48,6 +48,10 @@ export interface IdempotencyStore {
   close(): Promise<void>;
 }
 
+const NOTHING = Buffer.alloc(0);
+/** Bytes read from the ledger file at a time. */
+const READ_CHUNK = 1 << 20;
+
 /** Caps look back 24 h; replays look back the idempotency window. */
 export const DEFAULT_HORIZON_MS = 86_400_000;
 
@@ -145,7 +149,8 @@ export class FileStore implements IdempotencyStore {
   private readonly idx: Index;
   private readonly appender: DurableAppender;
   private offset = 0;
-  private partial = '';
+  /** The start of a line another writer has not finished yet. */
+  private partial: Buffer = NOTHING;
   private fd?: number;
   readonly path: string;
   /** Lines that could not be read (a torn last write after a crash). */
@@ -167,30 +172,42 @@ export class FileStore implements IdempotencyStore {
     const fd = this.fd;
     const size = fstatSync(fd).size;
     if (size <= this.offset) return;
-    const buf = Buffer.alloc(size - this.offset);
-    readSync(fd, buf, 0, buf.length, this.offset);
-    this.offset = size;
-    const text = this.partial + buf.toString('utf8');
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      try {
-        const e = JSON.parse(line) as LedgerEntry;
-        if (typeof e.key !== 'string' || typeof e.fingerprint !== 'string') throw new Error('shape');
-        // A pending entry found at start-up was cut off by a crash: its outcome is unknown.
-        this.idx.apply(startup && e.status === 'pending' ? { ...e, status: 'unknown' } : e);
-      } catch {
-        this.skipped++;
+    // In chunks, split on newline bytes (never part of a multi-byte UTF-8 character): a ledger of
+    // any size is read without holding it in memory, and only entries within the horizon are kept.
+    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - this.offset));
+    while (this.offset < size) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - this.offset), this.offset);
+      if (n <= 0) break;
+      this.offset += n;
+      let start = 0;
+      for (let nl = buf.indexOf(0x0a); nl !== -1 && nl < n; nl = buf.indexOf(0x0a, start)) {
+        const piece = buf.subarray(start, nl);
+        const line = this.partial.length ? Buffer.concat([this.partial, piece]) : piece;
+        this.partial = NOTHING;
+        this.readLine(line.toString('utf8'), startup);
+        start = nl + 1;
       }
+      if (start < n) this.partial = Buffer.concat([this.partial, buf.subarray(start, n)]);
     }
-    if (startup && this.partial) {
+    if (startup && this.partial.length) {
       // A torn final line (crash mid-write) was never fsync'd, so nothing was sent for it.
       this.skipped++;
-      this.partial = '';
+      this.partial = NOTHING;
     }
     if (startup) {
       for (const e of this.idx.byKey.values()) if (e.status === 'pending') e.status = 'unknown';
+    }
+  }
+
+  private readLine(line: string, startup: boolean): void {
+    if (!line.trim()) return;
+    try {
+      const e = JSON.parse(line) as LedgerEntry;
+      if (typeof e.key !== 'string' || typeof e.fingerprint !== 'string') throw new Error('shape');
+      // A pending entry found at start-up was cut off by a crash: its outcome is unknown.
+      this.idx.apply(startup && e.status === 'pending' ? { ...e, status: 'unknown' } : e);
+    } catch {
+      this.skipped++;
     }
   }
 
