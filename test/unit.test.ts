@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { selectTools } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { checkEnvelope } from '../src/http.js';
@@ -213,6 +213,31 @@ describe('ledger file store', () => {
     expect(await m.spentSince('mobile:1', 0)).toBe(10);
   });
 
+  it('two processes on one file: each sees the lines the other added between its own', async () => {
+    const dir = tempDir();
+    const a = new FileStore(dir);
+    const b = new FileStore(dir);
+    await a.put(entry('a1', 'pending'));
+    await b.put(entry('b1', 'pending'));
+    await a.settle(entry('a1', 'succeeded'));
+    await a.put(entry('a2', 'pending'));
+    await a.refresh();
+    expect((await a.byKey('b1'))?.status).toBe('pending');
+    expect((await a.byKey('a1'))?.status).toBe('succeeded');
+    await b.refresh();
+    expect((await b.byKey('a1'))?.status).toBe('succeeded');
+    expect((await b.byKey('a2'))?.status).toBe('pending');
+    // Only its own lines since: nothing to re-read, nothing lost.
+    await a.put(entry('a3', 'pending'));
+    await a.refresh();
+    expect(await a.spentSince('mobile:1', 0)).toBe(40);
+    await a.close();
+    await b.close();
+    const c = new FileStore(dir);
+    expect(await c.spentSince('mobile:1', 0)).toBe(40);
+    await c.close();
+  });
+
   it('group commit: concurrent puts all land, in one file', async () => {
     const dir = tempDir();
     const a = new FileStore(dir);
@@ -303,6 +328,36 @@ describe('durable appender', () => {
     s.calls[0]();
     await closing;
     expect(lines(path)).toEqual(['only']);
+  });
+
+  it("a 'written' line waits its full delay for a fsync of its own, not the delay armed for an earlier line", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const path = join(tempDir(), 'e.jsonl');
+      const s = manualSync();
+      const a = new DurableAppender(path, s.fsync);
+      await a.append('outcome 1', 'written');
+      vi.advanceTimersByTime(0.6);
+      // The next pending entry's fsync carries outcome 1.
+      const pending = a.append('pending 2');
+      await tick();
+      expect(s.calls.length).toBe(1);
+      s.calls[0]();
+      await pending;
+      await a.append('outcome 2', 'written');
+      // 1.1 ms after outcome 1, 0.5 ms after outcome 2: no fsync yet.
+      vi.advanceTimersByTime(0.5);
+      await tick();
+      expect(s.calls.length).toBe(1);
+      vi.advanceTimersByTime(1);
+      await tick();
+      expect(s.calls.length).toBe(2);
+      s.calls[1]();
+      await a.close();
+      expect(lines(path)).toEqual(['outcome 1', 'pending 2', 'outcome 2']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a failed fsync fails its waiters and every later append: nothing more is acknowledged', async () => {
