@@ -21,7 +21,9 @@ export class Redactor {
 
   text(s: string): string {
     let out = s;
-    for (const n of this.needles) if (out.includes(n)) out = out.split(n).join(REDACTED);
+    // Most strings are shorter than any secret: nothing to look for.
+    for (const n of this.needles)
+      if (out.length >= n.length && out.includes(n)) out = out.split(n).join(REDACTED);
     return out;
   }
 
@@ -32,15 +34,15 @@ export class Redactor {
 
   private walk(v: unknown): unknown {
     if (typeof v === 'string') return this.text(v);
+    if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map((x) => this.walk(x));
-    if (v && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) {
-        if (x === undefined) continue;
-        out[k] = SECRET_KEYS.test(k) && x != null && x !== '' ? REDACTED : this.walk(x);
-      }
-      return out;
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(o)) {
+      const x = o[k];
+      if (x === undefined) continue;
+      out[k] = x !== null && x !== '' && SECRET_KEYS.test(k) ? REDACTED : this.walk(x);
     }
-    return v;
+    return out;
   }
 }

@@ -119,15 +119,30 @@ const codeFor = (tool: AnyTool, i: z.core.$ZodIssue): string | number => {
   return tool.codes?.[`${path}:${i.code}`] ?? codeForPath(tool, path);
 };
 
+const SURROGATE = /\p{Surrogate}/u;
+/** No unpaired UTF-16 surrogate (String.prototype.isWellFormed where the runtime has it). */
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as string & { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !SURROGATE.test(s);
+
 /** The path of the first string holding an unpaired UTF-16 surrogate, if any (checked data only). */
-function illFormedAt(v: unknown, path = ''): string | undefined {
-  if (typeof v === 'string') return /\p{Surrogate}/u.test(v) ? path || '(arguments)' : undefined;
+function illFormedAt(v: unknown): string | undefined {
+  if (typeof v === 'string') return wellFormed(v) ? undefined : '(arguments)';
+  const at = badKeys(v);
+  return at && (at.reverse().map(clip).join('.') || '(arguments)');
+}
+
+/** The keys leading to the first ill-formed key or string, innermost first; built only when found. */
+function badKeys(v: unknown): string[] | undefined {
   if (!v || typeof v !== 'object') return undefined;
   for (const [k, x] of Object.entries(v)) {
-    const p = path ? `${path}.${clip(k)}` : clip(k);
-    if (/\p{Surrogate}/u.test(k)) return p;
-    const found = illFormedAt(x, p);
-    if (found !== undefined) return found;
+    if (!wellFormed(k) || (typeof x === 'string' && !wellFormed(x))) return [k];
+    const inner = typeof x === 'object' ? badKeys(x) : undefined;
+    if (inner) {
+      inner.push(k);
+      return inner;
+    }
   }
   return undefined;
 }

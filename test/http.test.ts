@@ -47,18 +47,59 @@ describe('Streamable HTTP on the embedded sandbox (node dist/cli.js --http)', ()
     expect(r.status).toBe(404);
   });
 
-  it('answers a bare tools/list POST (no initialize, no session) as SSE', async () => {
-    const r = await raw(srv.url, { method: 'POST', headers: MCP_HEADERS, body: rpc('tools/list') });
-    expect(r.status).toBe(200);
-    expect(r.headers['content-type']).toBe('text/event-stream');
-    expect(r.headers['mcp-session-id']).toBeUndefined();
-    const data = JSON.parse(
-      r.body
+  const sseData = (body: string) =>
+    JSON.parse(
+      body
         .split('\n')
         .find((l) => l.startsWith('data: '))!
         .slice(6),
     );
-    expect(data.result.tools.length).toBeGreaterThan(0);
+  const balance = (meta?: Record<string, unknown>) =>
+    rpc('tools/call', {
+      name: 'get_points_balance',
+      arguments: { identifier_name: 'mobile', identifier_value: '919000000001' },
+      ...(meta ? { _meta: meta } : {}),
+    });
+
+  it('answers a bare tools/list POST (no initialize, no session) as plain JSON: nothing to stream', async () => {
+    const r = await raw(srv.url, { method: 'POST', headers: MCP_HEADERS, body: rpc('tools/list') });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(r.headers['mcp-session-id']).toBeUndefined();
+    expect(JSON.parse(r.body).result.tools.length).toBeGreaterThan(0);
+  });
+
+  it('streams a tool call (SSE) only when something may come before the answer', async () => {
+    const plain = await raw(srv.url, { method: 'POST', headers: MCP_HEADERS, body: balance() });
+    expect(plain.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(plain.body).result.structuredContent.balance).toBeTypeOf('number');
+    // Progress asked for: the answer is an event stream, progress notifications can precede it.
+    const progress = await raw(srv.url, {
+      method: 'POST',
+      headers: MCP_HEADERS,
+      body: balance({ progressToken: 'p1' }),
+    });
+    expect(progress.headers['content-type']).toBe('text/event-stream');
+    expect(sseData(progress.body).result.structuredContent.balance).toBeTypeOf('number');
+    // A client that declared elicitation (carried in its session id) may be asked mid-call.
+    const init = await raw(srv.url, {
+      method: 'POST',
+      headers: MCP_HEADERS,
+      body: rpc('initialize', {
+        protocolVersion: '2025-06-18',
+        capabilities: { elicitation: {} },
+        clientInfo: { name: 't', version: '1' },
+      }),
+    });
+    const session = init.headers['mcp-session-id'] as string;
+    expect(session).toBeTruthy();
+    const asked = await raw(srv.url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+      body: balance(),
+    });
+    expect(asked.headers['content-type']).toBe('text/event-stream');
+    expect(sseData(asked.body).result.structuredContent.balance).toBeTypeOf('number');
   });
 
   it('lists the tools with schemas and annotations', async () => {

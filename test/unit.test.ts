@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { selectTools } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { checkEnvelope } from '../src/http.js';
@@ -95,6 +95,21 @@ describe('wire helpers', () => {
     expect(canonical({ b: 1, a: { d: [1, 2], c: 'x' } })).toBe(canonical({ a: { c: 'x', d: [1, 2] }, b: 1 }));
     expect(fingerprint('t', { a: 1, dry_run: true })).toBe(fingerprint('t', { a: 1 }));
     expect(fingerprint('t', { a: 1 })).not.toBe(fingerprint('u', { a: 1 }));
+  });
+  it('fingerprints stay what ledgers already on disk recorded', () => {
+    const args = {
+      points: 12.5,
+      customer: { mobile: '919000000001', external_id: undefined },
+      notes: ['a', null, 'é'],
+      external_reference_number: 'k-1',
+      dry_run: true,
+    };
+    expect(canonical({ ...args, dry_run: undefined })).toBe(
+      '{"customer":{"mobile":"919000000001"},"external_reference_number":"k-1","notes":["a",null,"é"],"points":12.5}',
+    );
+    expect(fingerprint('redeem_points', args)).toBe(
+      'c58dc802c0c0b4168129da0f9cf6f48b95a9d31f1e66c3ecd8da982ef759e53b',
+    );
   });
 });
 
@@ -227,6 +242,31 @@ describe('ledger file store', () => {
     await a.close();
   });
 
+  it('two processes on one file: each sees the lines the other added between its own', async () => {
+    const dir = tempDir();
+    const a = new FileStore(dir);
+    const b = new FileStore(dir);
+    await a.put(entry('a1', 'pending'));
+    await b.put(entry('b1', 'pending'));
+    await a.settle(entry('a1', 'succeeded'));
+    await a.put(entry('a2', 'pending'));
+    await a.refresh();
+    expect((await a.byKey('b1'))?.status).toBe('pending');
+    expect((await a.byKey('a1'))?.status).toBe('succeeded');
+    await b.refresh();
+    expect((await b.byKey('a1'))?.status).toBe('succeeded');
+    expect((await b.byKey('a2'))?.status).toBe('pending');
+    // Only its own lines since: nothing to re-read, nothing lost.
+    await a.put(entry('a3', 'pending'));
+    await a.refresh();
+    expect(await a.spentSince('mobile:1', 0)).toBe(40);
+    await a.close();
+    await b.close();
+    const c = new FileStore(dir);
+    expect(await c.spentSince('mobile:1', 0)).toBe(40);
+    await c.close();
+  });
+
   it('group commit: concurrent puts all land, in one file', async () => {
     const dir = tempDir();
     const a = new FileStore(dir);
@@ -317,6 +357,36 @@ describe('durable appender', () => {
     s.calls[0]();
     await closing;
     expect(lines(path)).toEqual(['only']);
+  });
+
+  it("a 'written' line waits its full delay for a fsync of its own, not the delay armed for an earlier line", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const path = join(tempDir(), 'e.jsonl');
+      const s = manualSync();
+      const a = new DurableAppender(path, s.fsync);
+      await a.append('outcome 1', 'written');
+      vi.advanceTimersByTime(0.6);
+      // The next pending entry's fsync carries outcome 1.
+      const pending = a.append('pending 2');
+      await tick();
+      expect(s.calls.length).toBe(1);
+      s.calls[0]();
+      await pending;
+      await a.append('outcome 2', 'written');
+      // 1.1 ms after outcome 1, 0.5 ms after outcome 2: no fsync yet.
+      vi.advanceTimersByTime(0.5);
+      await tick();
+      expect(s.calls.length).toBe(1);
+      vi.advanceTimersByTime(1);
+      await tick();
+      expect(s.calls.length).toBe(2);
+      s.calls[1]();
+      await a.close();
+      expect(lines(path)).toEqual(['outcome 1', 'pending 2', 'outcome 2']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a failed fsync fails its waiters and every later append: nothing more is acknowledged', async () => {

@@ -12,7 +12,10 @@ import { dirname } from 'node:path';
  */
 export type Until = 'synced' | 'written';
 
-/** How long a `written` line may wait for a `synced` one's fsync to carry it. */
+/**
+ * How long a `written` line may wait for a `synced` one's fsync to carry it before it gets an
+ * fsync of its own: at least this long, under twice that (timers have 1 ms resolution).
+ */
 const SYNC_DELAY_MS = 1;
 
 const datasync = (fd: number) =>
@@ -29,6 +32,8 @@ export class DurableAppender {
   /** Lines written so far, and lines known to be on disk. */
   private written = 0;
   private synced = 0;
+  /** Bytes this appender has put in the file, so a reader can tell its own lines from others'. */
+  private bytes = 0;
   private waiters: { seq: number; done: () => void; fail: (e: unknown) => void }[] = [];
   private syncing?: Promise<void>;
   private timer?: NodeJS.Timeout;
@@ -54,7 +59,7 @@ export class DurableAppender {
           try {
             const last = Buffer.alloc(1);
             readSync(r, last, 0, 1, size - 1);
-            if (last[0] !== 0x0a) writeAll(fd, Buffer.from('\n'));
+            if (last[0] !== 0x0a) this.writeAll(fd, Buffer.from('\n'));
           } finally {
             closeSync(r);
           }
@@ -68,10 +73,18 @@ export class DurableAppender {
     return this.fd;
   }
 
+  /** Lines in the file so far, and the bytes this appender wrote. */
+  get lines(): number {
+    return this.written;
+  }
+  get bytesWritten(): number {
+    return this.bytes;
+  }
+
   append(line: string, until: Until = 'synced'): Promise<void> {
     try {
       if (this.broken) throw this.broken;
-      writeAll(this.open(), Buffer.from(line.endsWith('\n') ? line : `${line}\n`));
+      this.writeAll(this.open(), Buffer.from(line.endsWith('\n') ? line : `${line}\n`));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -89,10 +102,20 @@ export class DurableAppender {
   }
 
   private later(): void {
-    this.timer ??= setTimeout(() => {
+    if (this.timer) return;
+    const due = performance.now() + SYNC_DELAY_MS;
+    const fire = () => {
+      // Node starts a timer from the event loop's cached clock, which may already be most of a
+      // millisecond old when the line is written: fired early, the fsync would start just when
+      // the next pending entry arrives, and hold it up. It waits out the rest instead.
+      if (performance.now() < due) {
+        this.timer = setTimeout(fire, 1);
+        return;
+      }
       this.timer = undefined;
       this.kick();
-    }, SYNC_DELAY_MS);
+    };
+    this.timer = setTimeout(fire, SYNC_DELAY_MS);
   }
 
   /** Starts the fsync loop unless it runs. */
@@ -111,6 +134,10 @@ export class DurableAppender {
   private async syncLoop(): Promise<void> {
     while (this.synced < this.written && this.fd !== undefined) {
       const upTo = this.written;
+      // This fsync covers every line written so far, so no timer is needed for them any longer
+      // (left armed, it would start another fsync for nothing new, in the next call's way).
+      clearTimeout(this.timer);
+      this.timer = undefined;
       try {
         await this.fsync(this.fd);
         this.synced = upTo;
@@ -125,6 +152,16 @@ export class DurableAppender {
     }
   }
 
+  /** Counts every byte as it lands, even when a later part of the write fails. */
+  private writeAll(fd: number, buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length) {
+      const n = writeSync(fd, buf, off, buf.length - off);
+      off += n;
+      this.bytes += n;
+    }
+  }
+
   /** Waits until every line written is on disk, then closes the file. */
   async close(): Promise<void> {
     clearTimeout(this.timer);
@@ -134,9 +171,4 @@ export class DurableAppender {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
-}
-
-function writeAll(fd: number, buf: Buffer): void {
-  let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }

@@ -149,6 +149,8 @@ export class FileStore implements IdempotencyStore {
   private readonly idx: Index;
   private readonly appender: DurableAppender;
   private offset = 0;
+  /** The appender's byte count when `offset` was last advanced. */
+  private ownAtOffset = 0;
   /** The start of a line another writer has not finished yet. */
   private partial: Buffer = NOTHING;
   private fd?: number;
@@ -171,6 +173,15 @@ export class FileStore implements IdempotencyStore {
     }
     const fd = this.fd;
     const size = fstatSync(fd).size;
+    // Only this process's own lines arrived since the last read (the file grew by exactly what
+    // the appender wrote): they are in the index already, from put() and settle().
+    const own = this.appender.bytesWritten;
+    if (!startup && !this.partial.length && size === this.offset + (own - this.ownAtOffset)) {
+      this.offset = size;
+      this.ownAtOffset = own;
+      return;
+    }
+    this.ownAtOffset = own;
     if (size <= this.offset) return;
     // In chunks, split on newline bytes (never part of a multi-byte UTF-8 character): a ledger of
     // any size is read without holding it in memory, and only entries within the horizon are kept.
@@ -221,12 +232,18 @@ export class FileStore implements IdempotencyStore {
     return this.idx.byKey.get(key);
   }
   async put(e: LedgerEntry) {
-    await this.appender.append(JSON.stringify(e), 'synced');
-    this.idx.apply({ ...e });
+    const before = this.appender.lines;
+    const durable = this.appender.append(JSON.stringify(e), 'synced');
+    // Indexed once the line is in the file, as another process reading the file would see it;
+    // the caller still waits until it is on disk.
+    if (this.appender.lines > before) this.idx.apply({ ...e });
+    await durable;
   }
   async settle(e: LedgerEntry) {
-    await this.appender.append(JSON.stringify(e), 'written');
-    this.idx.apply({ ...e });
+    const before = this.appender.lines;
+    const written = this.appender.append(JSON.stringify(e), 'written');
+    if (this.appender.lines > before) this.idx.apply({ ...e });
+    await written;
   }
   async spentSince(c: string, since: number) {
     return this.idx.spentSince(c, since);

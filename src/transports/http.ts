@@ -113,6 +113,9 @@ const acceptsBoth = (accept: string | undefined) =>
 type Msg = Record<string, unknown>;
 const isResponse = (m: Msg) => !('method' in m) && 'id' in m && ('result' in m || 'error' in m);
 const isRequest = (m: Msg) => typeof m.method === 'string' && 'id' in m;
+const wantsProgress = (m: Msg) =>
+  isRequest(m) &&
+  (m.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken !== undefined;
 
 /**
  * Serves MCP over stateless Streamable HTTP at POST /mcp: one SDK Server and transport per
@@ -131,7 +134,17 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
    */
   const servers: Server[] = [];
   const release = (server: Server) => {
-    server.close().then(
+    // Closing runs the SDK's connection-closed path, which builds an McpError to fail pending
+    // requests (there are none once a POST is answered): without a stack trace it costs far less.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    let closed: Promise<void>;
+    try {
+      closed = server.close();
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    closed.then(
       () => {
         if (!draining && servers.length < MAX_IDLE_SERVERS) servers.push(server);
       },
@@ -267,10 +280,17 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     const server = servers.pop() ?? createServer(app);
     // The per-POST Server never saw initialize: give it what the client declared then (or
     // nothing, which also clears what a previous POST on this pooled Server set).
-    (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = decodeSession(session);
-    // SSE responses (the SDK default): a tool call can then ask the human (elicitation) or report
-    // progress on its own POST. Plain JSON (enableJsonResponse) measured no faster here.
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const caps = decodeSession(session);
+    (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = caps;
+    // The answer is an SSE stream when something may come before it on this POST: the server
+    // asking the human (the client declared elicitation) or progress (a request asked for it).
+    // Those are the only messages the server sends a client unasked (src/server.ts). Otherwise
+    // it is plain JSON, which spares the SDK a stream per POST.
+    const streamed = !!caps?.elicitation || list.some(wantsProgress);
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: !streamed,
+    });
     let open = requests;
     let owned: Set<string> | undefined;
     busy++;
