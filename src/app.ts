@@ -53,9 +53,13 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // Nothing older than this can change a decision (replay window, 24 h caps).
   const horizon = Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
+  const inflight = new Map<string, Promise<unknown>>();
   let store: IdempotencyStore;
   try {
-    store = config.ledger === 'file' ? new FileStore(config.dataDir, horizon) : new MemoryStore(horizon);
+    store =
+      config.ledger === 'file'
+        ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1)
+        : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
       `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,
@@ -72,7 +76,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
     store,
     audit,
     locks: new KeyedLock(),
-    inflight: new Map(),
+    inflight,
     tools: new Map(tools.map((t) => [t.name, t])),
     listed: tools.map((t) => listTool(t)),
     async close() {

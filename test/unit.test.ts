@@ -403,6 +403,23 @@ describe('durable appender', () => {
     await a.close();
   });
 
+  it('with nothing else in flight, a "synced" line is fsync\'d on the spot; otherwise in the pool', async () => {
+    const path = join(tempDir(), 'e.jsonl');
+    const s = manualSync();
+    let alone = true;
+    const a = new DurableAppender(path, s.fsync, () => alone);
+    await a.append('inline'); // resolved without the pool's fsync
+    expect(s.calls.length).toBe(0);
+    alone = false;
+    const p = a.append('pooled');
+    await tick();
+    expect(s.calls.length).toBe(1);
+    s.calls[0]();
+    await p;
+    expect(lines(path)).toEqual(['inline', 'pooled']);
+    await a.close();
+  });
+
   it('starts on a fresh line after a torn last line', async () => {
     const path = join(tempDir(), 'd.jsonl');
     writeFileSync(path, '{"torn":');

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
  * - `synced`: the line is on disk (a later fdatasync has returned). The ledger's pending entry,
  *   written before anything is sent, waits for this.
  * - `written`: the line is in the file (the kernel has it, so the process dying cannot lose it);
- *   it reaches the disk with the group commit already under way, well under a millisecond later.
+ *   it reaches the disk with the next fsync: the next `synced` line's, or its own 1-2 ms later.
  *   Outcome and audit records use this: if the machine itself fails in between, the pending entry
  *   before it reads back as unknown, and the pipeline treats unknown as "may have happened".
  */
@@ -44,6 +44,13 @@ export class DurableAppender {
     readonly path: string,
     /** fdatasync; replaceable in tests. */
     private readonly fsync: (fd: number) => Promise<void> = datasync,
+    /**
+     * Whether the caller has nothing else in flight. A `synced` line written then, with no other
+     * waiting, is fsync'd on the spot (blocking): the thread-pool round trip and the wake-ups
+     * around it cost about as much as the fsync itself. Under concurrency the loop must stay free,
+     * so fsyncs run in the thread pool and are shared (group commit).
+     */
+    private readonly alone: () => boolean = () => false,
   ) {}
 
   private open(): number {
@@ -89,6 +96,18 @@ export class DurableAppender {
       return Promise.reject(e);
     }
     const seq = ++this.written;
+    if (until === 'synced' && !this.syncing && !this.waiters.length && this.alone()) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      try {
+        fdatasyncSync(this.fd!);
+      } catch (e) {
+        this.broken = e;
+        return Promise.reject(e);
+      }
+      this.synced = seq;
+      return Promise.resolve();
+    }
     if (until === 'synced') {
       const p = new Promise<void>((done, fail) => this.waiters.push({ seq, done, fail }));
       this.kick();

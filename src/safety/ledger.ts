@@ -158,10 +158,11 @@ export class FileStore implements IdempotencyStore {
   /** Lines that could not be read (a torn last write after a crash). */
   skipped = 0;
 
-  constructor(dir: string, horizonMs = DEFAULT_HORIZON_MS) {
+  /** `alone`: whether the caller has no other money call in flight (see DurableAppender). */
+  constructor(dir: string, horizonMs = DEFAULT_HORIZON_MS, alone?: () => boolean) {
     this.idx = new Index(horizonMs);
     this.path = join(dir, 'ledger.jsonl');
-    this.appender = new DurableAppender(this.path);
+    this.appender = new DurableAppender(this.path, undefined, alone);
     this.readNew(true);
   }
 
