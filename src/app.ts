@@ -23,6 +23,8 @@ export interface App {
   tools: Map<string, AnyTool>;
   /** tools/list entries, converted once. */
   listed: ListedTool[];
+  /** Set while an embedded sandbox starts in the background: calls wait for it. */
+  ready?: Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError } from './config.js';
+import { fatalLine } from './config.js';
 
 const HELP = `capillary-loyalty-mcp: MCP server for Capillary's loyalty points API
 
@@ -35,11 +35,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const { runStdio } = await import('./transports/stdio.js');
-  await runStdio(start);
+  await runStdio(() => start(process.env, { background: true }));
 }
 
 main(process.argv.slice(2)).catch((e) => {
-  if (e instanceof ConfigError) process.stderr.write(`capillary-loyalty-mcp: ${e.message}\n`);
-  else process.stderr.write(`capillary-loyalty-mcp: fatal: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(fatalLine(e));
   process.exit(1);
 });

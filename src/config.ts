@@ -117,6 +117,10 @@ export class ConfigError extends Error {
   }
 }
 
+/** The one stderr line the CLI ends with when it cannot start. */
+export const fatalLine = (e: unknown): string =>
+  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}\n`;
+
 type Env = Partial<Record<string, string | undefined>>;
 
 /** The sandbox's own address and credentials, when the CLI started it. */

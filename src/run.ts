@@ -34,6 +34,7 @@ export async function callTool(
   if (!tool)
     return errorResult(app, validationError(undefined, `unknown tool "${clip(name)}"`, 'unknown_tool').body);
   try {
+    if (app.ready) await app.ready;
     const args = checkArgs(tool, rawArgs ?? {});
     pinProgram(app, args);
     return tool.spend ? await spend(app, tool, args, ctx) : await plain(app, tool, args, ctx);

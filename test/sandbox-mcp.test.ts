@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Connected, call, connectStdio, tempDir } from './helpers/mcp.js';
+import { CLI, type Connected, call, connectStdio, tempDir } from './helpers/mcp.js';
 
 // Every tool through the real MCP client over stdio, against the embedded sandbox (no configuration).
 const ASHA = { mobile: '919000000001' };
@@ -30,6 +33,9 @@ describe('the server on its embedded sandbox', () => {
 
   beforeAll(async () => {
     m = await connectStdio({ CAPILLARY_DATA_DIR: tempDir() });
+    // The sandbox starts while the server already answers; it says so once it listens.
+    for (let t = 0; t < 100 && !/SANDBOX MODE/.test(m.stderr()); t++)
+      await new Promise((r) => setTimeout(r, 50));
     const match = /sandbox at (http:\/\/127\.0\.0\.1:\d+)/.exec(m.stderr());
     sandboxUrl = match?.[1] ?? '';
   });
@@ -240,5 +246,38 @@ describe('the server on its embedded sandbox', () => {
       expect(r.structuredContent.error).toMatchObject({ http_status: 429, retryable: true });
       expect(await balance('919000000429')).toBe(10000);
     });
+  });
+});
+
+describe('the embedded sandbox starting in the background (stdio)', () => {
+  it('a call made right after initialize waits for it and succeeds', async () => {
+    const m = await connectStdio({ CAPILLARY_DATA_DIR: tempDir() });
+    try {
+      const r = await call(m.client, 'get_points_balance', {
+        identifier_name: 'mobile',
+        identifier_value: '919000000001',
+      });
+      expect(r.isError).toBeFalsy();
+      expect(r.structuredContent).toMatchObject({ environment: 'sandbox', balance: 5000 });
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('a seed it cannot load ends the server with one clear line and exit code 1', async () => {
+    const dir = tempDir();
+    const seed = join(dir, 'seed.json');
+    writeFileSync(seed, '{"customers": [{"id": "not a number"}]}');
+    const cp = spawn(process.execPath, [CLI], {
+      env: { PATH: process.env.PATH ?? '', HOME: dir, CAPILLARY_DATA_DIR: dir, CAPILLARY_SANDBOX_SEED: seed },
+    });
+    let err = '';
+    cp.stderr.on('data', (d) => {
+      err += d;
+    });
+    const code = await new Promise((r) => cp.on('exit', r));
+    expect(code).toBe(1);
+    expect(err).toMatch(/^capillary-loyalty-mcp: .*seed/m);
+    expect(err).not.toMatch(/\n\s+at /); // no stack trace
   });
 });

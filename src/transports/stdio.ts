@@ -1,10 +1,17 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { fatalLine } from '../config.js';
 import type { Started } from '../main.js';
 import { createServer } from '../server.js';
 
 /** Serves MCP over stdio. stdin closing or a signal flushes the ledger and audit log, then exits 0. */
 export async function runStdio(start: () => Promise<Started>): Promise<void> {
   const started = await start();
+  // An embedded sandbox that cannot start (a bad seed file, say) ends the process, as it would
+  // have before the server answered anything.
+  started.ready?.catch((e) => {
+    process.stderr.write(fatalLine(e));
+    process.exit(1);
+  });
   const server = createServer(started.app);
   const transport = new StdioServerTransport();
   let closing = false;
