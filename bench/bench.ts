@@ -216,15 +216,13 @@ function httpAvailable(): string | undefined {
   return undefined;
 }
 
-async function startHttpServerChild(env: Record<string, string>) {
+async function startHttpServerChild(env: Record<string, string>, args = [CLI, '--http']) {
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const cp = spawnTracked(
-      process.execPath,
-      [CLI, '--http', '--port', String(port), '--host', '127.0.0.1'],
-      { env },
-    );
+    const cp = spawnTracked(process.execPath, [...args, '--port', String(port), '--host', '127.0.0.1'], {
+      env,
+    });
     const url = `http://127.0.0.1:${port}/mcp`;
     const deadline = ms() + 10_000;
     while (ms() < deadline && cp.exitCode === null) {
@@ -651,6 +649,9 @@ async function main() {
     const minimalJs = await bundleMinimal();
     const minimal = await startStdioServer({ PATH: process.env.PATH ?? '', HOME: work }, [minimalJs]);
     const httpSrv = noHttp ? undefined : await startHttpServerChild(serverEnv(env, 'file'));
+    const minimalHttp = noHttp
+      ? undefined
+      : await startHttpServerChild({ PATH: process.env.PATH ?? '', HOME: work }, [minimalJs, '--http']);
 
     if (want('context')) {
       const list = await stdio.rpc.request('tools/list', {});
@@ -721,6 +722,8 @@ async function main() {
         minimal_sdk_stdio_echo: () => call(minimal.rpc, 'echo', { text: 'hello' }),
         mcp_stdio: () => call(stdio.rpc, 'get_points_balance', readArgs(0)),
       };
+      if (minimalHttp)
+        readPaths.minimal_sdk_http_echo = () => call(minimalHttp.rpc, 'echo', { text: 'hello' });
       if (httpSrv) readPaths.mcp_http = () => call(httpSrv.rpc, 'get_points_balance', readArgs(0));
       const read = await interleaved(readPaths, opts.iterations, opts.warmup, budget);
       const redeemPaths: Record<string, () => Promise<unknown>> = {
@@ -790,6 +793,7 @@ async function main() {
         direct_node_http: 'direct, node:http',
         direct_server_client: "direct, server's own client (like for like)",
         minimal_sdk_stdio_echo: 'minimal SDK server echo tool, stdio (no upstream)',
+        minimal_sdk_http_echo: 'minimal SDK server echo tool, Streamable HTTP (no upstream)',
         mcp_stdio: 'MCP server, stdio',
         mcp_stdio_memory_ledger: 'MCP server, stdio, memory ledger',
         mcp_http: 'MCP server, Streamable HTTP',
@@ -866,9 +870,10 @@ async function main() {
     }
     await stop(stdio.cp);
     await stop(minimal.cp);
-    if (httpSrv) {
-      httpSrv.rpc.close();
-      await stop(httpSrv.cp);
+    for (const h of [httpSrv, minimalHttp]) {
+      if (!h) continue;
+      h.rpc.close();
+      await stop(h.cp);
     }
   }
 
