@@ -146,6 +146,11 @@ export class FaultUpstream extends EventEmitter {
     });
   }
 
+  /** Closes keep-alive connections that carry no request now (they stay open 60 s otherwise). */
+  closeIdle(): void {
+    this.server?.closeIdleConnections();
+  }
+
   /** Drops every open connection (hung requests included) and stops listening. */
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
