@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerFiles } from '../src/safety/ledger.js';
 import {
   type Child,
   connectHttp,
@@ -57,7 +57,9 @@ describe('idempotency across transports: stdio then HTTP, one sandbox, one data 
       });
       expect(await bal()).toBe(4975);
 
-      const ledger = readFileSync(join(dataDir, 'ledger.jsonl'), 'utf8')
+      const ledger = ledgerFiles(dataDir)
+        .map((f) => readFileSync(f, 'utf8'))
+        .join('')
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l));

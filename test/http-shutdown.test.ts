@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ledgerFiles } from '../src/safety/ledger.js';
 import { redeemOk } from './helpers/fake-upstream.js';
 import {
   connectHttp,
@@ -14,16 +14,15 @@ import {
 } from './helpers/http-server.js';
 import { call, liveEnv } from './helpers/mcp.js';
 
-const readLedger = (dir: string) => {
-  const f = join(dir, 'ledger.jsonl');
-  return existsSync(f)
-    ? readFileSync(f, 'utf8')
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-    : [];
-};
+/** Every segment of the ledger, in read order. */
+const readLedger = (dir: string) =>
+  ledgerFiles(dir).flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
 
 const redeemReply = (body: any) => redeemOk(String(body.root.redeem[0].points_redeemed), 4990);
 

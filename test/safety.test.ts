@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ledgerFiles, segmentName } from '../src/safety/ledger.js';
 import { dedupingRedeem, FakeUpstream } from './helpers/fake-upstream.js';
 import { call, closedPort, connectStdio, liveEnv } from './helpers/mcp.js';
 
@@ -27,7 +28,9 @@ async function server(env: Record<string, string>, opts?: Parameters<typeof conn
   return m;
 }
 const ledger = (dir: string) =>
-  readFileSync(join(dir, 'ledger.jsonl'), 'utf8')
+  ledgerFiles(dir)
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
@@ -416,8 +419,8 @@ describe('ledger failure', () => {
     const fake = await fakeWith(dedupingRedeem().route);
     const env = liveEnv(fake.url);
     const m = await server(env);
-    // A directory where the ledger file should be: the append fails, even as root.
-    mkdirSync(join(env.CAPILLARY_DATA_DIR, 'ledger.jsonl'));
+    // A directory where today's ledger segment should be: the append fails, even as root.
+    mkdirSync(join(env.CAPILLARY_DATA_DIR, segmentName(Date.now())));
     const r = await call(m.client, 'redeem_points', args(5));
     expect(r.structuredContent.error).toMatchObject({ code: 'ledger_unavailable', outcome: 'not_sent' });
     expect(fake.requests.length).toBe(0);
@@ -428,7 +431,7 @@ describe('ledger failure', () => {
   it('an unreadable ledger stops the server at start with a clear message', async () => {
     const { mkdirSync } = await import('node:fs');
     const env = liveEnv('http://127.0.0.1:1');
-    mkdirSync(join(env.CAPILLARY_DATA_DIR, 'ledger.jsonl'), { recursive: true });
+    mkdirSync(join(env.CAPILLARY_DATA_DIR, segmentName(Date.now())), { recursive: true });
     const { spawnSync } = await import('node:child_process');
     const { CLI } = await import('./helpers/mcp.js');
     const p = spawnSync(process.execPath, [CLI], {

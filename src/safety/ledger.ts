@@ -1,4 +1,13 @@
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { ToolErrorBody } from '../errors.js';
 import { DurableAppender } from './appender.js';
@@ -140,74 +149,215 @@ export class MemoryStore implements IdempotencyStore {
   async close() {}
 }
 
+const DAY_MS = 86_400_000;
+/** The single ledger file of earlier versions: read whole at start if present, never written. */
+export const LEGACY_LEDGER = 'ledger.jsonl';
+const SEGMENT = /^ledger-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+
+/** The UTC day number (days since the epoch) of a time in ms. */
+const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
+/** The segment file for a UTC day number: `ledger-YYYY-MM-DD.jsonl`. */
+const segmentOf = (day: number) => `ledger-${new Date(day * DAY_MS).toISOString().slice(0, 10)}.jsonl`;
+/** The segment file lines written at this time (ms since epoch) go to. */
+export const segmentName = (ms: number) => segmentOf(dayOf(ms));
+/** The UTC day number of a segment's file name; undefined for any other name. */
+function dayOfName(name: string): number | undefined {
+  const m = SEGMENT.exec(name);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1]}T00:00:00Z`);
+  if (!Number.isFinite(t) || segmentOf(t / DAY_MS) !== name) return undefined;
+  return t / DAY_MS;
+}
+
+/** The ledger's files in a folder, in read order: legacy `ledger.jsonl`, then segments by date. */
+function ledgerNames(dir: string, fromDay = Number.NEGATIVE_INFINITY): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const segments = names
+    .filter((n) => {
+      const day = dayOfName(n);
+      return day !== undefined && day >= fromDay;
+    })
+    .sort((a, b) => dayOfName(a)! - dayOfName(b)!);
+  return names.includes(LEGACY_LEDGER) ? [LEGACY_LEDGER, ...segments] : segments;
+}
+
+/** Every ledger file in a data dir (older segments too), in the order they are read. */
+export const ledgerFiles = (dir: string): string[] => ledgerNames(dir).map((n) => join(dir, n));
+
+/** Creates a file if missing, and makes its directory entry durable before any line relies on it. */
+function createDurably(dir: string, path: string): void {
+  if (existsSync(path)) return;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch (e) {
+    // Platforms and file systems that cannot fsync a directory (Windows, some network mounts).
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (!['EISDIR', 'EPERM', 'EINVAL', 'ENOTSUP', 'EACCES', 'EBADF'].includes(code)) throw e;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** One ledger file being read: how far, and how much of it this process wrote. */
+interface Segment {
+  name: string;
+  /** UTC day number; -Infinity for the legacy file (read first, never retired). */
+  day: number;
+  /** Kept open: refresh() runs before every money call. */
+  fd: number;
+  offset: number;
+  /** This process's byte count in the file when `offset` was last advanced. */
+  ownAtOffset: number;
+  /** The start of a line another writer has not finished yet. */
+  partial: Buffer;
+  /** Bytes written here by this process's earlier appenders (the clock went back and forth). */
+  ownClosed: number;
+  /** The appender writing to this file, if this process writes here now. */
+  appender?: DurableAppender;
+}
+
 /**
- * Append-only JSONL ledger, fsync'd (group commit) before any request is sent. Entries left
- * pending by a crash are read back as unknown. Other processes sharing the file are picked up
- * by refresh(), which reads only what was appended since the last read.
+ * Append-only JSONL ledger in daily segments (`ledger-YYYY-MM-DD.jsonl`, by the UTC date when a
+ * line is written), fsync'd (group commit) before any request is sent. Start-up reads only the
+ * segments that can hold an entry within the horizon (one extra day of margin for clock skew),
+ * plus a legacy `ledger.jsonl` whole. Entries left pending by a crash are read back as unknown.
+ * Other processes sharing the folder are picked up by refresh(), which reads only what was
+ * appended to each file since the last read; the segments of yesterday, today and tomorrow are
+ * looked for by name, so one another process starts is found too. An attempt's pending and
+ * outcome lines may be in different segments (midnight): files are applied in date order.
  */
 export class FileStore implements IdempotencyStore {
   private readonly idx: Index;
-  private readonly appender: DurableAppender;
-  private offset = 0;
-  /** The appender's byte count when `offset` was last advanced. */
-  private ownAtOffset = 0;
-  /** The start of a line another writer has not finished yet. */
-  private partial: Buffer = NOTHING;
-  private fd?: number;
-  readonly path: string;
+  /** Files being read, in read order (legacy first, then by date). */
+  private files: Segment[] = [];
+  private readonly byName = new Map<string, Segment>();
+  /** The appender for new lines and its segment's day. */
+  private current?: { day: number; appender: DurableAppender };
+  /** Appenders of earlier segments still flushing. */
+  private readonly closing = new Set<Promise<void>>();
+  /** The day the look-up by name and the retiring of old files last ran for. */
+  private checkedDay = Number.NaN;
   /** Lines that could not be read (a torn last write after a crash). */
   skipped = 0;
 
-  /** `alone`: whether the caller has no other money call in flight (see DurableAppender). */
-  constructor(dir: string, horizonMs = DEFAULT_HORIZON_MS, alone?: () => boolean) {
-    this.idx = new Index(horizonMs);
-    this.path = join(dir, 'ledger.jsonl');
-    this.appender = new DurableAppender(this.path, undefined, alone);
-    this.readNew(true);
+  /**
+   * `alone`: whether the caller has no other money call in flight (see DurableAppender).
+   * `now`: the clock, for segment dates and the horizon (replaceable in tests).
+   */
+  constructor(
+    readonly dir: string,
+    private readonly horizonMs = DEFAULT_HORIZON_MS,
+    private readonly alone?: () => boolean,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.idx = new Index(horizonMs, now);
+    try {
+      for (const name of ledgerNames(dir, this.oldestDay(now()))) this.track(name);
+      for (const s of this.files) this.readFile(s, true);
+    } catch (e) {
+      this.closeReaders();
+      throw e;
+    }
+    for (const e of this.idx.byKey.values()) if (e.status === 'pending') e.status = 'unknown';
   }
 
-  private readNew(startup: boolean): void {
-    if (this.fd === undefined) {
-      if (!existsSync(this.path)) return;
-      // Kept open: refresh() runs before every money call.
-      this.fd = openSync(this.path, 'r');
+  /** The segment lines written now go to. */
+  get path(): string {
+    return join(this.dir, segmentOf(this.current?.day ?? dayOf(this.now())));
+  }
+
+  /** The oldest segment that can hold an entry within the horizon, with a day of margin. */
+  private oldestDay(now: number): number {
+    return dayOf(now - this.horizonMs) - 1;
+  }
+
+  private track(name: string): Segment {
+    const fd = openSync(join(this.dir, name), 'r');
+    const s: Segment = {
+      name,
+      day: name === LEGACY_LEDGER ? Number.NEGATIVE_INFINITY : dayOfName(name)!,
+      fd,
+      offset: 0,
+      ownAtOffset: 0,
+      partial: NOTHING,
+      ownClosed: 0,
+    };
+    this.byName.set(name, s);
+    this.files.push(s);
+    this.files.sort((a, b) => a.day - b.day);
+    return s;
+  }
+
+  /** Opens yesterday's, today's and tomorrow's segments once they exist; closes ones too old. */
+  private lookAround(now: number): void {
+    const today = dayOf(now);
+    if (today !== this.checkedDay) {
+      this.checkedDay = today;
+      const oldest = this.oldestDay(now);
+      // The legacy file stays open: a server of an earlier version may still append to it.
+      const old = this.files.filter((f) => f.name !== LEGACY_LEDGER && f.day < oldest && !f.appender);
+      for (const s of old) {
+        closeSync(s.fd);
+        this.byName.delete(s.name);
+        this.files = this.files.filter((f) => f !== s);
+      }
     }
-    const fd = this.fd;
+    for (let day = today - 1; day <= today + 1; day++) {
+      const name = segmentOf(day);
+      // A stat, not a failed open, for a segment nobody has started yet: no exception per call.
+      if (this.byName.has(name) || !existsSync(join(this.dir, name))) continue;
+      try {
+        this.track(name);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  }
+
+  private readFile(s: Segment, startup: boolean): void {
+    const fd = s.fd;
     const size = fstatSync(fd).size;
     // Only this process's own lines arrived since the last read (the file grew by exactly what
-    // the appender wrote): they are in the index already, from put() and settle().
-    const own = this.appender.bytesWritten;
-    if (!startup && !this.partial.length && size === this.offset + (own - this.ownAtOffset)) {
-      this.offset = size;
-      this.ownAtOffset = own;
+    // its appenders wrote): they are in the index already, from put() and settle().
+    const own = s.ownClosed + (s.appender?.bytesWritten ?? 0);
+    if (!startup && !s.partial.length && size === s.offset + (own - s.ownAtOffset)) {
+      s.offset = size;
+      s.ownAtOffset = own;
       return;
     }
-    this.ownAtOffset = own;
-    if (size <= this.offset) return;
+    s.ownAtOffset = own;
+    if (size <= s.offset) return;
     // In chunks, split on newline bytes (never part of a multi-byte UTF-8 character): a ledger of
     // any size is read without holding it in memory, and only entries within the horizon are kept.
-    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - this.offset));
-    while (this.offset < size) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - this.offset), this.offset);
+    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - s.offset));
+    while (s.offset < size) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - s.offset), s.offset);
       if (n <= 0) break;
-      this.offset += n;
+      s.offset += n;
       let start = 0;
       for (let nl = buf.indexOf(0x0a); nl !== -1 && nl < n; nl = buf.indexOf(0x0a, start)) {
         const piece = buf.subarray(start, nl);
-        const line = this.partial.length ? Buffer.concat([this.partial, piece]) : piece;
-        this.partial = NOTHING;
+        const line = s.partial.length ? Buffer.concat([s.partial, piece]) : piece;
+        s.partial = NOTHING;
         this.readLine(line.toString('utf8'), startup);
         start = nl + 1;
       }
-      if (start < n) this.partial = Buffer.concat([this.partial, buf.subarray(start, n)]);
+      if (start < n) s.partial = Buffer.concat([s.partial, buf.subarray(start, n)]);
     }
-    if (startup && this.partial.length) {
+    if (startup && s.partial.length) {
       // A torn final line (crash mid-write) was never fsync'd, so nothing was sent for it.
       this.skipped++;
-      this.partial = NOTHING;
-    }
-    if (startup) {
-      for (const e of this.idx.byKey.values()) if (e.status === 'pending') e.status = 'unknown';
+      s.partial = NOTHING;
     }
   }
 
@@ -223,8 +373,41 @@ export class FileStore implements IdempotencyStore {
     }
   }
 
+  /**
+   * The appender for a line written now: today's segment. A clock stepped back less than a day
+   * keeps writing to the newer segment (still looked for by every reader), so this process's
+   * lines stay in write order across files; any other change of date switches segments.
+   */
+  private writer(): DurableAppender {
+    const today = dayOf(this.now());
+    const cur = this.current;
+    if (cur && (cur.day === today || cur.day === today + 1)) return cur.appender;
+    const name = segmentOf(today);
+    createDurably(this.dir, join(this.dir, name));
+    const seg = this.byName.get(name) ?? this.track(name);
+    const appender = new DurableAppender(join(this.dir, name), undefined, this.alone);
+    if (seg.appender) seg.ownClosed += seg.appender.bytesWritten;
+    seg.appender = appender;
+    if (cur) {
+      const old = this.byName.get(segmentOf(cur.day));
+      if (old?.appender === cur.appender) {
+        old.ownClosed += cur.appender.bytesWritten;
+        old.appender = undefined;
+      }
+      // Flushes and closes the earlier segment: its waiting lines still get their fsync.
+      const closing: Promise<void> = cur.appender
+        .close()
+        .catch(() => {})
+        .finally(() => this.closing.delete(closing));
+      this.closing.add(closing);
+    }
+    this.current = { day: today, appender };
+    return appender;
+  }
+
   async refresh() {
-    this.readNew(false);
+    this.lookAround(this.now());
+    for (const s of this.files) this.readFile(s, false);
   }
   async latest(fp: string) {
     return this.idx.byFp.get(fp);
@@ -233,25 +416,34 @@ export class FileStore implements IdempotencyStore {
     return this.idx.byKey.get(key);
   }
   async put(e: LedgerEntry) {
-    const before = this.appender.lines;
-    const durable = this.appender.append(JSON.stringify(e), 'synced');
+    const appender = this.writer();
+    const before = appender.lines;
+    const durable = appender.append(JSON.stringify(e), 'synced');
     // Indexed once the line is in the file, as another process reading the file would see it;
     // the caller still waits until it is on disk.
-    if (this.appender.lines > before) this.idx.apply({ ...e });
+    if (appender.lines > before) this.idx.apply({ ...e });
     await durable;
   }
   async settle(e: LedgerEntry) {
-    const before = this.appender.lines;
-    const written = this.appender.append(JSON.stringify(e), 'written');
-    if (this.appender.lines > before) this.idx.apply({ ...e });
+    const appender = this.writer();
+    const before = appender.lines;
+    const written = appender.append(JSON.stringify(e), 'written');
+    if (appender.lines > before) this.idx.apply({ ...e });
     await written;
   }
   async spentSince(c: string, since: number) {
     return this.idx.spentSince(c, since);
   }
+
+  private closeReaders(): void {
+    for (const s of this.files) closeSync(s.fd);
+    this.files = [];
+    this.byName.clear();
+  }
+
   async close() {
-    await this.appender.close();
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    await this.current?.appender.close();
+    while (this.closing.size) await Promise.all([...this.closing]);
+    this.closeReaders();
   }
 }

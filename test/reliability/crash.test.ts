@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ledgerFiles } from '../../src/safety/ledger.js';
 import { basicHeader, FakeCapillary, FaultUpstream, type Handler } from '../helpers/faults.js';
 import { type Connected, connectStdio, liveEnv, tempDir } from '../helpers/mcp.js';
 import {
@@ -114,7 +115,13 @@ async function fakeWith(handler: (cap: FakeCapillary) => Handler, oauth = false)
 }
 
 function expectReadable(dataDir: string, crashes: number): any[] {
-  const ledger = jsonl(join(dataDir, 'ledger.jsonl'));
+  // Every segment of the ledger, in read order.
+  const ledger = ledgerFiles(dataDir)
+    .map(jsonl)
+    .reduce((a, b) => ({ entries: [...a.entries, ...b.entries], unreadable: a.unreadable + b.unreadable }), {
+      entries: [] as any[],
+      unreadable: 0,
+    });
   const audit = jsonl(join(dataDir, 'audit.jsonl'));
   figures.tornLines += ledger.unreadable + audit.unreadable;
   // A crash can cut at most the one line being written; every other line reads back.
@@ -307,7 +314,8 @@ describe('a ledger line torn by a crash mid-write', () => {
         const m0 = await start(env);
         expect((await call(m0, 'redeem_points', redeem('before-torn'))).isError).toBeFalsy();
         await m0.close();
-        const path = join(env.CAPILLARY_DATA_DIR, 'ledger.jsonl');
+        // The newest segment holds the last line written.
+        const path = ledgerFiles(env.CAPILLARY_DATA_DIR).at(-1)!;
         const text = readFileSync(path, 'utf8');
         const lastStart = text.lastIndexOf('\n', text.length - 2) + 1;
         const at = cut > 0 ? Math.min(lastStart + cut, text.length - 2) : text.length + cut;

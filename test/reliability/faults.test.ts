@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ledgerFiles } from '../../src/safety/ledger.js';
 import { type Answer, basicHeader, FakeCapillary, FaultUpstream, type Rec } from '../helpers/faults.js';
 import { type Connected, connectStdio, liveEnv } from '../helpers/mcp.js';
 import { CANARY, Sweep, within, writeFigures } from './support.js';
@@ -91,9 +92,9 @@ async function scenario(
       sweep.addSecret(...cap.issuedTokens);
     },
   });
-  const read = (f: string) => {
+  const parse = (path: string) => {
     try {
-      return readFileSync(join(env.CAPILLARY_DATA_DIR, f), 'utf8')
+      return readFileSync(path, 'utf8')
         .trim()
         .split('\n')
         .filter(Boolean)
@@ -113,8 +114,9 @@ async function scenario(
       sweep.add(`${name} result`, r);
       return r;
     },
-    ledger: () => read('ledger.jsonl'),
-    audit: () => read('audit.jsonl'),
+    // Every segment of the ledger, in read order.
+    ledger: () => ledgerFiles(env.CAPILLARY_DATA_DIR).flatMap(parse),
+    audit: () => parse(join(env.CAPILLARY_DATA_DIR, 'audit.jsonl')),
   };
 }
 

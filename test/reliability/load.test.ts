@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ledgerFiles } from '../../src/safety/ledger.js';
 import { basicHeader, FakeCapillary, FaultUpstream } from '../helpers/faults.js';
 import { liveEnv } from '../helpers/mcp.js';
 import {
@@ -169,17 +170,16 @@ function job(i: number): Job {
 const NO_LEDGER = [0, 1, 2, 4, 5, 7, 8, 9, 11, 12, 14, 15];
 const quietJob = (i: number) => job(16 * Math.floor(i / NO_LEDGER.length) + NO_LEDGER[i % NO_LEDGER.length]);
 
-/** Distinct idempotency keys in the ledger file. */
-const ledgerKeys = (dir: string) => {
-  const path = join(dir, 'ledger.jsonl');
-  if (!existsSync(path)) return 0;
-  return new Set(
-    readFileSync(path, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l).key),
+/** Distinct idempotency keys in the ledger's files (every segment). */
+const ledgerKeys = (dir: string) =>
+  new Set(
+    ledgerFiles(dir).flatMap((path) =>
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).key),
+    ),
   ).size;
-};
 
 /** POST one JSON-RPC message to /mcp; the answer comes as JSON or as an SSE stream. */
 function post(

@@ -112,7 +112,7 @@ export class Sweep {
     else this.scan(where, text);
   }
 
-  /** Adds every regular file under dir (the data dir: ledger.jsonl, audit.jsonl, ...). */
+  /** Adds every regular file under dir (the data dir: ledger segments, audit.jsonl, ...). */
   addDir(where: string, dir: string): void {
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir)) {
