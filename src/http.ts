@@ -76,6 +76,26 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
+/** The client cancelled before this attempt was sent (every earlier one processed nothing). */
+const cancelled = () =>
+  new ToolError({
+    code: 'cancelled',
+    message: 'The client cancelled the call before the request was sent; nothing was sent.',
+    hint: 'Call again if it is still wanted.',
+    retryable: true,
+    source: 'network',
+    outcome: 'not_sent',
+  });
+
+/** A backoff wait that ends in `cancelled` when the client cancels. */
+async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, signal);
+  } catch {
+    throw cancelled();
+  }
+}
+
 function retryAfterMs(h: ResponseHeaders): number | undefined {
   const v = h.get('retry-after');
   if (!v) return undefined;
@@ -293,6 +313,10 @@ export class CapillaryClient {
     for (let attempt = 1; ; attempt++) {
       const canRetry = (waitMs: number) =>
         attempt < RETRY.maxAttempts && Date.now() - started + waitMs <= RETRY.maxTotalMs;
+      // The client's cancel is honoured before a request leaves and while the server waits to
+      // retry. A money request already on the wire is not cut off: that could only turn its
+      // outcome into unknown. It finishes, and its result is recorded and replayable.
+      if (opts.signal?.aborted) throw cancelled();
       let res: Exchange;
       try {
         res = await exchange(url, {
@@ -300,7 +324,7 @@ export class CapillaryClient {
           body,
           headers: await this.headers(req, false),
           timeoutMs: this.cfg.timeoutMs,
-          signal: opts.signal,
+          signal: opts.mutating ? undefined : opts.signal,
         });
       } catch (e) {
         if (e instanceof ToolError) throw e;
@@ -309,7 +333,7 @@ export class CapillaryClient {
           const wait = 100 * 2 ** (attempt - 1);
           if (canRetry(wait)) {
             opts.onRetry?.(`connection refused; retrying in ${wait} ms`);
-            await sleep(wait, opts.signal);
+            await pause(wait, opts.signal);
             continue;
           }
           throw new ToolError({
@@ -353,7 +377,7 @@ export class CapillaryClient {
         if ((status === 521 || ra !== undefined) && canRetry(wait)) {
           opts.onRetry?.(`HTTP ${status}; retrying in ${wait} ms`);
           this.log.debug('retrying', { status, wait, path: req.path });
-          await sleep(wait, opts.signal);
+          await pause(wait, opts.signal);
           continue;
         }
       }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ledgerFiles, segmentName } from '../src/safety/ledger.js';
-import { dedupingRedeem, FakeUpstream } from './helpers/fake-upstream.js';
+import { dedupingRedeem, FakeUpstream, redeemOk } from './helpers/fake-upstream.js';
 import { call, closedPort, connectStdio, liveEnv } from './helpers/mcp.js';
 
 const REDEEM = '/v1.1/points/redeem';
@@ -68,6 +68,51 @@ describe('server-owned idempotency', () => {
     expect(k1.structuredContent.idempotency_key).toBe('order-1');
     expect(k2.structuredContent.replayed).toBeUndefined();
     expect(d.state.spent).toBe(3);
+  });
+
+  it('a client cancelling a redemption already on the wire: it completes once, is recorded, and the repeat is replayed', async () => {
+    const d = dedupingRedeem();
+    const fake = await fakeWith((req) => ({ ...(d.route(req) as object), delayMs: 300 }));
+    const m = await server(liveEnv(fake.url));
+    const ac = new AbortController();
+    const first = m.client.callTool({ name: 'redeem_points', arguments: args() }, undefined, {
+      signal: ac.signal,
+    });
+    for (let t = 0; t < 100 && fake.count('POST', REDEEM) === 0; t++)
+      await new Promise((r) => setTimeout(r, 10));
+    ac.abort(); // the SDK client sends notifications/cancelled
+    await expect(first).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 500)); // the upstream answers meanwhile
+    const again = await call(m.client, 'redeem_points', args());
+    expect(again.isError).toBeFalsy();
+    expect(again.structuredContent.replayed).toBe(true);
+    expect(fake.count('POST', REDEEM)).toBe(1);
+    expect(d.state.spent).toBe(1);
+  });
+
+  it('a client cancelling while the server waits to retry (521): nothing more is sent, and a repeat sends anew', async () => {
+    let n = 0;
+    const fake = await fakeWith(() =>
+      ++n === 1 ? { status: 521, json: {} } : { json: redeemOk('100', 4900, 'RDM-1') },
+    );
+    const m = await server(liveEnv(fake.url));
+    const ac = new AbortController();
+    const first = m.client.callTool({ name: 'redeem_points', arguments: args() }, undefined, {
+      signal: ac.signal,
+    });
+    for (let t = 0; t < 100 && fake.count('POST', REDEEM) === 0; t++)
+      await new Promise((r) => setTimeout(r, 10));
+    ac.abort(); // during the 250 ms backoff after the 521
+    await expect(first).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(fake.count('POST', REDEEM)).toBe(1);
+    const again = await call(m.client, 'redeem_points', args());
+    expect(again.isError).toBeFalsy();
+    expect(again.structuredContent.replayed).toBeUndefined();
+    expect(fake.count('POST', REDEEM)).toBe(2);
+    // The cancelled attempt is settled as not sent (failed), not unknown: the repeat gets a fresh key.
+    const keys = fake.requests.map((r) => JSON.parse(r.body).root.redeem[0].external_reference_number);
+    expect(new Set(keys).size).toBe(2);
   });
 
   it('20 concurrent identical calls make one upstream request', async () => {
