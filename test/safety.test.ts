@@ -35,6 +35,18 @@ const ledger = (dir: string) =>
     .split('\n')
     .map((l) => JSON.parse(l));
 
+/** Starts a redemption, and cancels it (the SDK client sends notifications/cancelled) once the upstream has it. */
+async function cancelOnceSent(m: Awaited<ReturnType<typeof server>>, fake: FakeUpstream) {
+  const ac = new AbortController();
+  const first = m.client.callTool({ name: 'redeem_points', arguments: args() }, undefined, {
+    signal: ac.signal,
+  });
+  for (let t = 0; t < 100 && fake.count('POST', REDEEM) === 0; t++)
+    await new Promise((r) => setTimeout(r, 10));
+  ac.abort();
+  await expect(first).rejects.toThrow();
+}
+
 describe('server-owned idempotency', () => {
   it('the same redemption twice: one upstream request, the second replayed', async () => {
     const d = dedupingRedeem();
@@ -74,14 +86,7 @@ describe('server-owned idempotency', () => {
     const d = dedupingRedeem();
     const fake = await fakeWith((req) => ({ ...(d.route(req) as object), delayMs: 300 }));
     const m = await server(liveEnv(fake.url));
-    const ac = new AbortController();
-    const first = m.client.callTool({ name: 'redeem_points', arguments: args() }, undefined, {
-      signal: ac.signal,
-    });
-    for (let t = 0; t < 100 && fake.count('POST', REDEEM) === 0; t++)
-      await new Promise((r) => setTimeout(r, 10));
-    ac.abort(); // the SDK client sends notifications/cancelled
-    await expect(first).rejects.toThrow();
+    await cancelOnceSent(m, fake);
     await new Promise((r) => setTimeout(r, 500)); // the upstream answers meanwhile
     const again = await call(m.client, 'redeem_points', args());
     expect(again.isError).toBeFalsy();
@@ -96,14 +101,7 @@ describe('server-owned idempotency', () => {
       ++n === 1 ? { status: 521, json: {} } : { json: redeemOk('100', 4900, 'RDM-1') },
     );
     const m = await server(liveEnv(fake.url));
-    const ac = new AbortController();
-    const first = m.client.callTool({ name: 'redeem_points', arguments: args() }, undefined, {
-      signal: ac.signal,
-    });
-    for (let t = 0; t < 100 && fake.count('POST', REDEEM) === 0; t++)
-      await new Promise((r) => setTimeout(r, 10));
-    ac.abort(); // during the 250 ms backoff after the 521
-    await expect(first).rejects.toThrow();
+    await cancelOnceSent(m, fake); // during the 250 ms backoff after the 521
     await new Promise((r) => setTimeout(r, 400));
     expect(fake.count('POST', REDEEM)).toBe(1);
     const again = await call(m.client, 'redeem_points', args());
