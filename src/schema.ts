@@ -24,36 +24,16 @@ export const commonOutput = {
   error: z.looseObject({}).optional().describe('code, message, hint, retryable, source, outcome'),
 };
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output', typesOnly = false): Record<string, unknown> {
   const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<
     string,
     unknown
   >;
-  return compact(rest, true) as Record<string, unknown>;
+  return compact(rest, true, typesOnly) as Record<string, unknown>;
 }
 
 const isEmptyObject = (v: unknown) =>
   !!v && typeof v === 'object' && !Array.isArray(v) && !Object.keys(v).length;
-
-/**
- * The output schema as listed: field names and types (and enums), without descriptions or
- * additionalProperties:false. It still matches every result the tool returns; what each field
- * means is in the README's tool reference and in the result itself. Output descriptions were a
- * third of tools/list, read in every conversation, for fields whose names already say it.
- */
-export function typesOnly(s: unknown): unknown {
-  if (Array.isArray(s)) return s.map(typesOnly);
-  if (!s || typeof s !== 'object') return s;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s)) {
-    if (k === 'description' || k === 'additionalProperties') continue;
-    out[k] =
-      k === 'properties' && v && typeof v === 'object'
-        ? Object.fromEntries(Object.entries(v).map(([n, p]) => [n, typesOnly(p)]))
-        : typesOnly(v);
-  }
-  return out;
-}
 
 /**
  * Annotations as listed: readOnlyHint always, the others only where they differ from the MCP
@@ -78,26 +58,34 @@ const DROP = new Set(['pattern', 'minLength', 'maxLength', 'propertyNames', 'max
  * Trims a JSON Schema for the model's context: drops constraint keywords whose rule the
  * description already states (the zod schema still enforces every one of them), and nested
  * additionalProperties:false (unknown arguments are refused by name, with a suggestion).
+ *
+ * With `typesOnly` (listed output schemas), also every description and additionalProperties:
+ * field names and types (and enums) remain. That still matches every result the tool returns;
+ * what each field means is in the README's tool reference and in the result itself. Output
+ * descriptions were a third of tools/list, read in every conversation, for fields whose names
+ * already say it.
  */
-export function compact(s: unknown, top = false): unknown {
-  if (Array.isArray(s)) return s.map((x) => compact(x));
+export function compact(s: unknown, top = false, typesOnly = false): unknown {
+  const inner = (x: unknown) => compact(x, false, typesOnly);
+  if (Array.isArray(s)) return s.map(inner);
   if (!s || typeof s !== 'object') return s;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s)) {
     if (DROP.has(k)) continue;
+    if (typesOnly && (k === 'description' || k === 'additionalProperties')) continue;
     if (k === 'additionalProperties' && ((v === false && !top) || isEmptyObject(v))) continue;
     if (k === 'properties' && isEmptyObject(v)) continue;
     if (k === 'properties' && v && typeof v === 'object') {
-      out[k] = Object.fromEntries(Object.entries(v).map(([n, p]) => [n, compact(p)]));
+      out[k] = Object.fromEntries(Object.entries(v).map(([n, p]) => [n, inner(p)]));
       continue;
     }
     if (k === 'allOf' && Array.isArray(v)) {
       // Several string checks become allOf [{pattern}, ...]: with the patterns dropped, nothing is left.
-      const kept = v.map((x) => compact(x)).filter((x) => !isEmptyObject(x));
+      const kept = v.map(inner).filter((x) => !isEmptyObject(x));
       if (kept.length) out[k] = kept;
       continue;
     }
-    out[k] = compact(v);
+    out[k] = inner(v);
   }
   return out;
 }
@@ -124,14 +112,17 @@ export function listTool(t: AnyTool): ListedTool {
     title: t.title,
     description: t.description,
     inputSchema: jsonSchema(t.input, 'input'),
-    outputSchema: typesOnly(describedOutput(t)) as Record<string, unknown>,
+    outputSchema: outputSchema(t, true),
     annotations: listedAnnotations(annotationsFor(t.effect)),
   };
 }
 
-/** The output schema with every field's description, for the README. */
-export const describedOutput = (t: AnyTool): Record<string, unknown> =>
-  jsonSchema(t.output.extend(commonFor(t)).partial().required({ environment: true }), 'output');
-
 /** The full output schema a tool's results are checked against before they leave. */
 export const fullOutput = (t: AnyTool) => t.output.extend(commonFor(t));
+
+/** As listed (typesOnly) or as documented: output fields are optional, since an error or dry run carries none. */
+const outputSchema = (t: AnyTool, typesOnly: boolean) =>
+  jsonSchema(fullOutput(t).partial().required({ environment: true }), 'output', typesOnly);
+
+/** The output schema with every field's description, for the README. */
+export const describedOutput = (t: AnyTool): Record<string, unknown> => outputSchema(t, false);
