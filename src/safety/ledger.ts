@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { ToolErrorBody } from '../errors.js';
-import { DurableAppender } from './appender.js';
+import { DurableAppender, type Until } from './appender.js';
 
 export type LedgerStatus = 'pending' | 'succeeded' | 'failed' | 'unknown';
 
@@ -415,21 +415,20 @@ export class FileStore implements IdempotencyStore {
   async byKey(key: string) {
     return this.idx.byKey.get(key);
   }
-  async put(e: LedgerEntry) {
-    const appender = this.writer();
-    const before = appender.lines;
-    const durable = appender.append(JSON.stringify(e), 'synced');
-    // Indexed once the line is in the file, as another process reading the file would see it;
-    // the caller still waits until it is on disk.
-    if (appender.lines > before) this.idx.apply({ ...e });
-    await durable;
+  put(e: LedgerEntry) {
+    return this.record(e, 'synced');
   }
-  async settle(e: LedgerEntry) {
+  settle(e: LedgerEntry) {
+    return this.record(e, 'written');
+  }
+  private async record(e: LedgerEntry, until: Until) {
     const appender = this.writer();
     const before = appender.lines;
-    const written = appender.append(JSON.stringify(e), 'written');
+    const done = appender.append(JSON.stringify(e), until);
+    // Indexed once the line is in the file, as another process reading the file would see it;
+    // the caller still waits for `until`.
     if (appender.lines > before) this.idx.apply({ ...e });
-    await written;
+    await done;
   }
   async spentSince(c: string, since: number) {
     return this.idx.spentSince(c, since);
