@@ -165,18 +165,20 @@ describe('redactor', () => {
   });
 });
 
+/** A ledger entry written at `when`. */
+const entry = (key: string, status: LedgerEntry['status'], when = Date.now()): LedgerEntry => ({
+  key,
+  fingerprint: `fp-${key}`,
+  tool: 'redeem_points',
+  customer: 'mobile:1',
+  points: 10,
+  status,
+  at: when,
+  updated: when,
+  agent_key: false,
+});
+
 describe('ledger file store', () => {
-  const entry = (key: string, status: LedgerEntry['status']): LedgerEntry => ({
-    key,
-    fingerprint: `fp-${key}`,
-    tool: 'redeem_points',
-    customer: 'mobile:1',
-    points: 10,
-    status,
-    at: Date.now(),
-    updated: Date.now(),
-    agent_key: false,
-  });
   it('reads back pending as unknown and skips a torn last line', async () => {
     const dir = tempDir();
     const a = new FileStore(dir);
@@ -282,17 +284,6 @@ describe('ledger daily segments', () => {
   const DAY = 86_400_000;
   /** 2026-01-10 23:59:59 UTC: one second before a date change. */
   const T0 = Date.UTC(2026, 0, 10, 23, 59, 59);
-  const at = (key: string, status: LedgerEntry['status'], when: number): LedgerEntry => ({
-    key,
-    fingerprint: `fp-${key}`,
-    tool: 'redeem_points',
-    customer: 'mobile:1',
-    points: 10,
-    status,
-    at: when,
-    updated: when,
-    agent_key: false,
-  });
   const names = (dir: string) => ledgerFiles(dir).map((f) => f.slice(dir.length + 1));
   const statuses = (path: string) =>
     readFileSync(path, 'utf8')
@@ -308,11 +299,11 @@ describe('ledger daily segments', () => {
     const a = new FileStore(dir, DAY, undefined, () => now);
     expect(a.path).toBe(join(dir, 'ledger-2026-01-10.jsonl'));
     // The pending line waits for its fsync while the date changes and the outcome is written.
-    const pending = a.put(at('k1', 'pending', now));
+    const pending = a.put(entry('k1', 'pending', now));
     now = T0 + 2000;
-    await a.settle({ ...at('k1', 'succeeded', T0), updated: now });
+    await a.settle({ ...entry('k1', 'succeeded', T0), updated: now });
     await pending;
-    await a.put(at('k2', 'pending', now));
+    await a.put(entry('k2', 'pending', now));
     expect(a.path).toBe(join(dir, 'ledger-2026-01-11.jsonl'));
     await a.close();
     // Both appenders and every reader closed.
@@ -333,7 +324,7 @@ describe('ledger daily segments', () => {
     const dir = tempDir();
     const now = Date.UTC(2026, 0, 20, 12);
     // Entries within the horizon by their time, so only the file they are in decides whether they load.
-    const line = (key: string) => `${JSON.stringify(at(key, 'pending', now - 3_600_000))}\n`;
+    const line = (key: string) => `${JSON.stringify(entry(key, 'pending', now - 3_600_000))}\n`;
     const files: Record<string, string> = {
       'ledger-2026-01-17.jsonl': line('too-old'), // before the margin: never read
       'ledger-2026-01-18.jsonl': line('margin'), // the day before (now - horizon)'s date
@@ -347,7 +338,7 @@ describe('ledger daily segments', () => {
     for (const key of ['margin', 'yesterday', 'tomorrow'])
       expect((await a.byKey(key))?.status).toBe('unknown');
     expect(await a.spentSince('mobile:1', 0)).toBe(30);
-    await a.put(at('new', 'pending', now));
+    await a.put(entry('new', 'pending', now));
     await a.refresh();
     expect(await a.byKey('too-old')).toBeUndefined();
     await a.close();
@@ -364,26 +355,26 @@ describe('ledger daily segments', () => {
   it('a legacy ledger.jsonl is read whole, before the segments, and never written to', async () => {
     const dir = tempDir();
     const now = Date.UTC(2026, 0, 20, 12);
-    const legacy = [at('l1', 'pending', now - 60_000), at('l2', 'pending', now - 60_000)]
+    const legacy = [entry('l1', 'pending', now - 60_000), entry('l2', 'pending', now - 60_000)]
       .map((e) => `${JSON.stringify(e)}\n`)
       .join('');
     writeFileSync(join(dir, 'ledger.jsonl'), legacy);
     writeFileSync(
       join(dir, 'ledger-2026-01-20.jsonl'),
-      `${JSON.stringify(at('l2', 'succeeded', now - 60_000))}\n`,
+      `${JSON.stringify(entry('l2', 'succeeded', now - 60_000))}\n`,
     );
     expect(names(dir)).toEqual(['ledger.jsonl', 'ledger-2026-01-20.jsonl']);
     const a = new FileStore(dir, DAY, undefined, () => now);
     expect((await a.byKey('l1'))?.status).toBe('unknown');
     expect((await a.byKey('l2'))?.status).toBe('succeeded');
-    await a.put(at('n1', 'pending', now));
+    await a.put(entry('n1', 'pending', now));
     // An earlier version's server still appending to the legacy file is seen too.
-    appendFileSync(join(dir, 'ledger.jsonl'), `${JSON.stringify(at('l3', 'succeeded', now))}\n`);
+    appendFileSync(join(dir, 'ledger.jsonl'), `${JSON.stringify(entry('l3', 'succeeded', now))}\n`);
     await a.refresh();
     expect((await a.byKey('l3'))?.status).toBe('succeeded');
     await a.close();
     expect(readFileSync(join(dir, 'ledger.jsonl'), 'utf8')).toBe(
-      `${legacy}${JSON.stringify(at('l3', 'succeeded', now))}\n`,
+      `${legacy}${JSON.stringify(entry('l3', 'succeeded', now))}\n`,
     );
     expect(statuses(join(dir, 'ledger-2026-01-20.jsonl'))).toEqual(['l2:succeeded', 'n1:pending']);
   });
@@ -394,28 +385,28 @@ describe('ledger daily segments', () => {
     let nowB = T0;
     const a = new FileStore(dir, DAY, undefined, () => nowA);
     const b = new FileStore(dir, DAY, undefined, () => nowB);
-    await a.put(at('a1', 'pending', nowA));
+    await a.put(entry('a1', 'pending', nowA));
     await b.refresh();
     expect((await b.byKey('a1'))?.status).toBe('pending');
     // A's clock passes midnight first: its outcome goes to a segment created after B started,
     // which is tomorrow's for B.
     nowA = T0 + 2000;
-    await a.settle(at('a1', 'succeeded', T0));
+    await a.settle(entry('a1', 'succeeded', T0));
     await b.refresh();
     expect((await b.byKey('a1'))?.status).toBe('succeeded');
     // B, still on the earlier date, writes there; for A that is yesterday's segment.
-    await b.put(at('b1', 'pending', nowB));
+    await b.put(entry('b1', 'pending', nowB));
     await a.refresh();
     expect((await a.byKey('b1'))?.status).toBe('pending');
     nowB = T0 + 3000;
-    await b.settle(at('b1', 'succeeded', T0));
-    await a.put(at('a2', 'pending', nowA));
+    await b.settle(entry('b1', 'succeeded', T0));
+    await a.put(entry('a2', 'pending', nowA));
     await a.refresh();
     expect((await a.byKey('b1'))?.status).toBe('succeeded');
     await b.refresh();
     expect((await b.byKey('a2'))?.status).toBe('pending');
     // Only its own lines since: nothing to re-read, nothing lost.
-    await a.put(at('a3', 'pending', nowA));
+    await a.put(entry('a3', 'pending', nowA));
     await a.refresh();
     expect(await a.spentSince('mobile:1', 0)).toBe(40);
     await a.close();
@@ -439,9 +430,9 @@ describe('ledger daily segments', () => {
     const dir = tempDir();
     let now = T0;
     const a = new FileStore(dir, DAY, undefined, () => now);
-    await a.put(at('t1', 'pending', now));
+    await a.put(entry('t1', 'pending', now));
     now = T0 + 2000;
-    await a.put(at('t2', 'pending', now));
+    await a.put(entry('t2', 'pending', now));
     await a.close();
     // Torn at the end of both the earlier segment and the newest one.
     appendFileSync(join(dir, 'ledger-2026-01-10.jsonl'), '{"key":"torn-a","fingerp');
@@ -450,7 +441,7 @@ describe('ledger daily segments', () => {
     expect(b.skipped).toBe(2);
     expect((await b.byKey('t1'))?.status).toBe('unknown');
     expect((await b.byKey('t2'))?.status).toBe('unknown');
-    await b.put(at('t3', 'pending', now));
+    await b.put(entry('t3', 'pending', now));
     await b.close();
     const c = new FileStore(dir, DAY, undefined, () => now);
     // Still just the two torn lines: t3 did not join the torn one.
