@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ledgerFiles, segmentName } from '../src/safety/ledger.js';
-import { dedupingRedeem, FakeUpstream, redeemOk } from './helpers/fake-upstream.js';
+import { dedupingRedeem, FakeUpstream, redeemOk, redeemRefused } from './helpers/fake-upstream.js';
 import { call, closedPort, connectStdio, liveEnv } from './helpers/mcp.js';
 
 const REDEEM = '/v1.1/points/redeem';
@@ -164,17 +164,7 @@ describe('server-owned idempotency', () => {
   it('a failed redemption gets a fresh key on the repeat', async () => {
     const fake = await fakeWith((_req, n) =>
       n === 1
-        ? {
-            status: 400,
-            json: {
-              response: {
-                status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
-                responses: {
-                  points: { item_status: { success: 'false', code: 803, message: 'Insufficient points' } },
-                },
-              },
-            },
-          }
+        ? { status: 400, json: redeemRefused(803, 'Insufficient points') }
         : dedupingRedeem().route(_req),
     );
     const m = await server(liveEnv(fake.url));

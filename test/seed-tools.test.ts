@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeUpstream, redeemOk } from './helpers/fake-upstream.js';
+import { FakeUpstream, redeemOk, redeemRefused } from './helpers/fake-upstream.js';
 import { type Connected, call, connectStdio, liveEnv } from './helpers/mcp.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -15,23 +15,7 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
       .on('POST', '/v1.1/points/redeem', (req) => {
         const item = JSON.parse(req.body).root.redeem[0];
         if (item.customer.mobile === '919000000816')
-          return {
-            status: 200,
-            json: {
-              response: {
-                status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
-                responses: {
-                  points: {
-                    item_status: {
-                      success: 'false',
-                      code: 816,
-                      message: 'Customer not found for organization',
-                    },
-                  },
-                },
-              },
-            },
-          };
+          return { status: 200, json: redeemRefused(816, 'Customer not found for organization') };
         return { json: redeemOk(item.points_redeemed, 4989.5) };
       })
       .on('POST', '/api_gateway/v2/request-workflow/POINTS-REDEMPTION', (req) => {

@@ -108,6 +108,14 @@ export const redeemOk = (points: string, balance: number, id = 'RDM-1') => ({
   },
 });
 
+/** A redemption Capillary refuses: the v1.1 envelope with success "false" and the item's code. */
+export const redeemRefused = (code: number, message: string) => ({
+  response: {
+    status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
+    responses: { points: { item_status: { success: 'false', code, message } } },
+  },
+});
+
 /**
  * A redeem route that behaves like Capillary's idempotency: a repeated external_reference_number
  * returns the original result and spends nothing. `spent` counts real spends.

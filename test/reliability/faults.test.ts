@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ledgerFiles } from '../../src/safety/ledger.js';
+import { redeemRefused } from '../helpers/fake-upstream.js';
 import { type Answer, basicHeader, FakeCapillary, FaultUpstream, type Rec } from '../helpers/faults.js';
 import { type Connected, connectStdio, liveEnv } from '../helpers/mcp.js';
 import { CANARY, Sweep, within, writeFigures } from './support.js';
@@ -198,16 +199,7 @@ const REDEEM_CASES: RedeemCase[] = [
     name: '200 with success "false"',
     plan: refusedBefore(`POST ${REDEEM}`, {
       status: 200,
-      json: {
-        response: {
-          status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
-          responses: {
-            points: {
-              item_status: { success: 'false', code: 816, message: 'Customer not found for organization' },
-            },
-          },
-        },
-      },
+      json: redeemRefused(816, 'Customer not found for organization'),
     }),
     first: { outcome: 'failed', code: 816 },
     requests: 1,

@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ledgerFiles } from '../../src/safety/ledger.js';
+import { redeemRefused } from '../helpers/fake-upstream.js';
 import { basicHeader, FakeCapillary, FaultUpstream } from '../helpers/faults.js';
 import { liveEnv } from '../helpers/mcp.js';
 import {
@@ -238,23 +239,7 @@ describe.skipIf(!hasHttp)('load over Streamable HTTP', () => {
       // A customer without enough points: the API's business refusal, an expected error.
       const fake = await new FaultUpstream((req, n) => {
         if (req.path === '/v1.1/points/redeem' && req.body.includes('919000000803'))
-          return {
-            status: 400,
-            json: {
-              response: {
-                status: { success: 'false', code: 500, message: 'All requests have failed due to errors' },
-                responses: {
-                  points: {
-                    item_status: {
-                      success: 'false',
-                      code: 803,
-                      message: 'Insufficient points for redemption',
-                    },
-                  },
-                },
-              },
-            },
-          };
+          return { status: 400, json: redeemRefused(803, 'Insufficient points for redemption') };
         return cap.handle(req, n);
       }).start();
       const env = liveEnv(fake.url, {
