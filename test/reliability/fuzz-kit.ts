@@ -46,30 +46,31 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** createServer(createApp(...)) in this process, over an in-memory transport: fast. */
-export async function inProcessHarness(): Promise<Harness> {
+/** The fake Capillary every harness talks to, and the server's environment for it. */
+async function fakeCapillary() {
   const cap = new FakeCapillary(
     { basic: basicHeader(CANARY.user, CANARY.password) },
     { orgId: '777', uiToken: CANARY.uiToken },
   );
   const fake = await new FaultUpstream(cap.handle).start();
   const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug' });
-  const app = createApp(loadConfig(env), ALL_TOOLS);
-  const server = createServer(app);
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await server.connect(st);
-  const client = new Client({ name: 'fuzz', version: '1.0.0' });
-  await client.connect(ct);
-  // Listing caches every tool's output schema in the client, which then checks each result against it.
-  await client.listTools();
+  return { cap, fake, env };
+}
+
+function harness(
+  u: Awaited<ReturnType<typeof fakeCapillary>>,
+  client: Client,
+  stderr: () => string,
+  closeServer: () => Promise<void>,
+): Harness {
   return {
     client,
-    stderr: () => '',
-    fake,
-    cap,
-    dataDir: env.CAPILLARY_DATA_DIR,
+    stderr,
+    fake: u.fake,
+    cap: u.cap,
+    dataDir: u.env.CAPILLARY_DATA_DIR,
     ctx: {
-      baseUrl: fake.url,
+      baseUrl: u.fake.url,
       basic: basicHeader(CANARY.user, CANARY.password),
       orgId: '777',
       uiToken: CANARY.uiToken,
@@ -78,11 +79,32 @@ export async function inProcessHarness(): Promise<Harness> {
     spent: new Set(),
     keyOwner: new Map(),
     async close() {
-      await client.close();
-      await app.close();
-      await fake.close();
+      await closeServer();
+      await u.fake.close();
     },
   };
+}
+
+/** createServer(createApp(...)) in this process, over an in-memory transport: fast. */
+export async function inProcessHarness(): Promise<Harness> {
+  const u = await fakeCapillary();
+  const app = createApp(loadConfig(u.env), ALL_TOOLS);
+  const server = createServer(app);
+  const [ct, st] = InMemoryTransport.createLinkedPair();
+  await server.connect(st);
+  const client = new Client({ name: 'fuzz', version: '1.0.0' });
+  await client.connect(ct);
+  // Listing caches every tool's output schema in the client, which then checks each result against it.
+  await client.listTools();
+  return harness(
+    u,
+    client,
+    () => '',
+    async () => {
+      await client.close();
+      await app.close();
+    },
+  );
 }
 
 export const canonical = (v: unknown): string => {
@@ -189,32 +211,8 @@ export function expectAccepted(
 
 /** The built server (dist/cli.js) over stdio with the SDK's real Client: the real path. */
 export async function stdioHarness(): Promise<Harness> {
-  const cap = new FakeCapillary(
-    { basic: basicHeader(CANARY.user, CANARY.password) },
-    { orgId: '777', uiToken: CANARY.uiToken },
-  );
-  const fake = await new FaultUpstream(cap.handle).start();
-  const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug' });
-  const m = await connectStdio(env);
+  const u = await fakeCapillary();
+  const m = await connectStdio(u.env);
   await m.client.listTools();
-  return {
-    client: m.client,
-    stderr: m.stderr,
-    fake,
-    cap,
-    dataDir: env.CAPILLARY_DATA_DIR,
-    ctx: {
-      baseUrl: fake.url,
-      basic: basicHeader(CANARY.user, CANARY.password),
-      orgId: '777',
-      uiToken: CANARY.uiToken,
-      signature: 'maker.bot',
-    },
-    spent: new Set(),
-    keyOwner: new Map(),
-    async close() {
-      await m.close();
-      await fake.close();
-    },
-  };
+  return harness(u, m.client, m.stderr, () => m.close());
 }
