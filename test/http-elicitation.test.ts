@@ -2,7 +2,15 @@ import { request as httpRequest } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, type HttpChild, MCP_HEADERS, raw, rpc, spawnHttp } from './helpers/http-server.js';
+import {
+  connectHttp,
+  type HttpChild,
+  initEliciting,
+  MCP_HEADERS,
+  raw,
+  rpc,
+  spawnHttp,
+} from './helpers/http-server.js';
 import { call } from './helpers/mcp.js';
 
 const ELICIT = { capabilities: { elicitation: {} } };
@@ -153,15 +161,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
   });
 
   it('a client that leaves while asked ends the call; its late answer is refused', async () => {
-    const init = await raw(srv.url, {
-      method: 'POST',
-      headers: MCP_HEADERS,
-      body: rpc('initialize', {
-        protocolVersion: '2025-06-18',
-        capabilities: { elicitation: {} },
-        clientInfo: { name: 'raw', version: '1' },
-      }),
-    });
+    const init = await initEliciting(srv.url, 'raw');
     const session = init.headers['mcp-session-id'] as string;
     expect(session).toMatch(/^mcp1\./);
     const before = await balance('919000000001');
@@ -217,15 +217,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
   });
 
   it('an answer from another session is refused', async () => {
-    const a = await raw(srv.url, {
-      method: 'POST',
-      headers: MCP_HEADERS,
-      body: rpc('initialize', {
-        protocolVersion: '2025-06-18',
-        capabilities: { elicitation: {} },
-        clientInfo: { name: 'r', version: '1' },
-      }),
-    });
+    const a = await initEliciting(srv.url, 'r');
     const session = a.headers['mcp-session-id'] as string;
     const u = new URL(srv.url);
     let stream = '';

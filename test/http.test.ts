@@ -1,6 +1,14 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, type HttpChild, MCP_HEADERS, raw, rpc, spawnHttp } from './helpers/http-server.js';
+import {
+  connectHttp,
+  type HttpChild,
+  initEliciting,
+  MCP_HEADERS,
+  raw,
+  rpc,
+  spawnHttp,
+} from './helpers/http-server.js';
 import { call } from './helpers/mcp.js';
 
 /** `npm start` with nothing configured: Streamable HTTP on the embedded sandbox. */
@@ -82,15 +90,7 @@ describe('Streamable HTTP on the embedded sandbox (node dist/cli.js --http)', ()
     expect(progress.headers['content-type']).toBe('text/event-stream');
     expect(sseData(progress.body).result.structuredContent.balance).toBeTypeOf('number');
     // A client that declared elicitation (carried in its session id) may be asked mid-call.
-    const init = await raw(srv.url, {
-      method: 'POST',
-      headers: MCP_HEADERS,
-      body: rpc('initialize', {
-        protocolVersion: '2025-06-18',
-        capabilities: { elicitation: {} },
-        clientInfo: { name: 't', version: '1' },
-      }),
-    });
+    const init = await initEliciting(srv.url, 't');
     const session = init.headers['mcp-session-id'] as string;
     expect(session).toBeTruthy();
     const asked = await raw(srv.url, {

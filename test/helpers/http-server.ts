@@ -161,6 +161,18 @@ export const rpc = (method: string, params: Record<string, unknown> = {}, id: nu
  * A Capillary stand-in whose redeem answers only after `delayMs` (for a call to be in flight
  * when the server is told to stop). `received` resolves when the first request arrives.
  */
+/** A raw initialize that declares elicitation; its answer carries the session id to send back. */
+export const initEliciting = (url: string, name = 'raw') =>
+  raw(url, {
+    method: 'POST',
+    headers: MCP_HEADERS,
+    body: rpc('initialize', {
+      protocolVersion: '2025-06-18',
+      capabilities: { elicitation: {} },
+      clientInfo: { name, version: '1' },
+    }),
+  });
+
 export class SlowUpstream {
   private server?: Server;
   url = '';
