@@ -16,6 +16,22 @@ export type Reply =
 
 export type Route = Reply | ((req: Recorded, n: number) => Reply);
 
+/** Reads a request's body, then calls `then` with what arrived. */
+export function onRequest(req: IncomingMessage, then: (rec: Recorded) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    then({
+      method: req.method ?? '',
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    });
+  });
+}
+
 /**
  * A recording fake of the Capillary API on loopback: every request is kept, and each route
  * answers what the test says (including faults). Unknown routes answer 404.
@@ -41,17 +57,7 @@ export class FakeUpstream {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const u = new URL(req.url ?? '/', 'http://x');
-      const rec: Recorded = {
-        method: req.method ?? '',
-        path: u.pathname,
-        query: Object.fromEntries(u.searchParams),
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
+    onRequest(req, (rec) => {
       this.requests.push(rec);
       const key = `${rec.method} ${rec.path}`;
       const n = (this.counts.get(key) ?? 0) + 1;

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { onRequest, type Recorded } from './fake-upstream.js';
 
 /**
  * A fault-injecting stand-in for Capillary on loopback, for the reliability suites.
@@ -13,12 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
  * the first answer and spends nothing), so tests can count real spends.
  */
 
-export interface Rec {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: IncomingMessage['headers'];
-  body: string;
+export interface Rec extends Recorded {
   /** 1-based arrival number, over all routes. */
   seq: number;
 }
@@ -63,18 +59,8 @@ export class FaultUpstream extends EventEmitter {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      const u = new URL(req.url ?? '/', 'http://x');
-      const rec: Rec = {
-        method: req.method ?? '',
-        path: u.pathname,
-        query: Object.fromEntries(u.searchParams),
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-        seq: this.requests.length + 1,
-      };
+    onRequest(req, async (arrived) => {
+      const rec: Rec = { ...arrived, seq: this.requests.length + 1 };
       this.requests.push(rec);
       const route = `${rec.method} ${rec.path}`;
       const n = (this.perRoute.get(route) ?? 0) + 1;
