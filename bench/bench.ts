@@ -18,10 +18,10 @@ import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { ofetch } from 'ofetch';
+import { CapillaryClient } from '../src/capillary/client.js';
 import { loadConfig } from '../src/config.js';
-import { CapillaryClient } from '../src/http.js';
 import { Logger } from '../src/log.js';
-import { Redactor } from '../src/redact.js';
+import { Redactor } from '../src/safety/redact.js';
 import { basicAuthHeader, SANDBOX_CREDENTIALS } from '../src/sandbox/credentials.js';
 import {
   cleanup,
@@ -212,7 +212,7 @@ async function freePort(): Promise<number> {
 function httpAvailable(): string | undefined {
   const dir = join(ROOT, 'src', 'transports', 'http.ts');
   if (!existsSync(dir) || !/startHttpServer/.test(readFileSync(dir, 'utf8')))
-    return 'the Streamable HTTP transport (src/transports/http.ts) is not in this build';
+    return 'the Streamable HTTP transport (src/mcp/http/server.ts) is not in this build';
   return undefined;
 }
 
@@ -249,7 +249,7 @@ const AUTH = basicAuthHeader(SANDBOX_CREDENTIALS.username, SANDBOX_CREDENTIALS.p
 const TIMEOUT_MS = 10_000;
 
 function directClients(base: string) {
-  // Same client and options as src/http.ts: ofetch.create({retry: 0, ignoreResponseError: true}),
+  // Same client and options as src/capillary/client.ts: ofetch.create({retry: 0, ignoreResponseError: true}),
   // text response, a timeout signal per request, undici's keep-alive pool.
   const f = ofetch.create({ retry: 0, ignoreResponseError: true });
   // The server's own client, in-process: what a call costs without MCP around it.
@@ -774,7 +774,7 @@ async function main() {
           direct_ofetch:
             'the same request straight to the same sandbox with ofetch.create({retry: 0, ignoreResponseError: true}), keep-alive: the baseline the issue names',
           direct_server_client:
-            "the same request sent in-process with the server's own HTTP client (src/http.ts CapillaryClient.send: ofetch, keep-alive, the server's timeout and abort handling): like for like",
+            "the same request sent in-process with the server's own HTTP client (src/capillary/client.ts CapillaryClient.send: ofetch, keep-alive, the server's timeout and abort handling): like for like",
         },
         method: `paths take turns in blocks of ${BLOCK} back-to-back calls after ${REWARM} uncounted ones`,
         get_points_balance: withRatio(read),

@@ -15,13 +15,13 @@ const banner = {
 /**
  * The tools/list entries, converted from the zod schemas here, once, by the same listTool() the
  * server runs: converting them at every start cost about 15 ms of each cold start. The bundle
- * gets them as __LISTED_TOOLS__ (src/schema.ts); running from source converts at start as before.
+ * gets them as __LISTED_TOOLS__ (src/toolkit/listing.ts); running from source converts at start as before.
  */
 async function listedTools() {
   const gen = await build({
     stdin: {
       contents:
-        "import { ALL_TOOLS } from './src/tools.js';\nimport { listTool } from './src/schema.js';\n" +
+        "import { ALL_TOOLS } from './src/toolkit/all-tools.js';\nimport { listTool } from './src/toolkit/listing.js';\n" +
         'export default Object.fromEntries(ALL_TOOLS.map((t) => [t.name, listTool(t)]));\n',
       resolveDir: process.cwd(),
       loader: 'ts',
@@ -48,7 +48,7 @@ async function listedTools() {
 // Chunk names carry content hashes: clear the old ones so dist/ holds only this build.
 rmSync('dist/chunks', { recursive: true, force: true });
 
-const entryPoints = ['src/cli.ts', 'src/demo.ts', 'bench/bench.ts', 'scripts/docs.ts'].filter((f) =>
+const entryPoints = ['src/cli.ts', 'examples/demo.ts', 'bench/bench.ts', 'scripts/docs.ts'].filter((f) =>
   existsSync(f),
 );
 await build({

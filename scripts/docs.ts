@@ -2,9 +2,9 @@
 // `npm run docs` rewrites them; test/readme.test.ts fails when the README is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ENV_VARS } from '../src/config.js';
-import { describedOutput, listTool } from '../src/schema.js';
-import { annotationsFor } from '../src/tool.js';
-import { ALL_TOOLS } from '../src/tools.js';
+import { ALL_TOOLS } from '../src/toolkit/all-tools.js';
+import { annotationsFor } from '../src/toolkit/define.js';
+import { describedOutput, listTool } from '../src/toolkit/listing.js';
 
 type JsonSchema = {
   type?: string | string[];

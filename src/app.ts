@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
+import { CapillaryClient } from './capillary/client.js';
 import { type Config, ConfigError, configSecrets } from './config.js';
-import { CapillaryClient } from './http.js';
 import { Logger } from './log.js';
-import { Redactor } from './redact.js';
 import { AuditLog } from './safety/audit.js';
 import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
 import { KeyedLock } from './safety/lock.js';
-import { type ListedTool, listTool } from './schema.js';
-import type { AnyTool } from './tool.js';
+import { Redactor } from './safety/redact.js';
+import type { AnyTool } from './toolkit/define.js';
+import { type ListedTool, listTool } from './toolkit/listing.js';
 
 /** Everything a server instance needs, built once per process and shared by every transport. */
 export interface App {

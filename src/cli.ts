@@ -19,7 +19,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv.includes('--version')) {
-    const { SERVER_VERSION } = await import('./server.js');
+    const { SERVER_VERSION } = await import('./mcp/server.js');
     process.stdout.write(`${SERVER_VERSION}\n`);
     return;
   }
@@ -28,13 +28,13 @@ async function main(argv: string[]): Promise<void> {
     await runSandboxCli(argv.slice(1));
     return;
   }
-  const { start } = await import('./main.js');
+  const { start } = await import('./start.js');
   if (argv.includes('--http')) {
-    const { runHttp } = await import('./transports/http.js');
+    const { runHttp } = await import('./mcp/http/server.js');
     await runHttp(argv, start);
     return;
   }
-  const { runStdio } = await import('./transports/stdio.js');
+  const { runStdio } = await import('./mcp/stdio.js');
   await runStdio(() => start(process.env, { background: true }));
 }
 

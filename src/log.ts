@@ -1,4 +1,4 @@
-import type { Redactor } from './redact.js';
+import type { Redactor } from './safety/redact.js';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;

@@ -5,8 +5,8 @@ import {
   isLoopback,
   parseHttpArgs,
   tokenChecker,
-} from '../src/transports/http-guard.js';
-import { decodeSession, encodeSession } from '../src/transports/http-relay.js';
+} from '../src/mcp/http/guard.js';
+import { decodeSession, encodeSession } from '../src/mcp/http/relay.js';
 import {
   connectHttp,
   type HttpChild,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describedOutput } from '../src/schema.js';
-import { ALL_TOOLS } from '../src/tools.js';
+import { ALL_TOOLS } from '../src/toolkit/all-tools.js';
+import { describedOutput } from '../src/toolkit/listing.js';
 import { type Connected, connectStdio, liveEnv } from './helpers/mcp.js';
 
 // The tools/list the client sees, committed: a schema change is always a reviewed change.

@@ -2,16 +2,16 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, write
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { selectTools } from '../src/app.js';
+import { checkEnvelope } from '../src/capillary/client.js';
+import { RawNumber, stringifyWire } from '../src/capillary/wire-json.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { checkEnvelope } from '../src/http.js';
-import { RawNumber, stringifyWire } from '../src/json.js';
-import { Redactor } from '../src/redact.js';
 import { DurableAppender } from '../src/safety/appender.js';
 import { canonical, fingerprint } from '../src/safety/fingerprint.js';
 import { FileStore, type LedgerEntry, ledgerFiles, MemoryStore, segmentName } from '../src/safety/ledger.js';
 import { KeyedLock } from '../src/safety/lock.js';
-import { pointsSchema, pointsString } from '../src/schemas.js';
-import { ALL_TOOLS } from '../src/tools.js';
+import { Redactor } from '../src/safety/redact.js';
+import { ALL_TOOLS } from '../src/toolkit/all-tools.js';
+import { pointsSchema, pointsString } from '../src/toolkit/fields.js';
 import { tempDir } from './helpers/mcp.js';
 
 const base = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineTool } from '../src/toolkit/define.js';
 import {
   customerQuery,
   customerSchema,
@@ -9,8 +10,7 @@ import {
   POINTS_CODES,
   pointsSchema,
   pointsString,
-} from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+} from '../src/toolkit/fields.js';
 
 /**
  * GET /v1.1/points/isredeemable. Effect "read": it only checks; issue_otp is always false here,

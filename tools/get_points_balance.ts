@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { num, SOURCES, str } from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+import { defineTool } from '../src/toolkit/define.js';
+import { num, SOURCES, str } from '../src/toolkit/fields.js';
 
 /** GET /v2/customers/lookup/points/balance. Effect "read": nothing changes. */
 export default defineTool({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { num, str } from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+import { defineTool } from '../src/toolkit/define.js';
+import { num, str } from '../src/toolkit/fields.js';
 
 /**
  * GET /api_gateway/v2/request-workflow/requests/{requestId}. Effect "read". The id is checked as

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineTool } from '../src/toolkit/define.js';
 import {
   customerQuery,
   customerSchema,
@@ -6,8 +7,7 @@ import {
   pointsSchema,
   pointsString,
   str,
-} from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+} from '../src/toolkit/fields.js';
 
 /**
  * GET /v1.1/points/validationcode. Effect "notify": it sends the customer a message, so it is not

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineTool } from '../src/toolkit/define.js';
 import {
   customerKey,
   customerLabel,
@@ -12,8 +13,7 @@ import {
   redeemQuery,
   redemptionFields,
   str,
-} from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+} from '../src/toolkit/fields.js';
 
 /**
  * POST /v1.1/points/redeem. Effect "spend": it deducts points, and the same arguments with a

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineTool } from '../src/toolkit/define.js';
 import {
   customerKey,
   customerLabel,
@@ -9,8 +10,7 @@ import {
   redeemQuery,
   redemptionFields,
   str,
-} from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+} from '../src/toolkit/fields.js';
 
 const id = (what: string) =>
   z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineTool } from '../src/toolkit/define.js';
 import {
   customerIdentifier,
   customerKey,
@@ -9,8 +10,7 @@ import {
   pointsSchema,
   pointsString,
   str,
-} from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+} from '../src/toolkit/fields.js';
 
 /**
  * POST /v2/points/reverse. Effect "spend": it moves points back to the customer, cannot be undone

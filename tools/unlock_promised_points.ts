@@ -1,7 +1,15 @@
 import { z } from 'zod';
-import { RawNumber } from '../src/json.js';
-import { dateSchema, dryRunSchema, EVENT_NAMES, int64Digits, num, SOURCES, str } from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+import { RawNumber } from '../src/capillary/wire-json.js';
+import { defineTool } from '../src/toolkit/define.js';
+import {
+  dateSchema,
+  dryRunSchema,
+  EVENT_NAMES,
+  int64Digits,
+  num,
+  SOURCES,
+  str,
+} from '../src/toolkit/fields.js';
 
 const raw = (v: string | undefined) => (v === undefined ? undefined : new RawNumber(v));
 

@@ -1,7 +1,14 @@
 import { z } from 'zod';
-import { RawNumber } from '../src/json.js';
-import { customFieldsSchema, dryRunSchema, int64Digits, num, referenceSchema, str } from '../src/schemas.js';
-import { defineTool } from '../src/tool.js';
+import { RawNumber } from '../src/capillary/wire-json.js';
+import { defineTool } from '../src/toolkit/define.js';
+import {
+  customFieldsSchema,
+  dryRunSchema,
+  int64Digits,
+  num,
+  referenceSchema,
+  str,
+} from '../src/toolkit/fields.js';
 
 /**
  * PUT /v2/points/updateRedemption. Effect "update": it overwrites a redemption's bill metadata

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { EVENT_NAMES } from '../schemas.js';
+import { EVENT_NAMES } from '../toolkit/fields.js';
 import { JsonSyntaxError, locate, parseLocated, pathToString } from './json-locate.js';
 import { parseMilli } from './points.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { ALL_TOOLS } from '../../src/tools.js';
+import { ALL_TOOLS } from '../../src/toolkit/all-tools.js';
 import type { Rec } from '../helpers/faults.js';
 
 /**

@@ -3,8 +3,8 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { expect } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { createServer } from '../../src/server.js';
-import { ALL_TOOLS } from '../../src/tools.js';
+import { createServer } from '../../src/mcp/server.js';
+import { ALL_TOOLS } from '../../src/toolkit/all-tools.js';
 import { basicHeader, FakeCapillary, FaultUpstream, type Rec } from '../helpers/faults.js';
 import { connectStdio, liveEnv } from '../helpers/mcp.js';
 import {

@@ -33,7 +33,7 @@ const BEARER = 'canary-http-bearer-0b7e5d1c9a';
 const GC_PRELOAD = resolve(import.meta.dirname, './gc-preload.mjs');
 // The HTTP transport was written alongside these suites: skip (loudly) rather than fail without it.
 const hasHttp =
-  typeof ((await import('../../src/transports/http.js').catch(() => ({}))) as { startHttpServer?: unknown })
+  typeof ((await import('../../src/mcp/http/server.js').catch(() => ({}))) as { startHttpServer?: unknown })
     .startHttpServer === 'function';
 
 const sweep = new Sweep();

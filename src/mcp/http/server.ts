@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from '../app.js';
-import { ConfigError } from '../config.js';
-import type { Started } from '../main.js';
+import type { App } from '../../app.js';
+import { ConfigError } from '../../config.js';
+import type { Started } from '../../start.js';
 import { createServer } from '../server.js';
 import {
   allowedHosts,
@@ -16,8 +16,8 @@ import {
   isWildcard,
   parseHttpArgs,
   tokenChecker,
-} from './http-guard.js';
-import { decodeSession, encodeSession, Relay } from './http-relay.js';
+} from './guard.js';
+import { decodeSession, encodeSession, Relay } from './relay.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -284,7 +284,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = caps;
     // The answer is an SSE stream when something may come before it on this POST: the server
     // asking the human (the client declared elicitation) or progress (a request asked for it).
-    // Those are the only messages the server sends a client unasked (src/server.ts). Otherwise
+    // Those are the only messages the server sends a client unasked (src/mcp/server.ts). Otherwise
     // it is plain JSON, which spares the SDK a stream per POST.
     const streamed = !!caps?.elicitation || list.some(wantsProgress);
     const transport = new StreamableHTTPServerTransport({
@@ -524,7 +524,7 @@ async function printBanner(
     let customers = '';
     if (!env.CAPILLARY_SANDBOX_SEED?.trim()) {
       try {
-        const { DEFAULT_SEED } = await import('../sandbox/index.js');
+        const { DEFAULT_SEED } = await import('../../sandbox/index.js');
         // With a state file the balances may have moved since the seed: mobiles only then.
         const fresh = !env.CAPILLARY_SANDBOX_STATE?.trim();
         customers = DEFAULT_SEED.customers

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { Config } from './config.js';
-import type { UpstreamRequest, UpstreamResponse } from './http.js';
+import type { UpstreamRequest, UpstreamResponse } from '../capillary/client.js';
+import type { Config } from '../config.js';
 
 /**
  * What a tool does to the world. The MCP annotations are derived from this in one place

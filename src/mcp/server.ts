@@ -7,9 +7,9 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from './app.js';
+import type { App } from '../app.js';
+import { type CallContext, callTool } from '../pipeline/call.js';
 import { getPrompt, PROMPTS } from './prompts.js';
-import { type CallContext, callTool } from './run.js';
 
 export const SERVER_NAME = 'capillary-loyalty-mcp';
 export const SERVER_VERSION = '0.1.0';

@@ -1,7 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { fatalLine } from '../config.js';
-import type { Started } from '../main.js';
-import { createServer } from '../server.js';
+import type { Started } from '../start.js';
+import { createServer } from './server.js';
 
 /** Serves MCP over stdio. stdin closing or a signal flushes the ledger and audit log, then exits 0. */
 export async function runStdio(start: () => Promise<Started>): Promise<void> {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Config } from './config.js';
-import { hintFor, ToolError } from './errors.js';
-import { stringifyWire, toPlain } from './json.js';
-import type { Logger } from './log.js';
-import type { Redactor } from './redact.js';
+import type { Config } from '../config.js';
+import { hintFor, ToolError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Redactor } from '../safety/redact.js';
+import { stringifyWire, toPlain } from './wire-json.js';
 
 /** One HTTP call to Capillary, as a tool describes it. The server adds host, auth and format. */
 export interface UpstreamRequest {

@@ -1,13 +1,13 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import type { App } from './app.js';
-import { ToolError, type ToolErrorBody, validationError } from './errors.js';
-import { checkEnvelope, type UpstreamRequest } from './http.js';
-import type { AuditRecord } from './safety/audit.js';
-import { fingerprint, mintKey } from './safety/fingerprint.js';
-import type { LedgerEntry } from './safety/ledger.js';
-import { pointsString } from './schemas.js';
-import type { AnyTool, ToolContext } from './tool.js';
+import type { App } from '../app.js';
+import { checkEnvelope, type UpstreamRequest } from '../capillary/client.js';
+import { ToolError, type ToolErrorBody, validationError } from '../errors.js';
+import type { AuditRecord } from '../safety/audit.js';
+import { fingerprint, mintKey } from '../safety/fingerprint.js';
+import type { LedgerEntry } from '../safety/ledger.js';
+import type { AnyTool, ToolContext } from '../toolkit/define.js';
+import { pointsString } from '../toolkit/fields.js';
 
 /** What the transport knows about the caller, for confirmation and progress. */
 export interface CallContext {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Annotations, type AnyTool, annotationsFor } from './tool.js';
+import { type Annotations, type AnyTool, annotationsFor } from './define.js';
 
 export interface ListedTool {
   name: string;

@@ -1,7 +1,7 @@
 import { type App, createApp } from './app.js';
 import { ConfigError, loadConfig, type SandboxTarget } from './config.js';
 import { SANDBOX_CREDENTIALS } from './sandbox/credentials.js';
-import { ALL_TOOLS } from './tools.js';
+import { ALL_TOOLS } from './toolkit/all-tools.js';
 
 export interface Started {
   app: App;
