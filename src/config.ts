@@ -1,6 +1,15 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+/** Defaults written once: the table below shows them and the parsers use them. */
+export const DEFAULTS = {
+  clientSignature: 'capillary-loyalty-mcp',
+  timeoutMs: 10_000,
+  idempotencyWindowSeconds: 86_400,
+  httpMaxBodyBytes: 1_048_576,
+  shutdownTimeoutMs: 10_000,
+} as const;
+
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
 export const ENV_VARS = [
   [
@@ -22,9 +31,9 @@ export const ENV_VARS = [
   [
     'CAPILLARY_CLIENT_SIGNATURE',
     'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',
-    'capillary-loyalty-mcp',
+    DEFAULTS.clientSignature,
   ],
-  ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', '10000'],
+  ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', String(DEFAULTS.timeoutMs)],
   [
     'CAPILLARY_DATA_DIR',
     'Folder of the idempotency ledger.',
@@ -38,7 +47,7 @@ export const ENV_VARS = [
   [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
     'How long an identical redemption is replayed instead of sent again.',
-    '86400',
+    String(DEFAULTS.idempotencyWindowSeconds),
   ],
   ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
@@ -72,16 +81,28 @@ export const ENV_VARS = [
     'HTTP transport: extra accepted Host header values, comma-separated (DNS-rebinding protection).',
     '(the bound host)',
   ],
-  ['MCP_HTTP_MAX_BODY_BYTES', 'HTTP transport: largest request body; larger gets 413.', '1048576'],
+  [
+    'MCP_HTTP_MAX_BODY_BYTES',
+    'HTTP transport: largest request body; larger gets 413.',
+    String(DEFAULTS.httpMaxBodyBytes),
+  ],
   [
     'MCP_SHUTDOWN_TIMEOUT_MS',
     'HTTP transport: how long in-flight calls may finish after SIGTERM/SIGINT.',
-    '10000',
+    String(DEFAULTS.shutdownTimeoutMs),
   ],
   ['CAPILLARY_LOG_LEVEL', '`error`, `warn`, `info` or `debug` (stderr).', 'info'],
 ] as const;
 
 export type EnvName = (typeof ENV_VARS)[number][0];
+
+/** The HTTP transport's settings (MCP_*), read from the same table. */
+export interface HttpConfig {
+  token?: string;
+  maxBodyBytes: number;
+  shutdownMs: number;
+  allowedHosts?: string;
+}
 
 export type Auth =
   | { kind: 'basic'; username: string; password: string }
@@ -132,8 +153,8 @@ export interface SandboxTarget {
   uiAuthToken: string;
 }
 
-export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
-  const problems: string[] = [];
+/** The table's parsers over one environment; each problem is collected, none thrown alone. */
+function reader(env: Env, problems: string[]) {
   const get = (k: EnvName) => {
     const v = env[k]?.trim();
     return v ? v : undefined;
@@ -172,6 +193,32 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       return undefined;
     }
   };
+  return { get, num, bool, list, url };
+}
+
+/** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
+export function loadSandboxConfig(env: Env): { seed?: string; statePath?: string } {
+  const { get } = reader(env, []);
+  return { seed: get('CAPILLARY_SANDBOX_SEED'), statePath: get('CAPILLARY_SANDBOX_STATE') };
+}
+
+/** MCP_* settings for `--http`. Throws ConfigError listing every problem. */
+export function loadHttpConfig(env: Env): HttpConfig {
+  const problems: string[] = [];
+  const { get, num } = reader(env, problems);
+  const cfg: HttpConfig = {
+    token: get('MCP_HTTP_TOKEN'),
+    maxBodyBytes: num('MCP_HTTP_MAX_BODY_BYTES', { int: true, min: 1 }) ?? DEFAULTS.httpMaxBodyBytes,
+    shutdownMs: num('MCP_SHUTDOWN_TIMEOUT_MS', { int: true, min: 0 }) ?? DEFAULTS.shutdownTimeoutMs,
+    allowedHosts: get('MCP_ALLOWED_HOSTS'),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}
+
+export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
+  const problems: string[] = [];
+  const { get, num, bool, list, url } = reader(env, problems);
 
   let environment: Config['environment'] = 'live';
   let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'));
@@ -225,11 +272,12 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     auth: auth ?? { kind: 'basic', username: '', password: '' },
     orgId,
     uiAuthToken,
-    clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? 'capillary-loyalty-mcp',
-    timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? 10_000,
+    clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? DEFAULTS.clientSignature,
+    timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.timeoutMs,
     dataDir,
     ledger: ledger as Config['ledger'],
-    idempotencyWindowMs: (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? 86_400) * 1000,
+    idempotencyWindowMs:
+      (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
