@@ -310,7 +310,8 @@ describe('ledger daily segments', () => {
     if (before) expect(fds()).toBe(before);
     expect(names(dir)).toEqual(['ledger-2026-01-10.jsonl', 'ledger-2026-01-11.jsonl']);
     expect(statuses(join(dir, 'ledger-2026-01-10.jsonl'))).toEqual(['k1:pending']);
-    expect(statuses(join(dir, 'ledger-2026-01-11.jsonl'))).toEqual(['k1:succeeded', 'k2:pending']);
+    // A new segment starts with a copy of the attempts still unsettled (k1, pending when it began).
+    expect(statuses(join(dir, 'ledger-2026-01-11.jsonl'))).toEqual(['k1:pending', 'k1:succeeded', 'k2:pending']);
     const b = new FileStore(dir, DAY, undefined, () => now + 1000);
     expect((await b.byKey('k1'))?.status).toBe('succeeded');
     expect((await b.latest('fp-k1'))?.status).toBe('succeeded');
@@ -326,7 +327,9 @@ describe('ledger daily segments', () => {
     // Entries within the horizon by their time, so only the file they are in decides whether they load.
     const line = (key: string) => `${JSON.stringify(entry(key, 'pending', now - 3_600_000))}\n`;
     const files: Record<string, string> = {
-      'ledger-2026-01-17.jsonl': line('too-old'), // before the margin: never read
+      'ledger-2026-01-16.jsonl': line('too-old'), // before the margin and not the newest before it: never read
+      // The newest segment before the margin: read for the unsettled attempts every segment carries.
+      'ledger-2026-01-17.jsonl': `${JSON.stringify(entry('stuck-old', 'unknown', now - 5 * DAY))}\n`,
       'ledger-2026-01-18.jsonl': line('margin'), // the day before (now - horizon)'s date
       'ledger-2026-01-19.jsonl': line('yesterday'),
       'ledger-2026-01-21.jsonl': line('tomorrow'), // another clock ahead
@@ -335,6 +338,8 @@ describe('ledger daily segments', () => {
     const a = new FileStore(dir, DAY, undefined, () => now);
     expect(await a.byKey('too-old')).toBeUndefined();
     expect(await a.latest('fp-too-old')).toBeUndefined();
+    // An attempt whose outcome is unknown is never forgotten, whatever its age.
+    expect((await a.byKey('stuck-old'))?.status).toBe('unknown');
     for (const key of ['margin', 'yesterday', 'tomorrow'])
       expect((await a.byKey(key))?.status).toBe('unknown');
     expect(await a.spentSince('mobile:1', 0)).toBe(30);
@@ -413,6 +418,7 @@ describe('ledger daily segments', () => {
     await b.close();
     expect(statuses(join(dir, 'ledger-2026-01-10.jsonl'))).toEqual(['a1:pending', 'b1:pending']);
     expect(statuses(join(dir, 'ledger-2026-01-11.jsonl'))).toEqual([
+      'a1:pending', // carried: unsettled when the segment began
       'a1:succeeded',
       'b1:succeeded',
       'a2:pending',

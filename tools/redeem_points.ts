@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
+  customerIds,
   customerKey,
   customerLabel,
   itemStatusSchema,
@@ -39,6 +40,8 @@ export default defineTool({
   codes: POINTS_CODES,
   spend: {
     customer: (a) => customerKey(a.customer),
+    identities: (a) => customerIds(a.customer),
+    meaning: (a) => ({ points: a.points, program_id: a.program_id, group: a.group }),
     points: (a) => a.points,
     describe: (a) => `Redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)}.`,
     key: (a) => a.external_reference_number,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
+  customerIds,
   customerKey,
   customerLabel,
   POINTS_CODES,
@@ -59,12 +60,15 @@ export default defineTool({
   codes: POINTS_CODES,
   spend: {
     customer: (a) => customerKey(a.customer),
+    identities: (a) => customerIds(a.customer),
+    meaning: (a) => ({ points: a.points, program_id: a.program_id, group: a.group }),
     points: (a) => a.points,
     describe: (a) =>
       `File a request to redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)} (deducted when approved).`,
     key: (a) => a.external_reference_number,
     keyPrefix: 'mcp-req',
     keySentUpstream: true,
+    autoResend: false,
   },
   request: (a, ctx) => ({
     method: 'POST',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
   customerIdentifier,
+  customerIds,
   customerKey,
   customerLabel,
   customerSchema,
@@ -44,6 +45,8 @@ export default defineTool({
   codes: { 'points:too_small': 901, 'points:invalid_type': 901, 'points:not_multiple_of': 878 },
   spend: {
     customer: (a) => customerKey(a.customer),
+    identities: (a) => customerIds(a.customer),
+    meaning: (a) => ({ redemption_id: a.redemption_id, points: a.points }),
     // A reversal spends nothing against the caps: it returns points.
     points: () => 0,
     // Unknown amount ("all") always counts as above a confirmation threshold.

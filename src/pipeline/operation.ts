@@ -12,6 +12,8 @@ export interface Operation {
   sendArgs: Record<string, any>;
   /** Whose points: the key for caps, locks and the ledger. */
   customer: string;
+  /** Every identifier of the customer the call named (normalised; the customer key first). */
+  identities: string[];
   /** Points counted against the caps (0 for reversals, which restore points). */
   points: number;
   /** Points a human is shown when confirming. */
@@ -23,6 +25,8 @@ export interface Operation {
   keyPrefix: string;
   /** Whether the key travels upstream, so a re-send is deduplicated there. */
   keySentUpstream: boolean;
+  /** Whether the client may re-send the request by itself (the API dedupes that very request). */
+  autoResend: boolean;
   /** One line for a human: what will happen. */
   describe: string;
 }
@@ -34,17 +38,22 @@ export function deriveOperation(
 ): Operation {
   const spec = tool.spend;
   const points = spec.points(args);
+  const customer = spec.customer(sendArgs);
+  const agentKey = spec.key(args);
   return {
     tool,
     args,
     sendArgs,
-    customer: spec.customer(args),
+    customer,
+    identities: [...new Set([customer, ...spec.identities(sendArgs)])],
     points,
     confirmPoints: spec.confirmPoints ? spec.confirmPoints(args) : points,
-    fingerprint: fingerprint(tool.name, sendArgs),
-    agentKey: spec.key(args),
+    // By meaning, not bytes: the customer, what moves, and the agent's key if it chose one.
+    fingerprint: fingerprint(tool.name, { customer, ...spec.meaning(sendArgs), key: agentKey }),
+    agentKey,
     keyPrefix: spec.keyPrefix,
     keySentUpstream: spec.keySentUpstream,
+    autoResend: spec.autoResend ?? spec.keySentUpstream,
     describe: spec.describe(args),
   };
 }

@@ -11,6 +11,8 @@ import {
 import { join } from 'node:path';
 import type { ToolErrorBody } from '../errors.js';
 import { DurableAppender, type Until } from './appender.js';
+import { DirLock, ownerGone, PROCESS_OWNER } from './dir-lock.js';
+import type { Decision, LedgerView } from './reserve.js';
 
 export type LedgerStatus = 'pending' | 'succeeded' | 'failed' | 'unknown';
 
@@ -29,6 +31,15 @@ export interface LedgerEntry {
   updated: number;
   /** True when the agent chose the key. */
   agent_key: boolean;
+  /** When the operation was first sent (a re-send moves `at`, never this). */
+  first_at?: number;
+  /** The process that wrote the entry ("host:pid:nonce"), to tell in-flight from abandoned. */
+  owner?: string;
+  /** Every identifier of the customer the call named (normalised), so that an unsettled attempt
+   * blocks the customer under any of them. */
+  ids?: string[];
+  /** Who settled an unknown attempt by hand, and why (`capillary-loyalty-mcp settle`). */
+  settled_by?: string;
   /** Redacted structured result of a success, replayed on a repeat. */
   result?: Record<string, unknown>;
   error?: ToolErrorBody;
@@ -54,8 +65,28 @@ export interface IdempotencyStore {
   settle(entry: LedgerEntry): Promise<void>;
   /** Points spent by a customer since a time: succeeded, pending and unknown attempts count. */
   spentSince(customer: string, since: number): Promise<number>;
+  /**
+   * The one atomic step (see reserve.ts): runs `decide` on the ledger as it is at this moment,
+   * other processes' lines included, and writes the pending entry it returns, so that no other
+   * writer can decide in between. Resolves once that entry is durable; nothing is sent before.
+   */
+  reserve(decide: (view: LedgerView) => Decision): Promise<Decision>;
+  /** Runs `look` on the ledger as it is now, writing nothing (a check before asking a human). */
+  peek<T>(look: (view: LedgerView) => T): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * A pending entry found at start-up whose writer is gone (or unknown: an earlier version) was cut
+ * off by a crash: its outcome is unknown. A live writer's pending entry is still being sent.
+ */
+const abandoned = (e: LedgerEntry) => e.status === 'pending' && (!e.owner || ownerGone(e.owner));
+
+/** The identities an entry blocks under: its customer key and every identifier the call named. */
+const idsOf = (e: LedgerEntry): string[] => (e.ids?.length ? [e.customer, ...e.ids] : [e.customer]);
+
+/** An attempt whose outcome is not known yet. */
+const open = (e: LedgerEntry) => e.status === 'pending' || e.status === 'unknown';
 
 const NOTHING = Buffer.alloc(0);
 /** Bytes read from the ledger file at a time. */
@@ -69,8 +100,11 @@ export const DEFAULT_HORIZON_MS = 86_400_000;
  * idempotency window and the 24 h cap window) can change no decision, so they are dropped: a
  * long-running server's memory stays bounded by what happened within the horizon.
  */
-class Index {
-  readonly byKey = new Map<string, LedgerEntry>();
+class Index implements LedgerView {
+  readonly keyMap = new Map<string, LedgerEntry>();
+  /** Attempts whose outcome is not known, by customer then key: kept at any age until settled. */
+  private readonly unsettled = new Map<string, Map<string, LedgerEntry>>();
+  private readonly openByKey = new Map<string, LedgerEntry>();
   readonly byFp = new Map<string, LedgerEntry>();
   readonly byCustomer = new Map<string, Set<LedgerEntry>>();
   /** Entries in the order they arrived, for pruning; `head` is the first one not yet pruned. */
@@ -84,11 +118,12 @@ class Index {
 
   apply(e: LedgerEntry): void {
     this.prune();
+    this.track(e);
     if (e.at < this.now() - this.horizonMs) return;
     this.order.push(e);
-    const old = this.byKey.get(e.key);
+    const old = this.keyMap.get(e.key);
     if (old) this.byCustomer.get(old.customer)?.delete(old);
-    this.byKey.set(e.key, e);
+    this.keyMap.set(e.key, e);
     const prev = this.byFp.get(e.fingerprint);
     if (!prev || prev.at <= e.at) this.byFp.set(e.fingerprint, e);
     let set = this.byCustomer.get(e.customer);
@@ -99,12 +134,50 @@ class Index {
     set.add(e);
   }
 
+  /** Keeps the unsettled attempts current: a later line for the same key replaces or ends one. */
+  private track(e: LedgerEntry): void {
+    const before = this.openByKey.get(e.key);
+    if (before) {
+      this.openByKey.delete(e.key);
+      for (const id of idsOf(before)) {
+        const m = this.unsettled.get(id);
+        if (m?.delete(e.key) && m.size === 0) this.unsettled.delete(id);
+      }
+    }
+    if (!open(e)) return;
+    this.openByKey.set(e.key, e);
+    for (const id of idsOf(e)) {
+      let m = this.unsettled.get(id);
+      if (!m) {
+        m = new Map();
+        this.unsettled.set(id, m);
+      }
+      m.set(e.key, e);
+    }
+  }
+
+  latest(fp: string): LedgerEntry | undefined {
+    return this.byFp.get(fp);
+  }
+  byKey(key: string): LedgerEntry | undefined {
+    return this.keyMap.get(key) ?? this.openByKey.get(key);
+  }
+  unresolved(ids: string[]): LedgerEntry[] {
+    const out = new Map<string, LedgerEntry>();
+    for (const id of ids) for (const e of this.unsettled.get(id)?.values() ?? []) out.set(e.key, e);
+    return [...out.values()];
+  }
+  /** Every unsettled attempt, for the operator's list. */
+  allUnresolved(): LedgerEntry[] {
+    return [...this.openByKey.values()];
+  }
+
   private prune(): void {
     const cutoff = this.now() - this.horizonMs;
     while (this.head < this.order.length && this.order[this.head].at < cutoff) {
       const old = this.order[this.head++];
       // Only the live entry for a key is removed; an older object for the same key is just skipped.
-      if (this.byKey.get(old.key) === old) this.byKey.delete(old.key);
+      if (this.keyMap.get(old.key) === old) this.keyMap.delete(old.key);
       if (this.byFp.get(old.fingerprint) === old) this.byFp.delete(old.fingerprint);
       const set = this.byCustomer.get(old.customer);
       if (set?.delete(old) && set.size === 0) this.byCustomer.delete(old.customer);
@@ -135,10 +208,19 @@ export class MemoryStore implements IdempotencyStore {
     return this.idx.byFp.get(fp);
   }
   async byKey(key: string) {
-    return this.idx.byKey.get(key);
+    return this.idx.byKey(key);
   }
   async put(e: LedgerEntry) {
     this.idx.apply({ ...e });
+  }
+  async reserve(decide: (view: LedgerView) => Decision) {
+    // One synchronous turn: nothing else in the process runs between the decision and the write.
+    const d = decide(this.idx);
+    if (d.kind === 'send') this.idx.apply({ ...d.entry });
+    return d;
+  }
+  async peek<T>(look: (view: LedgerView) => T) {
+    return look(this.idx);
   }
   async settle(e: LedgerEntry) {
     this.idx.apply({ ...e });
@@ -191,8 +273,8 @@ function ledgerNames(dir: string, fromDay = Number.NEGATIVE_INFINITY): string[] 
 export const ledgerFiles = (dir: string): string[] => ledgerNames(dir).map((n) => join(dir, n));
 
 /** Creates a file if missing, and makes its directory entry durable before any line relies on it. */
-function createDurably(dir: string, path: string): void {
-  if (existsSync(path)) return;
+function createDurably(dir: string, path: string): boolean {
+  if (existsSync(path)) return false;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   closeSync(openSync(path, 'a', 0o600));
   let fd: number | undefined;
@@ -206,6 +288,7 @@ function createDurably(dir: string, path: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  return true;
 }
 
 /** One ledger file being read: how far, and how much of it this process wrote. */
@@ -249,6 +332,8 @@ export class FileStore implements IdempotencyStore {
   private checkedDay = Number.NaN;
   /** Lines that could not be read (a torn last write after a crash). */
   skipped = 0;
+  /** Shared by every process using this data dir, for the one atomic step. */
+  private readonly lock: DirLock;
 
   /**
    * `alone`: whether the caller has no other money call in flight (see DurableAppender).
@@ -261,14 +346,21 @@ export class FileStore implements IdempotencyStore {
     private readonly now: () => number = Date.now,
   ) {
     this.idx = new Index(horizonMs, now);
+    this.lock = new DirLock(join(dir, 'ledger.lock'), PROCESS_OWNER);
     try {
-      for (const name of ledgerNames(dir, this.oldestDay(now()))) this.track(name);
+      // The newest segment before the horizon too: it holds every attempt still unsettled then
+      // (each new segment starts with a copy of them), whatever its age.
+      const oldest = this.oldestDay(now());
+      const names = ledgerNames(dir);
+      const before = names.filter((n) => n !== LEGACY_LEDGER && dayOfName(n)! < oldest).pop();
+      for (const name of names)
+        if (name === LEGACY_LEDGER || name === before || dayOfName(name)! >= oldest) this.track(name);
       for (const s of this.files) this.readFile(s, true);
     } catch (e) {
       this.closeReaders();
       throw e;
     }
-    for (const e of this.idx.byKey.values()) if (e.status === 'pending') e.status = 'unknown';
+    for (const e of this.idx.keyMap.values()) if (abandoned(e)) e.status = 'unknown';
   }
 
   /** The segment lines written now go to. */
@@ -367,7 +459,7 @@ export class FileStore implements IdempotencyStore {
       const e = JSON.parse(line) as LedgerEntry;
       if (typeof e.key !== 'string' || typeof e.fingerprint !== 'string') throw new Error('shape');
       // A pending entry found at start-up was cut off by a crash: its outcome is unknown.
-      this.idx.apply(startup && e.status === 'pending' ? { ...e, status: 'unknown' } : e);
+      this.idx.apply(startup && abandoned(e) ? { ...e, status: 'unknown' } : e);
     } catch {
       this.skipped++;
     }
@@ -383,7 +475,7 @@ export class FileStore implements IdempotencyStore {
     const cur = this.current;
     if (cur && (cur.day === today || cur.day === today + 1)) return cur.appender;
     const name = segmentOf(today);
-    createDurably(this.dir, join(this.dir, name));
+    const created = createDurably(this.dir, join(this.dir, name));
     const seg = this.byName.get(name) ?? this.track(name);
     const appender = new DurableAppender(join(this.dir, name), undefined, this.alone);
     if (seg.appender) seg.ownClosed += seg.appender.bytesWritten;
@@ -402,18 +494,42 @@ export class FileStore implements IdempotencyStore {
       this.closing.add(closing);
     }
     this.current = { day: today, appender };
+    // A new segment starts with the attempts still unsettled, so that start-up, which reads back
+    // only as far as the horizon (and the newest segment before it), always finds them.
+    if (created) for (const e of this.idx.allUnresolved()) void appender.append(JSON.stringify(e), 'written');
     return appender;
   }
 
   async refresh() {
+    this.refreshNow();
+  }
+  private refreshNow(): void {
     this.lookAround(this.now());
     for (const s of this.files) this.readFile(s, false);
+  }
+  async reserve(decide: (view: LedgerView) => Decision) {
+    let written: Promise<void> | undefined;
+    // Under the data dir's lock: other processes' lines read, the decision taken and the
+    // pending entry written, with nothing between. Its fsync is awaited after the lock is
+    // released (a reader sees the line at once; nothing is sent before it is on disk).
+    const d = await this.lock.run(() => {
+      this.refreshNow();
+      const d = decide(this.idx);
+      if (d.kind === 'send') written = this.record(d.entry, 'synced');
+      return d;
+    });
+    await written;
+    return d;
+  }
+  async peek<T>(look: (view: LedgerView) => T) {
+    this.refreshNow();
+    return look(this.idx);
   }
   async latest(fp: string) {
     return this.idx.byFp.get(fp);
   }
   async byKey(key: string) {
-    return this.idx.byKey.get(key);
+    return this.idx.byKey(key);
   }
   put(e: LedgerEntry) {
     return this.record(e, 'synced');

@@ -51,6 +51,16 @@ export interface ToolContext {
 export interface SpendSpec<I> {
   /** A stable customer identity for caps, locks and the ledger, e.g. "mobile:9190...". */
   customer(args: I): string;
+  /** Every identifier of the customer the call names (normalised): an attempt whose outcome is
+   * unknown blocks the customer under each of them. */
+  identities(args: I): string[];
+  /**
+   * What the call moves, beyond whose points (the customer) and which key: the fields that
+   * make it a different operation (points, program, group; a reversal's redemption). Notes,
+   * transaction numbers, extra identifiers and defaults written out do not: a repeat that
+   * differs only in those is the same operation.
+   */
+  meaning(args: I): Record<string, unknown>;
   /** Points this call spends (counted against caps); 0 for reversals, which restore points. */
   points(args: I): number;
   /** Points to show a human when confirming (defaults to points()). */
@@ -66,6 +76,12 @@ export interface SpendSpec<I> {
    * API, which deduplicates it. Without that, the repeat is refused until the agent has checked.
    */
   keySentUpstream: boolean;
+  /**
+   * Whether the client may send the request again by itself (a 429/503 with Retry-After, a 521):
+   * only when the API deduplicates that very request by its key. Defaults to keySentUpstream;
+   * false for the maker-checker request, whose key dedupes the redemption it runs, not the filing.
+   */
+  autoResend?: boolean;
 }
 
 interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {
