@@ -350,7 +350,14 @@ describe('ledger daily segments', () => {
     // Nothing deleted or rewritten; the new line went to today's segment.
     for (const [name, text] of Object.entries(files))
       expect(readFileSync(join(dir, name), 'utf8')).toBe(text);
-    expect(statuses(join(dir, 'ledger-2026-01-20.jsonl'))).toEqual(['new:pending']);
+    // Today's new segment starts with the unsettled attempts it carries forward.
+    expect(statuses(join(dir, 'ledger-2026-01-20.jsonl'))).toEqual([
+      'stuck-old:unknown',
+      'margin:unknown',
+      'yesterday:unknown',
+      'tomorrow:unknown',
+      'new:pending',
+    ]);
     // A longer horizon (idempotency window) reaches further back.
     const b = new FileStore(dir, 3 * DAY, undefined, () => now);
     expect((await b.byKey('too-old'))?.status).toBe('unknown');
