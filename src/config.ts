@@ -196,6 +196,14 @@ function reader(env: Env, problems: string[]) {
   return { get, num, bool, list, url };
 }
 
+/** Where the ledger and the audit log are (CAPILLARY_DATA_DIR, CAPILLARY_AUDIT_LOG). */
+export function loadLedgerPaths(env: Env): { dataDir: string; auditLog: string } {
+  const { get } = reader(env, []);
+  const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
+  const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
+  return { dataDir, auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl') };
+}
+
 /** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
 export function loadSandboxConfig(env: Env): { seed?: string; statePath?: string } {
   const { get } = reader(env, []);
@@ -253,8 +261,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       ? (baseUrl as string)
       : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL')) ?? baseUrl);
 
-  const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
-  const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
+  const { dataDir } = loadLedgerPaths(env);
   const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
   if (ledger !== 'file' && ledger !== 'memory')
     problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);

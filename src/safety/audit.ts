@@ -5,7 +5,19 @@ export interface AuditRecord {
   tool: string;
   arguments: unknown;
   idempotency_key?: string;
-  outcome: 'succeeded' | 'failed' | 'unknown' | 'replayed' | 'refused' | 'dry_run' | 'not_sent';
+  outcome:
+    | 'succeeded'
+    | 'failed'
+    | 'unknown'
+    | 'replayed'
+    | 'refused'
+    | 'dry_run'
+    | 'not_sent'
+    | 'settled_applied'
+    | 'settled_not_applied';
+  /** Who settled an unknown attempt by hand, and why. */
+  settled_by?: string;
+  reason?: string;
   upstream_status?: number;
   code?: string | number;
   duration_ms: number;

@@ -521,6 +521,11 @@ export class FileStore implements IdempotencyStore {
     await written;
     return d;
   }
+  /** Every attempt whose outcome is not known, at any age (the operator's list). */
+  unresolvedAll(): LedgerEntry[] {
+    this.refreshNow();
+    return this.idx.allUnresolved();
+  }
   async peek<T>(look: (view: LedgerView) => T) {
     this.refreshNow();
     return look(this.idx);
