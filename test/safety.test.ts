@@ -246,7 +246,11 @@ describe('retries only where nothing was processed', () => {
     const m = await server(liveEnv(fake.url));
     expect((await call(m.client, 'redeem_points', args(5))).isError).toBeFalsy();
     const r = await call(m.client, 'redeem_points', args(6));
-    expect(r.structuredContent.error).toMatchObject({ http_status: 429, retryable: true, outcome: 'unknown' });
+    expect(r.structuredContent.error).toMatchObject({
+      http_status: 429,
+      retryable: true,
+      outcome: 'unknown',
+    });
     expect(fake.count('POST', REDEEM)).toBe(3);
   });
   it('a 500 on a redemption is never resent and is reported as unknown', async () => {

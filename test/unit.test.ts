@@ -311,7 +311,11 @@ describe('ledger daily segments', () => {
     expect(names(dir)).toEqual(['ledger-2026-01-10.jsonl', 'ledger-2026-01-11.jsonl']);
     expect(statuses(join(dir, 'ledger-2026-01-10.jsonl'))).toEqual(['k1:pending']);
     // A new segment starts with a copy of the attempts still unsettled (k1, pending when it began).
-    expect(statuses(join(dir, 'ledger-2026-01-11.jsonl'))).toEqual(['k1:pending', 'k1:succeeded', 'k2:pending']);
+    expect(statuses(join(dir, 'ledger-2026-01-11.jsonl'))).toEqual([
+      'k1:pending',
+      'k1:succeeded',
+      'k2:pending',
+    ]);
     const b = new FileStore(dir, DAY, undefined, () => now + 1000);
     expect((await b.byKey('k1'))?.status).toBe('succeeded');
     expect((await b.latest('fp-k1'))?.status).toBe('succeeded');

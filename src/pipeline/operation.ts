@@ -18,8 +18,12 @@ export interface Operation {
   points: number;
   /** Points a human is shown when confirming. */
   confirmPoints: number | undefined;
-  /** Identifies the operation: its repeats share it. */
+  /** The call byte for byte (canonical JSON, a pinned program filled in): an identical repeat of
+   * a success is replayed. */
   fingerprint: string;
+  /** The operation by meaning: whose points, what moves, the agent's key. A repeat that differs
+   * only cosmetically shares it, so it re-sends an attempt whose outcome is unknown. */
+  meaning: string;
   /** The agent's own idempotency key, if it gave one. */
   agentKey?: string;
   keyPrefix: string;
@@ -48,8 +52,8 @@ export function deriveOperation(
     identities: [...new Set([customer, ...spec.identities(sendArgs)])],
     points,
     confirmPoints: spec.confirmPoints ? spec.confirmPoints(args) : points,
-    // By meaning, not bytes: the customer, what moves, and the agent's key if it chose one.
-    fingerprint: fingerprint(tool.name, { customer, ...spec.meaning(sendArgs), key: agentKey }),
+    fingerprint: fingerprint(tool.name, sendArgs),
+    meaning: fingerprint(`${tool.name}#meaning`, { customer, ...spec.meaning(sendArgs), key: agentKey }),
     agentKey,
     keyPrefix: spec.keyPrefix,
     keySentUpstream: spec.keySentUpstream,

@@ -27,6 +27,7 @@ function askFor(app: App, op: Operation): ReserveAsk {
   return {
     tool: op.tool.name,
     fingerprint: op.fingerprint,
+    meaning: op.meaning,
     customer: op.customer,
     ids: op.identities,
     points: op.points,
@@ -44,8 +45,18 @@ function askFor(app: App, op: Operation): ReserveAsk {
 export async function spend(app: App, op: Operation, ctx: CallContext): Promise<CallToolResult> {
   const started = Date.now();
   if (op.args.dry_run) {
-    const d = await ledger(app, () => app.store.peek((v) => decide(v, askFor(app, op))));
-    const key = d.kind === 'wait' ? '<minted when sent>' : d.entry.key;
+    // A dry run shows what would be sent: the caps apply; the key is the one a send would use.
+    const d = await ledger(app, () =>
+      app.store.peek((v) => {
+        try {
+          return decide(v, askFor(app, op));
+        } catch (e) {
+          if (e instanceof ToolError && String(e.body.code).startsWith('cap_')) throw e;
+          return undefined;
+        }
+      }),
+    );
+    const key = !d || d.kind === 'wait' ? (op.agentKey ?? '<minted when sent>') : d.entry.key;
     const req = await buildRequest(app, op.tool, op.sendArgs, key);
     await audit(app, op, { outcome: 'dry_run', started, key });
     return okResult(

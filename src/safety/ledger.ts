@@ -21,6 +21,8 @@ export interface LedgerEntry {
   key: string;
   /** Hash of the tool and its canonical arguments. */
   fingerprint: string;
+  /** Hash of the operation by meaning (customer, what moves, agent key); see Operation. */
+  meaning?: string;
   tool: string;
   customer: string;
   /** Points spent by this attempt (0 for reversals). */

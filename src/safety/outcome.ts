@@ -28,9 +28,13 @@ const REDEEM_REFUSALS = [
   875, 876,
 ];
 /** v2 codes documented as refusals of a reversal or a lookup (nothing restored). */
-const V2_REFUSALS = [804, 816, 817, 818, 827, 878, 901, 902, 903, 904, 3802, 8015, 1632, 1645];
-/** Request-level codes documented as "all requests failed" (v1.1 `response.status.code`). */
-const REQUEST_REFUSALS = [400, 401, 403, 404, 405, 415, 461, 521];
+const V2_REFUSALS = [804, 816, 817, 818, 827, 878, 901, 902, 903, 904, 3801, 3802, 8015, 1632, 1645];
+/**
+ * Request-level codes documented as "nothing done": all requests failed (400-461), rate limited
+ * (429), another action running for the customer (521). Believed only in Capillary's envelope and
+ * when the HTTP status says the same.
+ */
+const REQUEST_REFUSALS = [400, 401, 403, 404, 405, 415, 429, 461, 521];
 
 export const OUTCOME_TABLE = {
   'v1.1 item': new Set(REDEEM_REFUSALS.map(String)),
@@ -51,10 +55,11 @@ const believable = (status: number) =>
 
 /** Whether an answer proves a refusal: a documented code in Capillary's own envelope. */
 export function provesRefusal(r: EnvelopeReading | undefined): boolean {
-  if (!r || r.form === 'none' || r.code === undefined || !believable(r.status)) return false;
+  if (!r || r.form === 'none' || r.code === undefined) return false;
   const code = String(r.code);
-  if (r.form === 'v2') return OUTCOME_TABLE.v2.has(code) || OUTCOME_TABLE['v1.1 request'].has(code);
-  if (r.level === 'item') return OUTCOME_TABLE['v1.1 item'].has(code);
+  if (r.form === 'v1.1' && r.level === 'item')
+    return believable(r.status) && OUTCOME_TABLE['v1.1 item'].has(code);
+  if (r.form === 'v2' && believable(r.status) && OUTCOME_TABLE.v2.has(code)) return true;
   // A request-level refusal is believed only when the HTTP status says the same thing.
   return OUTCOME_TABLE['v1.1 request'].has(code) && String(r.status) === code;
 }

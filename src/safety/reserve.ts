@@ -36,7 +36,10 @@ export interface LedgerView {
 
 export interface ReserveAsk {
   tool: string;
+  /** The call byte for byte: a success with it is replayed. */
   fingerprint: string;
+  /** The operation by meaning: an unknown attempt with it is re-sent. */
+  meaning: string;
   customer: string;
   /** Every identity of the customer the call named (the customer key among them). */
   ids: string[];
@@ -66,10 +69,11 @@ const when = (ms: number) => new Date(ms).toISOString();
 
 /** The reserve rules; throws a `not_sent` ToolError for a refusal. Pure: reads only the view. */
 export function decide(view: LedgerView, ask: ReserveAsk): Decision {
-  const { fingerprint: fp, customer, agentKey, now } = ask;
+  const { fingerprint: fp, meaning, customer, agentKey, now } = ask;
+  const sameOp = (e: LedgerEntry) => (e.meaning ?? e.fingerprint) === meaning || e.fingerprint === fp;
   if (agentKey) {
     const other = view.byKey(agentKey);
-    if (other && other.fingerprint !== fp)
+    if (other && !sameOp(other))
       throw refuse(
         'key_conflict',
         `external_reference_number "${agentKey}" was already used for a different ${other.tool} call${other.status === 'pending' ? ' (still in flight)' : ''}.`,
@@ -85,7 +89,7 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
   let resend: LedgerEntry | undefined;
   for (const u of view.unresolved(ask.ids)) {
     if (u.status === 'pending' && ask.live(u)) return { kind: 'wait', on: u };
-    if (u.fingerprint !== fp) throw unresolvedRefusal(u);
+    if (!sameOp(u)) throw unresolvedRefusal(u);
     resend ??= u;
   }
   if (resend && !ask.keySentUpstream)
@@ -107,6 +111,7 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
   const entry: LedgerEntry = {
     key: resend?.key ?? agentKey ?? mintKey(ask.keyPrefix),
     fingerprint: fp,
+    meaning,
     tool: ask.tool,
     customer,
     ...(ask.ids.length > 1 ? { ids: ask.ids.filter((i) => i !== customer) } : {}),

@@ -168,9 +168,13 @@ const okRedeem = (req: Rec) => {
 
 const REDEEM_CASES: RedeemCase[] = [
   {
+    // A request-level 500 in the envelope proves nothing about the item: the outcome rules make
+    // it unknown (only a documented refusal code, item- or request-level, proves nothing moved).
     name: '500 with a v1.1 error envelope (the API refused it)',
     plan: refusedBefore(`POST ${REDEEM}`, { status: 500, json: v11(false, 500, 'Internal Server Error') }),
-    first: { outcome: 'failed', code: 500 },
+    first: { outcome: 'unknown', code: 500 },
+    // Refused before anything was spent, but it cannot be told from a commit: unknown, re-sent.
+    applied: false,
     requests: 1,
   },
   {
@@ -381,7 +385,9 @@ describe('fault matrix: redeem_points (spend, key sent upstream)', () => {
       expect(['upstream', 'network', 'config', 'safety']).toContain(e.source);
     }
     const spentAfterFirst = s.cap.spends.filter((x) => x.notes === tag).length;
-    expect(spentAfterFirst).toBe('ok' in c.first || c.first.outcome === 'unknown' ? 1 : 0);
+    const applied =
+      (c as { applied?: boolean }).applied ?? ('ok' in c.first || c.first.outcome === 'unknown');
+    expect(spentAfterFirst).toBe(applied ? 1 : 0);
 
     // The server is still up, and the identical call now settles it: one spend, never two.
     const r2 = await s.call('redeem_points', redeemArgs(tag));

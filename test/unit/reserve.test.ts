@@ -22,6 +22,7 @@ const NOW = Date.UTC(2026, 5, 1, 12);
 const ask = (over: Partial<ReserveAsk> = {}): ReserveAsk => ({
   tool: 'redeem_points',
   fingerprint: 'fp-a',
+  meaning: 'm-a',
   customer: 'id:101',
   ids: ['id:101', 'mobile:919000000001'],
   points: 10,
@@ -66,7 +67,12 @@ describe('reserve rules', () => {
   it('an unknown attempt blocks every other operation for the customer, under any of its identifiers', async () => {
     const s = await storeWith(entry('k1', 'unknown', { ids: ['mobile:919000000001'] }));
     // Another operation, named by the mobile only (a different customer key): still blocked.
-    const other = ask({ fingerprint: 'fp-b', customer: 'mobile:919000000001', ids: ['mobile:919000000001'] });
+    const other = ask({
+      fingerprint: 'fp-b',
+      meaning: 'm-b',
+      customer: 'mobile:919000000001',
+      ids: ['mobile:919000000001'],
+    });
     expect(await s.peek((v) => codeOf(() => decide(v, other)))).toBe('unresolved_attempt');
     // The identical operation is re-sent with the same key, counted once.
     const d = await s.peek((v) => decide(v, ask()));
@@ -105,7 +111,9 @@ describe('reserve rules', () => {
     const limits = { maxPointsPerCustomerPerDay: 100 };
     expect((await s.peek((v) => decide(v, ask({ points: 60, limits })))).kind).toBe('send');
     expect(
-      await s.peek((v) => codeOf(() => decide(v, ask({ fingerprint: 'fp-x', points: 50, limits })))),
+      await s.peek((v) =>
+        codeOf(() => decide(v, ask({ fingerprint: 'fp-x', meaning: 'm-x', points: 50, limits }))),
+      ),
     ).toBe('unresolved_attempt');
   });
 });
@@ -130,7 +138,7 @@ describe('outcome rules', () => {
     expect(moneyOutcome(err(500, { status: 500, form: 'v1.1', code: 816, level: 'item' }), false)).toBe(
       'failed',
     );
-    for (const status of [503, 502, 504, 408, 499, 429])
+    for (const status of [503, 502, 504, 408, 499])
       expect(moneyOutcome(err(status, { status, form: 'v1.1', code: 813, level: 'item' }), false)).toBe(
         'unknown',
       );
@@ -141,6 +149,8 @@ describe('outcome rules', () => {
     expect(moneyOutcome(err(404), false)).toBe('unknown');
     expect(moneyOutcome(new Error('boom'), false)).toBe('unknown');
     expect(provesRefusal({ status: 401, form: 'v1.1', code: 401, level: 'request' })).toBe(true);
+    expect(provesRefusal({ status: 503, form: 'v1.1', code: 401, level: 'request' })).toBe(false);
+    expect(moneyOutcome(err(429, { status: 429, form: 'none' }), false)).toBe('unknown');
   });
   it('a re-send is settled only by a success: any refusal leaves it unknown', () => {
     expect(moneyOutcome(err(200, { status: 200, form: 'v1.1', code: 813, level: 'item' }), true)).toBe(
