@@ -210,7 +210,7 @@ async function freePort(): Promise<number> {
 
 /** Whether this build has the Streamable HTTP transport (it may land after the bench does). */
 function httpAvailable(): string | undefined {
-  const dir = join(ROOT, 'src', 'transports', 'http.ts');
+  const dir = join(ROOT, 'src', 'mcp', 'http', 'server.ts');
   if (!existsSync(dir) || !/startHttpServer/.test(readFileSync(dir, 'utf8')))
     return 'the Streamable HTTP transport (src/mcp/http/server.ts) is not in this build';
   return undefined;
