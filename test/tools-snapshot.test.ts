@@ -23,7 +23,7 @@ describe('tools/list snapshot', () => {
     expect(JSON.parse(text)).toEqual(JSON.parse(readFileSync(SNAP, 'utf8')));
   });
 
-  it('lists every argument described, and output fields by type (their descriptions live in the code and README)', async () => {
+  it('lists every argument described, and output fields by type (their descriptions live in the code and docs/tools.md)', async () => {
     const { tools } = await mcp.client.listTools();
     const undescribed: string[] = [];
     const described: string[] = [];
@@ -40,7 +40,7 @@ describe('tools/list snapshot', () => {
     }
     expect(undescribed).toEqual([]);
     expect(described).toEqual([]);
-    // The source schemas still describe every output field (the README's "Returns" tables).
+    // The source schemas still describe every output field (the "Returns" tables in docs/tools.md).
     for (const tool of ALL_TOOLS) walk(describedOutput(tool), `${tool.name}.out`, undescribed, true);
     expect(undescribed).toEqual([]);
   });

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, resolve } from 'node:path';
 import { CLI, tempDir } from '../helpers/mcp.js';
 
-/** Where every suite writes its figures (docs/readme/reliability.md is filled from these). */
+/** Where every suite writes its figures (docs/reliability.md quotes their totals, from summary.mjs). */
 export const FIGURES_DIR = resolve(import.meta.dirname, '../../.tmp/reliability');
 
 /** Fuzz runs per property; CI default 1000, nightly e.g. FUZZ_RUNS=20000. */
