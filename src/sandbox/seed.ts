@@ -4,15 +4,25 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { EVENT_NAMES } from '../toolkit/fields.js';
 import { JsonSyntaxError, locate, parseLocated, pathToString } from './json-locate.js';
 import { parseMilli } from './points.js';
 
 export const FAULT_KINDS = ['error_500', 'lost_response', 'locked_521', 'rate_limited_429'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-// The documented eventName values: one list for the tools and the sandbox.
-export { EVENT_NAMES };
+/**
+ * unlockPromisedPoints' documented eventName values. The sandbox keeps its own copy (it is an
+ * independent fake of Capillary); test/sandbox/independence.test.ts pins it equal to the tools' list.
+ */
+export const EVENT_NAMES = [
+  'GenericEvent',
+  'CustomerPromotionImport',
+  'TargetCompleted',
+  'LineitemsPointsPromotionImport',
+  'BillPointsPromotionImport',
+  'TransactionAdd',
+  'GroupTransactionAdd',
+] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];
 
