@@ -5,6 +5,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorFor, type Reply, type SandboxCore, type Version } from './core.js';
+import { balance } from './endpoints/customers.js';
+import { authenticate, oauthGenerate } from './endpoints/oauth.js';
+import { redeem } from './endpoints/redeem.js';
+import { isRedeemable } from './endpoints/redeemable.js';
+import { reverse } from './endpoints/reverse.js';
+import { unlockPromisedPoints } from './endpoints/unlock.js';
+import { updateRedemption } from './endpoints/update.js';
+import { validationCode } from './endpoints/validation-code.js';
+import { workflowCreate, workflowDecide, workflowGet, workflowHeaders } from './endpoints/workflow.js';
 import { parseJsonExact } from './exact-json.js';
 
 const MAX_BODY = 1024 * 1024;
@@ -28,39 +37,42 @@ interface Route {
 
 export function createRequestListener(core: SandboxCore, onRequest: () => void) {
   const routes = new Map<string, Route>([
-    ['/v1.1/points/redeem', { version: 'v1', methods: { POST: (c) => core.redeem(c.query, c.body) } }],
-    ['/v1.1/points/isredeemable', { version: 'v1', methods: { GET: (c) => core.isRedeemable(c.query) } }],
-    ['/v1.1/points/validationcode', { version: 'v1', methods: { GET: (c) => core.validationCode(c.query) } }],
+    ['/v1.1/points/redeem', { version: 'v1', methods: { POST: (c) => redeem(core, c.query, c.body) } }],
+    ['/v1.1/points/isredeemable', { version: 'v1', methods: { GET: (c) => isRedeemable(core, c.query) } }],
+    [
+      '/v1.1/points/validationcode',
+      { version: 'v1', methods: { GET: (c) => validationCode(core, c.query) } },
+    ],
     [
       '/v2/points/updateRedemption',
-      { version: 'v2', methods: { PUT: (c) => core.updateRedemption(c.body) } },
+      { version: 'v2', methods: { PUT: (c) => updateRedemption(core, c.body) } },
     ],
     [
       '/v2/points/unlockPromisedPoints',
-      { version: 'v2', methods: { POST: (c) => core.unlockPromisedPoints(c.query, c.body) } },
+      { version: 'v2', methods: { POST: (c) => unlockPromisedPoints(core, c.query, c.body) } },
     ],
-    ['/v2/points/reverse', { version: 'v2', methods: { POST: (c) => core.reverse(c.body) } }],
+    ['/v2/points/reverse', { version: 'v2', methods: { POST: (c) => reverse(core, c.body) } }],
     [
       '/v2/customers/lookup/points/balance',
-      { version: 'v2', methods: { GET: (c) => core.balance(c.query) } },
+      { version: 'v2', methods: { GET: (c) => balance(core, c.query) } },
     ],
     [
       '/v3/oauth/token/generate',
-      { version: 'v2', open: true, methods: { POST: (c) => core.oauthGenerate(c.body) } },
+      { version: 'v2', open: true, methods: { POST: (c) => oauthGenerate(core, c.body) } },
     ],
     [
       WORKFLOW_PATH,
       {
         version: 'v2',
         workflow: true,
-        methods: { POST: (c) => core.workflowCreate(c.body), PUT: (c) => core.workflowDecide(c.body) },
+        methods: { POST: (c) => workflowCreate(core, c.body), PUT: (c) => workflowDecide(core, c.body) },
       },
     ],
   ]);
   const requestsRoute: Route = {
     version: 'v2',
     workflow: true,
-    methods: { GET: (c) => core.workflowGet(c.pathParam ?? '') },
+    methods: { GET: (c) => workflowGet(core, c.pathParam ?? '') },
   };
 
   const send = (req: IncomingMessage, res: ServerResponse, r: Reply) => {
@@ -138,9 +150,9 @@ export function createRequestListener(core: SandboxCore, onRequest: () => void) 
         return Array.isArray(v) ? v[0] : v;
       };
       if (!route.open) {
-        if (!core.authenticate(get)) return errorFor(version, 401, 401, 'Unauthorized');
+        if (!authenticate(core, get)) return errorFor(version, 401, 401, 'Unauthorized');
         if (route.workflow) {
-          const w = core.workflowHeaders(get);
+          const w = workflowHeaders(get);
           if (w) return w;
         }
       }
