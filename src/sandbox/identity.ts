@@ -1,49 +1,81 @@
 /**
- * Who a request is for: customer lookups by the identifiers the v1.1 and v2 endpoints accept.
+ * Who a request is for. Capillary treats some spellings of an identifier as the same customer;
+ * normalizeIdentifier() is the sandbox's one rule for that, used by the store's index (and so by
+ * every endpoint's lookup) and by the seed's uniqueness check:
+ * - `id`: digits, compared as a number (leading zeros do not matter: `0101` is 101);
+ * - `mobile`: digits with the country code; a leading `+` and spaces are ignored;
+ * - `email`: case-insensitive;
+ * - `externalId`, `cardnumber`: exact (after trimming).
  */
 import { text } from './core.js';
 import type { CustomerRec, Store } from './state.js';
 
-/** v1.1 identifiers (mobile, email, external_id, id): all given ones must name the same customer. */
-export function resolveV1(
-  store: Store,
-  ident: { mobile?: unknown; email?: unknown; external_id?: unknown; id?: unknown },
-): CustomerRec | null {
-  let found: CustomerRec | undefined;
-  let any = false;
-  const pick = (c: CustomerRec | undefined) => {
-    any = true;
-    if (!c || (found && found !== c)) return false;
-    found = c;
-    return true;
-  };
-  const mobile = text(ident.mobile);
-  const email = text(ident.email);
-  const ext = text(ident.external_id);
-  const id = text(ident.id);
-  if (mobile !== null && !pick(store.byMobile.get(mobile))) return null;
-  if (email !== null && !pick(store.byEmail.get(email.toLowerCase()))) return null;
-  if (ext !== null && !pick(store.byExternalId.get(ext))) return null;
-  if (id !== null && !pick(/^\d+$/.test(id) ? store.customers.get(Number(id)) : undefined)) return null;
-  return any ? (found ?? null) : null;
+export type IdentifierKind = 'mobile' | 'email' | 'externalId' | 'cardnumber' | 'id';
+
+/** Identifier names as the endpoints accept them (compared case-insensitively), per kind. */
+const KIND_BY_NAME: ReadonlyMap<string, IdentifierKind> = new Map([
+  ['mobile', 'mobile'],
+  ['email', 'email'],
+  ['externalid', 'externalId'],
+  ['external_id', 'externalId'],
+  ['cardnumber', 'cardnumber'],
+  ['card_number', 'cardnumber'],
+  ['id', 'id'],
+  ['userid', 'id'],
+  ['customerid', 'id'],
+]);
+
+/** The kind an identifier name (`identifierName`, `identifier.type`, ...) stands for; null if unsupported. */
+export function identifierKind(name: string): IdentifierKind | null {
+  return KIND_BY_NAME.get(name.trim().toLowerCase()) ?? null;
 }
 
-/** v2 identifier type/value (mobile, email, externalId|external_id, id). */
+/** The one spelling of an identifier the sandbox compares; null when the value cannot be one. */
+export function normalizeIdentifier(kind: IdentifierKind, value: string): string | null {
+  const v = value.trim();
+  if (v === '') return null;
+  switch (kind) {
+    case 'id':
+      return /^\d+$/.test(v) ? v.replace(/^0+(?=\d)/, '') : null;
+    case 'mobile': {
+      const digits = v.replace(/\s+/g, '').replace(/^\+/, '');
+      return /^\d+$/.test(digits) ? digits : null;
+    }
+    case 'email':
+      return v.toLowerCase();
+    default:
+      return v;
+  }
+}
+
+/** v1.1 identifiers: all given ones must name the same customer. */
+export function resolveV1(
+  store: Store,
+  ident: { mobile?: unknown; email?: unknown; external_id?: unknown; id?: unknown; card_number?: unknown },
+): CustomerRec | null {
+  let found: CustomerRec | null = null;
+  let any = false;
+  const given: Array<[IdentifierKind, unknown]> = [
+    ['mobile', ident.mobile],
+    ['email', ident.email],
+    ['externalId', ident.external_id],
+    ['id', ident.id],
+    ['cardnumber', ident.card_number],
+  ];
+  for (const [kind, raw] of given) {
+    const value = text(raw);
+    if (value === null) continue;
+    any = true;
+    const c = store.findCustomer(kind, value);
+    if (!c || (found && found !== c)) return null;
+    found = c;
+  }
+  return any ? found : null;
+}
+
+/** A v2 identifier (type or identifierName, and value). */
 export function resolveV2(store: Store, type: string | null, value: string | null): CustomerRec | null {
   if (type === null || value === null) return null;
-  switch (type.toLowerCase()) {
-    case 'mobile':
-      return store.byMobile.get(value) ?? null;
-    case 'email':
-      return store.byEmail.get(value.toLowerCase()) ?? null;
-    case 'externalid':
-    case 'external_id':
-      return store.byExternalId.get(value) ?? null;
-    case 'id':
-    case 'userid':
-    case 'customerid':
-      return /^\d+$/.test(value) ? (store.customers.get(Number(value)) ?? null) : null;
-    default:
-      return null;
-  }
+  const kind = identifierKind(type);
+  return kind === null ? null : store.findCustomer(kind, value);
 }

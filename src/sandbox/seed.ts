@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { type IdentifierKind, normalizeIdentifier } from './identity.js';
 import { JsonSyntaxError, locate, parseLocated, pathToString } from './json-locate.js';
 import { parseMilli } from './points.js';
 
@@ -47,6 +48,8 @@ export interface SandboxSeedCustomer {
   mobile: string;
   email?: string;
   external_id?: string;
+  /** loyalty card number (the `cardnumber` identifier) */
+  card_number?: string;
   /** redeemable points; number or decimal string, at most 3 decimals */
   points: number | string;
   promised?: SandboxSeedPromised[];
@@ -62,7 +65,14 @@ export interface SandboxSeed {
 export const DEFAULT_SEED: SandboxSeed = {
   description: 'Default Capillary sandbox dataset',
   customers: [
-    { id: 101, mobile: '919000000001', email: 'asha@example.com', external_id: 'EXT-101', points: 5000 },
+    {
+      id: 101,
+      mobile: '919000000001',
+      email: 'asha@example.com',
+      external_id: 'EXT-101',
+      card_number: '7000000101',
+      points: 5000,
+    },
     { id: 102, mobile: '919000000002', external_id: 'EXT-102', points: 0 },
     {
       id: 103,
@@ -150,6 +160,10 @@ const customerSchema = z.strictObject(
       .string({ error: 'expected a string' })
       .min(1, { error: 'expected a non-empty string' })
       .optional(),
+    card_number: z
+      .string({ error: 'expected a string' })
+      .min(1, { error: 'expected a non-empty string' })
+      .optional(),
     points: pointsField(true),
     promised: z.array(promisedSchema, { error: 'expected an array' }).optional(),
     requires_validation: z.boolean({ error: 'expected true or false' }).optional(),
@@ -177,15 +191,17 @@ const seedSchema = z
   .superRefine((seed, ctx) => {
     const seen = new Map<string, number>();
     seed.customers.forEach((c, i) => {
-      const keys: Array<[keyof SandboxSeedCustomer, string | undefined]> = [
-        ['id', String(c.id)],
-        ['mobile', c.mobile],
-        ['email', c.email?.toLowerCase()],
-        ['external_id', c.external_id],
+      const keys: Array<[keyof SandboxSeedCustomer, IdentifierKind, string | undefined]> = [
+        ['id', 'id', String(c.id)],
+        ['mobile', 'mobile', c.mobile],
+        ['email', 'email', c.email],
+        ['external_id', 'externalId', c.external_id],
+        ['card_number', 'cardnumber', c.card_number],
       ];
-      for (const [field, value] of keys) {
-        if (value === undefined) continue;
-        const k = `${field}\u0000${value}`;
+      for (const [field, kind, value] of keys) {
+        const norm = value === undefined ? null : normalizeIdentifier(kind, value);
+        if (norm === null) continue;
+        const k = `${kind}\u0000${norm}`;
         const prev = seen.get(k);
         if (prev !== undefined) {
           ctx.addIssue({

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorFor, type Reply, type SandboxCore, type Version } from './core.js';
-import { balance } from './endpoints/customers.js';
+import { balance, customerDetails } from './endpoints/customers.js';
 import { authenticate, oauthGenerate } from './endpoints/oauth.js';
 import { redeem } from './endpoints/redeem.js';
 import { isRedeemable } from './endpoints/redeemable.js';
@@ -55,6 +55,10 @@ export function createRequestListener(core: SandboxCore, onRequest: () => void) 
     [
       '/v2/customers/lookup/points/balance',
       { version: 'v2', methods: { GET: (c) => balance(core, c.query) } },
+    ],
+    [
+      '/v2/customers/lookup/customerDetails',
+      { version: 'v2', methods: { GET: (c) => customerDetails(core, c.query) } },
     ],
     [
       '/v3/oauth/token/generate',

@@ -5,7 +5,7 @@
 import { isObj, isoZ, type Reply, type SandboxCore, TILL_ID, text, v2Error } from '../core.js';
 import { SANDBOX_CREDENTIALS } from '../credentials.js';
 import { RawNumber, stringifyExact } from '../exact-json.js';
-import { resolveV2 } from '../identity.js';
+import { identifierKind, resolveV2 } from '../identity.js';
 import { milliToNumber, scalarText } from '../points.js';
 import type { RedemptionRec } from '../state.js';
 
@@ -37,11 +37,7 @@ export function updateRedemption(core: SandboxCore, body: unknown): Reply {
   if (etype.toUpperCase() !== 'CUSTOMER') {
     return v2Error(400, 1219, 'Entity details not set/invalid: no such group in the sandbox');
   }
-  if (
-    !['mobile', 'email', 'externalid', 'external_id', 'id', 'userid', 'customerid'].includes(
-      idType.toLowerCase(),
-    )
-  ) {
+  if (identifierKind(idType) === null) {
     return v2Error(400, 8015, `Invalid identifier: unsupported identifierType ${idType}`);
   }
   const c = resolveV2(store, idType, idValue);

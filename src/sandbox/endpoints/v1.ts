@@ -28,6 +28,7 @@ export function v1CustomerPoints(q: Params) {
     email: q.get('email'),
     external_id: q.get('external_id'),
     id: q.get('id'),
+    card_number: q.get('card_number'),
   };
   const pointsText = (q.get('points') ?? '').trim();
   const p = parseMilli(pointsText);
