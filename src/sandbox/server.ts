@@ -15,10 +15,20 @@ import { updateRedemption } from './endpoints/update.js';
 import { validationCode } from './endpoints/validation-code.js';
 import { workflowCreate, workflowDecide, workflowGet, workflowHeaders } from './endpoints/workflow.js';
 import { parseJsonExact } from './exact-json.js';
+import { computeStats } from './stats.js';
 
 const MAX_BODY = 1024 * 1024;
 const WORKFLOW_PATH = '/api_gateway/v2/request-workflow/POINTS-REDEMPTION';
 const WORKFLOW_REQUESTS_PREFIX = '/api_gateway/v2/request-workflow/requests/';
+/** The sandbox's own debug path (not Capillary's): what was committed. No auth, loopback callers only. */
+export const STATS_PATH = '/__sandbox/stats';
+
+/** true for a loopback peer address (127.0.0.0/8, ::1, and IPv4-mapped 127.x). */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
 
 type Handler = (ctx: Ctx) => Reply;
 interface Ctx {
@@ -28,8 +38,10 @@ interface Ctx {
 }
 interface Route {
   version: Version;
-  /** true: no auth at all (oauth token endpoint) */
+  /** true: no auth at all (oauth token endpoint, the debug path) */
   open?: boolean;
+  /** answers loopback callers only (the debug path) */
+  loopbackOnly?: boolean;
   /** needs the request-workflow headers as well */
   workflow?: boolean;
   methods: Record<string, Handler>;
@@ -72,6 +84,15 @@ export function createRequestListener(core: SandboxCore, onRequest: () => void) 
         methods: { POST: (c) => workflowCreate(core, c.body), PUT: (c) => workflowDecide(core, c.body) },
       },
     ],
+    [
+      STATS_PATH,
+      {
+        version: 'v2',
+        open: true,
+        loopbackOnly: true,
+        methods: { GET: () => ({ status: 200, body: JSON.stringify(computeStats(core.store)) }) },
+      },
+    ],
   ]);
   const requestsRoute: Route = {
     version: 'v2',
@@ -95,11 +116,11 @@ export function createRequestListener(core: SandboxCore, onRequest: () => void) 
   };
 
   return (req: IncomingMessage, res: ServerResponse) => {
-    onRequest();
     const url = req.url ?? '/';
     const qi = url.indexOf('?');
     let path = qi < 0 ? url : url.slice(0, qi);
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    if (path !== STATS_PATH) onRequest(); // the count is of Capillary requests, not of debug reads
     const query = new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1));
     const method = (req.method ?? 'GET').toUpperCase();
 
@@ -148,6 +169,14 @@ export function createRequestListener(core: SandboxCore, onRequest: () => void) 
       if (!handler) {
         const r = errorFor(version, 405, 405, `Method ${method} not allowed on ${path}`);
         return { ...r, headers: { allow: Object.keys(route.methods).join(', ') } };
+      }
+      if (route.loopbackOnly && !isLoopback(req.socket.remoteAddress)) {
+        return errorFor(
+          version,
+          403,
+          403,
+          'Forbidden: this sandbox debug path answers loopback callers only',
+        );
       }
       const get = (name: string) => {
         const v = req.headers[name];
