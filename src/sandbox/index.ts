@@ -9,6 +9,7 @@ import { cloneJson } from './exact-json.js';
 import { DEFAULT_SEED, loadSeedFile, type SandboxSeed, validateSeed } from './seed.js';
 import { createRequestListener } from './server.js';
 import { readStateFile, Store } from './state.js';
+import { computeStats, type SandboxStats } from './stats.js';
 
 export { basicAuthHeader, md5hex, SANDBOX_CREDENTIALS } from './credentials.js';
 export { RawNumber } from './exact-json.js';
@@ -22,6 +23,7 @@ export type {
 } from './seed.js';
 export { DEFAULT_SEED, loadSeedFile, SeedError, validateSeed } from './seed.js';
 export { StateFileError } from './state.js';
+export type { SandboxStats, Tally, TallyBy } from './stats.js';
 export type { SandboxSeed };
 
 export interface SandboxOptions {
@@ -46,8 +48,10 @@ export interface SandboxHandle {
   url: string;
   port: number;
   close(): Promise<void>;
-  /** count of HTTP requests received */
+  /** count of HTTP requests received (reads of the debug path /__sandbox/stats aside) */
   readonly requests: number;
+  /** what was actually committed, per customer id and external_reference_number (see stats.ts) */
+  stats(): SandboxStats;
   /** deep copy of the state (for tests; shape is internal) */
   snapshot(): unknown;
 }
@@ -98,6 +102,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
       return requests;
     },
     snapshot: () => cloneJson(store.toData(now())),
+    stats: () => computeStats(store),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -4,15 +4,26 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { EVENT_NAMES } from '../toolkit/fields.js';
+import { type IdentifierKind, normalizeIdentifier } from './identity.js';
 import { JsonSyntaxError, locate, parseLocated, pathToString } from './json-locate.js';
 import { parseMilli } from './points.js';
 
 export const FAULT_KINDS = ['error_500', 'lost_response', 'locked_521', 'rate_limited_429'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-// The documented eventName values: one list for the tools and the sandbox.
-export { EVENT_NAMES };
+/**
+ * unlockPromisedPoints' documented eventName values. The sandbox keeps its own copy (it is an
+ * independent fake of Capillary); test/sandbox/independence.test.ts pins it equal to the tools' list.
+ */
+export const EVENT_NAMES = [
+  'GenericEvent',
+  'CustomerPromotionImport',
+  'TargetCompleted',
+  'LineitemsPointsPromotionImport',
+  'BillPointsPromotionImport',
+  'TransactionAdd',
+  'GroupTransactionAdd',
+] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];
 
@@ -37,6 +48,8 @@ export interface SandboxSeedCustomer {
   mobile: string;
   email?: string;
   external_id?: string;
+  /** loyalty card number (the `cardnumber` identifier) */
+  card_number?: string;
   /** redeemable points; number or decimal string, at most 3 decimals */
   points: number | string;
   promised?: SandboxSeedPromised[];
@@ -52,7 +65,14 @@ export interface SandboxSeed {
 export const DEFAULT_SEED: SandboxSeed = {
   description: 'Default Capillary sandbox dataset',
   customers: [
-    { id: 101, mobile: '919000000001', email: 'asha@example.com', external_id: 'EXT-101', points: 5000 },
+    {
+      id: 101,
+      mobile: '919000000001',
+      email: 'asha@example.com',
+      external_id: 'EXT-101',
+      card_number: '7000000101',
+      points: 5000,
+    },
     { id: 102, mobile: '919000000002', external_id: 'EXT-102', points: 0 },
     {
       id: 103,
@@ -140,6 +160,10 @@ const customerSchema = z.strictObject(
       .string({ error: 'expected a string' })
       .min(1, { error: 'expected a non-empty string' })
       .optional(),
+    card_number: z
+      .string({ error: 'expected a string' })
+      .min(1, { error: 'expected a non-empty string' })
+      .optional(),
     points: pointsField(true),
     promised: z.array(promisedSchema, { error: 'expected an array' }).optional(),
     requires_validation: z.boolean({ error: 'expected true or false' }).optional(),
@@ -167,15 +191,17 @@ const seedSchema = z
   .superRefine((seed, ctx) => {
     const seen = new Map<string, number>();
     seed.customers.forEach((c, i) => {
-      const keys: Array<[keyof SandboxSeedCustomer, string | undefined]> = [
-        ['id', String(c.id)],
-        ['mobile', c.mobile],
-        ['email', c.email?.toLowerCase()],
-        ['external_id', c.external_id],
+      const keys: Array<[keyof SandboxSeedCustomer, IdentifierKind, string | undefined]> = [
+        ['id', 'id', String(c.id)],
+        ['mobile', 'mobile', c.mobile],
+        ['email', 'email', c.email],
+        ['external_id', 'externalId', c.external_id],
+        ['card_number', 'cardnumber', c.card_number],
       ];
-      for (const [field, value] of keys) {
-        if (value === undefined) continue;
-        const k = `${field}\u0000${value}`;
+      for (const [field, kind, value] of keys) {
+        const norm = value === undefined ? null : normalizeIdentifier(kind, value);
+        if (norm === null) continue;
+        const k = `${kind}\u0000${norm}`;
         const prev = seen.get(k);
         if (prev !== undefined) {
           ctx.addIssue({

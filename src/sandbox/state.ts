@@ -16,6 +16,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { parseJsonExact, stringifyExact } from './exact-json.js';
+import { type IdentifierKind, normalizeIdentifier } from './identity.js';
 import { parseMilli } from './points.js';
 import type { EventName, FaultKind, SandboxSeed } from './seed.js';
 
@@ -41,6 +42,7 @@ export interface CustomerRec {
   mobile: string;
   email: string | null;
   externalId: string | null;
+  cardNumber: string | null;
   pointsMilli: number;
   /** lifetime redeemed (gross) */
   redeemedMilli: number;
@@ -135,9 +137,8 @@ export function randomId(len: number, alphabet = ID_ALPHABET): string {
 
 export class Store {
   readonly customers = new Map<number, CustomerRec>();
-  readonly byMobile = new Map<string, CustomerRec>();
-  readonly byEmail = new Map<string, CustomerRec>();
-  readonly byExternalId = new Map<string, CustomerRec>();
+  /** `${kind}:${normalised value}` -> customer, for every identifier of every customer */
+  private readonly byIdentifier = new Map<string, CustomerRec>();
   readonly redemptions = new Map<string, RedemptionRec>();
   readonly idempotency = new Map<string, IdemRec>();
   /** key `${customerId}:${pointsMilli}` */
@@ -149,9 +150,23 @@ export class Store {
 
   addCustomer(c: CustomerRec): void {
     this.customers.set(c.id, c);
-    this.byMobile.set(c.mobile, c);
-    if (c.email) this.byEmail.set(c.email.toLowerCase(), c);
-    if (c.externalId) this.byExternalId.set(c.externalId, c);
+    const ids: Array<[IdentifierKind, string | null]> = [
+      ['id', String(c.id)],
+      ['mobile', c.mobile],
+      ['email', c.email],
+      ['externalId', c.externalId],
+      ['cardnumber', c.cardNumber],
+    ];
+    for (const [kind, value] of ids) {
+      const key = value === null ? null : normalizeIdentifier(kind, value);
+      if (key !== null) this.byIdentifier.set(`${kind}:${key}`, c);
+    }
+  }
+
+  /** The customer an identifier names, compared the way Capillary compares it (identity.ts). */
+  findCustomer(kind: IdentifierKind, value: string): CustomerRec | null {
+    const key = normalizeIdentifier(kind, value);
+    return key === null ? null : (this.byIdentifier.get(`${kind}:${key}`) ?? null);
   }
 
   static fromSeed(seed: SandboxSeed, statePath?: string): Store {
@@ -162,6 +177,7 @@ export class Store {
         mobile: c.mobile,
         email: c.email ?? null,
         externalId: c.external_id ?? null,
+        cardNumber: c.card_number ?? null,
         pointsMilli: milliOf(c.points),
         redeemedMilli: 0,
         reversedMilli: 0,
@@ -199,7 +215,7 @@ export class Store {
   static fromData(data: StateData, statePath?: string): Store {
     const st = new Store(statePath);
     st.seq = { ...data.seq };
-    for (const c of data.customers) st.addCustomer(c);
+    for (const c of data.customers) st.addCustomer({ ...c, cardNumber: c.cardNumber ?? null });
     for (const r of data.redemptions) st.redemptions.set(r.redemptionId, r);
     for (const [k, v] of Object.entries(data.idempotency)) st.idempotency.set(k, v);
     for (const o of data.otps) st.otps.set(`${o.customerId}:${o.pointsMilli}`, o);
@@ -269,6 +285,8 @@ const stateSchema = z.object({
       mobile: z.string(),
       email: nullableStr,
       externalId: nullableStr,
+      /** absent in state files written before card numbers existed */
+      cardNumber: nullableStr.optional(),
       pointsMilli: milli.nonnegative(),
       redeemedMilli: milli,
       reversedMilli: milli,

@@ -188,6 +188,7 @@ describe('cli', () => {
     expect(h).toBeDefined();
     sb = h;
     expect(out).toContain(`listening on ${h!.url}`);
+    expect(out).toContain(`GET ${h!.url}/__sandbox/stats`);
     expect(out).toContain('sandbox_till');
     expect(out).toContain('sandbox-key');
     expect(out).not.toContain('sandbox-password');
