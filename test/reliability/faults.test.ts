@@ -137,6 +137,8 @@ const refusedBefore =
 const redeemArgs = (tag: string) => ({ customer: { mobile: '919000000001' }, points: 12.5, notes: tag });
 
 interface RedeemCase {
+  /** Whether the first attempt spent (default: it succeeded or its outcome is unknown). */
+  applied?: boolean;
   name: string;
   plan: Plan;
   mode?: Mode;
