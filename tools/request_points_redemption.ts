@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
-  customerIds,
-  customerKey,
   customerLabel,
   POINTS_CODES,
   pointsString,
@@ -59,8 +57,7 @@ export default defineTool({
   embedsAuth: true,
   codes: POINTS_CODES,
   spend: {
-    customer: (a) => customerKey(a.customer),
-    identities: (a) => customerIds(a.customer),
+    whose: (a) => ({ customer: a.customer, group: a.group }),
     meaning: (a) => ({ points: a.points, program_id: a.program_id, group: a.group }),
     points: (a) => a.points,
     describe: (a) =>

@@ -2,8 +2,6 @@ import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
   customerIdentifier,
-  customerIds,
-  customerKey,
   customerLabel,
   customerSchema,
   dryRunSchema,
@@ -44,8 +42,7 @@ export default defineTool({
   envelope: 'v2',
   codes: { 'points:too_small': 901, 'points:invalid_type': 901, 'points:not_multiple_of': 878 },
   spend: {
-    customer: (a) => customerKey(a.customer),
-    identities: (a) => customerIds(a.customer),
+    whose: (a) => ({ customer: a.customer }),
     meaning: (a) => ({ redemption_id: a.redemption_id, points: a.points }),
     // A reversal spends nothing against the caps: it returns points.
     points: () => 0,

@@ -36,9 +36,14 @@ export async function callTool(
     if (app.ready) await app.ready;
     const args = checkArgs(tool, rawArgs ?? {});
     const sendArgs = pinProgram(tool, args, app.config.programId);
-    return isSpendTool(tool)
-      ? await spend(app, deriveOperation(tool, args, sendArgs), ctx)
-      : await plain(app, tool, args, sendArgs, ctx);
+    if (!isSpendTool(tool)) return await plain(app, tool, args, sendArgs, ctx);
+    // One customer identity, resolved through the API before anything else (a dry run sends
+    // nothing at all, so it keys on the normalised identifiers).
+    const { customer, group } = tool.spend.whose(sendArgs);
+    const who = sendArgs.dry_run
+      ? app.identity.local(customer, group)
+      : await app.identity.resolve(customer, group, ctx.signal);
+    return await spend(app, deriveOperation(tool, args, sendArgs, who), ctx);
   } catch (e) {
     return errorResult(app, toErrorBody(app.log, e, tool));
   }

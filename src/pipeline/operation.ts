@@ -3,6 +3,7 @@
 // into the tool's spend spec.
 import { fingerprint } from '../safety/fingerprint.js';
 import type { AnySpendTool } from '../toolkit/define.js';
+import type { Identity } from './identity.js';
 
 export interface Operation {
   tool: AnySpendTool;
@@ -39,17 +40,18 @@ export function deriveOperation(
   tool: AnySpendTool,
   args: Record<string, any>,
   sendArgs: Record<string, any>,
+  who: Identity,
 ): Operation {
   const spec = tool.spend;
   const points = spec.points(args);
-  const customer = spec.customer(sendArgs);
+  const customer = who.key;
   const agentKey = spec.key(args);
   return {
     tool,
     args,
     sendArgs,
     customer,
-    identities: [...new Set([customer, ...spec.identities(sendArgs)])],
+    identities: who.ids,
     points,
     confirmPoints: spec.confirmPoints ? spec.confirmPoints(args) : points,
     fingerprint: fingerprint(tool.name, sendArgs),

@@ -108,6 +108,8 @@ class Index implements LedgerView {
   private readonly unsettled = new Map<string, Map<string, LedgerEntry>>();
   private readonly openByKey = new Map<string, LedgerEntry>();
   readonly byFp = new Map<string, LedgerEntry>();
+  /** The newest entry of each operation by meaning. */
+  private readonly byMeaning = new Map<string, LedgerEntry>();
   readonly byCustomer = new Map<string, Set<LedgerEntry>>();
   /** Entries in the order they arrived, for pruning; `head` is the first one not yet pruned. */
   private order: LedgerEntry[] = [];
@@ -128,6 +130,10 @@ class Index implements LedgerView {
     this.keyMap.set(e.key, e);
     const prev = this.byFp.get(e.fingerprint);
     if (!prev || prev.at <= e.at) this.byFp.set(e.fingerprint, e);
+    if (e.meaning) {
+      const m = this.byMeaning.get(e.meaning);
+      if (!m || m.at <= e.at) this.byMeaning.set(e.meaning, e);
+    }
     let set = this.byCustomer.get(e.customer);
     if (!set) {
       set = new Set();
@@ -161,6 +167,9 @@ class Index implements LedgerView {
   latest(fp: string): LedgerEntry | undefined {
     return this.byFp.get(fp);
   }
+  latestByMeaning(meaning: string): LedgerEntry | undefined {
+    return this.byMeaning.get(meaning);
+  }
   byKey(key: string): LedgerEntry | undefined {
     return this.keyMap.get(key) ?? this.openByKey.get(key);
   }
@@ -181,6 +190,7 @@ class Index implements LedgerView {
       // Only the live entry for a key is removed; an older object for the same key is just skipped.
       if (this.keyMap.get(old.key) === old) this.keyMap.delete(old.key);
       if (this.byFp.get(old.fingerprint) === old) this.byFp.delete(old.fingerprint);
+      if (old.meaning && this.byMeaning.get(old.meaning) === old) this.byMeaning.delete(old.meaning);
       const set = this.byCustomer.get(old.customer);
       if (set?.delete(old) && set.size === 0) this.byCustomer.delete(old.customer);
     }

@@ -13,7 +13,7 @@
  *    (`unresolved_attempt`); the identical operation re-sends the same key, at any age (the
  *    idempotency window never turns an unknown attempt into a new key). A money call whose key
  *    does not travel upstream cannot be re-sent: it is refused until a human settles it.
- * 4. An identical operation that succeeded within the idempotency window is replayed.
+ * 4. The same operation (by meaning) that succeeded within the idempotency window is replayed.
  * 5. The caps, counted from the ledger at this moment (a re-sent attempt is not counted twice,
  *    and counts in the window of its latest send).
  * 6. Otherwise the pending entry is written, durably, before anything is sent.
@@ -27,6 +27,8 @@ import type { LedgerEntry } from './ledger.js';
 /** What a store shows the decision: read at the moment of the step, under its lock. */
 export interface LedgerView {
   latest(fingerprint: string): LedgerEntry | undefined;
+  /** The newest entry of an operation by meaning (entries written before meanings: none). */
+  latestByMeaning(meaning: string): LedgerEntry | undefined;
   byKey(key: string): LedgerEntry | undefined;
   /** Attempts whose outcome is not known (pending or unknown), at any age, of the customer
    * named by any of these identities. */
@@ -100,9 +102,12 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
       { attempt: attemptOf(resend) },
     );
   if (!resend) {
-    const prev = view.latest(fp);
-    if (prev && prev.status === 'succeeded' && prev.result && now - prev.at <= ask.windowMs)
-      return { kind: 'replay', entry: prev };
+    // By meaning: a repeat that differs only cosmetically (notes, a `+`, an extra identifier of
+    // the same customer key) is the same operation, replayed. By bytes too, for entries written
+    // before meanings were recorded.
+    for (const prev of [view.latestByMeaning(meaning), view.latest(fp)])
+      if (prev && prev.status === 'succeeded' && prev.result && now - prev.at <= ask.windowMs)
+        return { kind: 'replay', entry: prev };
   }
   const counted = resend?.points ?? 0;
   const spent = view.spentSince(customer, now - 86_400_000) - counted;

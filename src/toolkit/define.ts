@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { UpstreamRequest, UpstreamResponse } from '../capillary/client.js';
 import type { Config } from '../config.js';
+import type { Customer, Group } from './fields.js';
 
 /**
  * What a tool does to the world. The MCP annotations are derived from this in one place
@@ -49,11 +50,9 @@ export interface ToolContext {
 
 /** How a spend tool exposes what the safety layer needs: whose points, how many, which key. */
 export interface SpendSpec<I> {
-  /** A stable customer identity for caps, locks and the ledger, e.g. "mobile:9190...". */
-  customer(args: I): string;
-  /** Every identifier of the customer the call names (normalised): an attempt whose outcome is
-   * unknown blocks the customer under each of them. */
-  identities(args: I): string[];
+  /** Whose points: the customer the call names, and the group whose pool it draws from, if any.
+   * The pipeline resolves them to one identity (src/pipeline/identity.ts). */
+  whose(args: I): { customer: Customer; group?: Group };
   /**
    * What the call moves, beyond whose points (the customer) and which key: the fields that
    * make it a different operation (points, program, group; a reversal's redemption). Notes,

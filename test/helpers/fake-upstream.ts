@@ -32,12 +32,31 @@ export function onRequest(req: IncomingMessage, then: (rec: Recorded) => void): 
   });
 }
 
+export const LOOKUP_PATH = '/v2/customers/lookup/customerDetails';
+
+/**
+ * The customer-details look-up every money call makes first (one customer identity): the fakes
+ * answer it by themselves, with a customer id that is stable per normalised identifier, and keep
+ * it out of `requests` (tests count what the API was asked to do, not who the customer is).
+ */
+export function lookupAnswer(query: Record<string, string>): { status: number; json: unknown } {
+  const name = query.identifierName ?? '';
+  let value = (query.identifierValue ?? '').trim();
+  if (name === 'mobile') value = value.replace(/\D/g, '');
+  if (name === 'email') value = value.toLowerCase();
+  let h = 0;
+  for (const ch of `${name}:${value}`) h = (h * 31 + ch.codePointAt(0)!) % 900_000;
+  return { status: 200, json: { id: 100_000 + h, profiles: [], warnings: [] } };
+}
+
 /**
  * A recording fake of the Capillary API on loopback: every request is kept, and each route
  * answers what the test says (including faults). Unknown routes answer 404.
  */
 export class FakeUpstream {
   readonly requests: Recorded[] = [];
+  /** Customer look-ups answered by the fake itself (lookupAnswer). */
+  readonly lookups: Recorded[] = [];
   private readonly routes = new Map<string, Route>();
   private readonly counts = new Map<string, number>();
   private server?: Server;
@@ -58,8 +77,15 @@ export class FakeUpstream {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     onRequest(req, (rec) => {
-      this.requests.push(rec);
       const key = `${rec.method} ${rec.path}`;
+      if (key === `GET ${LOOKUP_PATH}` && !this.routes.has(key)) {
+        this.lookups.push(rec);
+        const a = lookupAnswer(rec.query);
+        res.writeHead(a.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(a.json));
+        return;
+      }
+      this.requests.push(rec);
       const n = (this.counts.get(key) ?? 0) + 1;
       this.counts.set(key, n);
       const route = this.routes.get(key);

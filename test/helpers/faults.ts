@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { onRequest, type Recorded } from './fake-upstream.js';
+import { LOOKUP_PATH, lookupAnswer, onRequest, type Recorded } from './fake-upstream.js';
 
 /**
  * A fault-injecting stand-in for Capillary on loopback, for the reliability suites.
@@ -32,6 +32,9 @@ export type Handler = (req: Rec, n: number) => Answer | Promise<Answer>;
 
 export class FaultUpstream extends EventEmitter {
   readonly requests: Rec[] = [];
+  /** Customer look-ups answered by the fake itself (lookupAnswer), unless the handler takes them. */
+  readonly lookups: Recorded[] = [];
+  ownLookups = false;
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private readonly perRoute = new Map<string, number>();
@@ -60,6 +63,13 @@ export class FaultUpstream extends EventEmitter {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     onRequest(req, async (arrived) => {
+      if (arrived.method === 'GET' && arrived.path === LOOKUP_PATH && !this.ownLookups) {
+        this.lookups.push(arrived);
+        const a = lookupAnswer(arrived.query);
+        res.writeHead(a.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(a.json));
+        return;
+      }
       const rec: Rec = { ...arrived, seq: this.requests.length + 1 };
       this.requests.push(rec);
       const route = `${rec.method} ${rec.path}`;
