@@ -47,6 +47,17 @@ export function text(v: unknown): string | null {
   return t === undefined || t === '' ? null : t;
 }
 
+/** Query parameters from a JSON object of scalars (a workflow request's embedded queryParams). */
+export function queryOf(v: unknown): URLSearchParams {
+  const q = new URLSearchParams();
+  if (!isObj(v)) return q;
+  for (const [k, x] of Object.entries(v)) {
+    const t = scalarText(x);
+    if (t !== undefined) q.set(k, t);
+  }
+  return q;
+}
+
 export function reply(status: number, body: unknown, headers?: Record<string, string>): Reply {
   return { status, body: JSON.stringify(body), headers };
 }

@@ -53,6 +53,22 @@ export interface CustomerRec {
   fault: FaultRec | null;
 }
 
+export interface GroupRec {
+  id: number;
+  externalId: string | null;
+  name: string | null;
+  primaryMemberId: number;
+  memberIds: number[];
+  /** the pooled balance */
+  pointsMilli: number;
+  /** lifetime redeemed from the pool (gross) */
+  redeemedMilli: number;
+  /** lifetime reversed into the pool */
+  reversedMilli: number;
+  redemptionConfigured: boolean;
+  enableGroupProgramsRedemption: boolean;
+}
+
 export interface ReversalRec {
   reversalId: string;
   pointsMilli: number;
@@ -64,6 +80,8 @@ export interface RedemptionRec {
   /** numeric id (updateRedemption "id", side effect id) */
   id: number;
   customerId: number;
+  /** the group whose pool paid for it (a group redemption), or null */
+  groupId: number | null;
   pointsMilli: number;
   balanceAfterMilli: number;
   programId: number;
@@ -120,6 +138,8 @@ export interface StateData {
   savedAt: number;
   seq: { redemption: number; effect: number };
   customers: CustomerRec[];
+  /** absent in state files written before groups existed */
+  groups?: GroupRec[];
   redemptions: RedemptionRec[];
   idempotency: Record<string, IdemRec>;
   otps: OtpRec[];
@@ -139,6 +159,11 @@ export class Store {
   readonly customers = new Map<number, CustomerRec>();
   /** `${kind}:${normalised value}` -> customer, for every identifier of every customer */
   private readonly byIdentifier = new Map<string, CustomerRec>();
+  readonly groups = new Map<number, GroupRec>();
+  /** `${kind}:${normalised value}` -> group, for its id and external id */
+  private readonly groupByIdentifier = new Map<string, GroupRec>();
+  /** customer id -> the group the customer is a member of */
+  private readonly groupByMember = new Map<number, GroupRec>();
   readonly redemptions = new Map<string, RedemptionRec>();
   readonly idempotency = new Map<string, IdemRec>();
   /** key `${customerId}:${pointsMilli}` */
@@ -161,6 +186,29 @@ export class Store {
       const key = value === null ? null : normalizeIdentifier(kind, value);
       if (key !== null) this.byIdentifier.set(`${kind}:${key}`, c);
     }
+  }
+
+  addGroup(g: GroupRec): void {
+    this.groups.set(g.id, g);
+    for (const [kind, value] of [
+      ['id', String(g.id)],
+      ['externalId', g.externalId],
+    ] as const) {
+      const key = value === null ? null : normalizeIdentifier(kind, value);
+      if (key !== null) this.groupByIdentifier.set(`${kind}:${key}`, g);
+    }
+    for (const m of g.memberIds) this.groupByMember.set(m, g);
+  }
+
+  /** The group a group id (`id`) or group external id (`externalId`) names. */
+  findGroup(kind: 'id' | 'externalId', value: string): GroupRec | null {
+    const key = normalizeIdentifier(kind, value);
+    return key === null ? null : (this.groupByIdentifier.get(`${kind}:${key}`) ?? null);
+  }
+
+  /** The group this customer is a member of, if any. */
+  groupOf(customerId: number): GroupRec | null {
+    return this.groupByMember.get(customerId) ?? null;
   }
 
   /** The customer an identifier names, compared the way Capillary compares it (identity.ts). */
@@ -195,6 +243,20 @@ export class Store {
         fault: c.fault ? { kind: c.fault.kind, remaining: c.fault.times ?? null } : null,
       });
     }
+    for (const g of seed.groups ?? []) {
+      st.addGroup({
+        id: g.id,
+        externalId: g.external_id ?? null,
+        name: g.name ?? null,
+        primaryMemberId: g.primary_member,
+        memberIds: [...g.members],
+        pointsMilli: milliOf(g.points),
+        redeemedMilli: 0,
+        reversedMilli: 0,
+        redemptionConfigured: g.redemption_configured !== false,
+        enableGroupProgramsRedemption: g.enable_group_programs_redemption === true,
+      });
+    }
     return st;
   }
 
@@ -205,6 +267,7 @@ export class Store {
       savedAt: now,
       seq: { ...this.seq },
       customers: [...this.customers.values()],
+      groups: [...this.groups.values()],
       redemptions: [...this.redemptions.values()],
       idempotency: Object.fromEntries(this.idempotency),
       otps: [...this.otps.values()],
@@ -216,7 +279,9 @@ export class Store {
     const st = new Store(statePath);
     st.seq = { ...data.seq };
     for (const c of data.customers) st.addCustomer({ ...c, cardNumber: c.cardNumber ?? null });
-    for (const r of data.redemptions) st.redemptions.set(r.redemptionId, r);
+    for (const g of data.groups ?? []) st.addGroup(g);
+    for (const r of data.redemptions)
+      st.redemptions.set(r.redemptionId, { ...r, groupId: r.groupId ?? null });
     for (const [k, v] of Object.entries(data.idempotency)) st.idempotency.set(k, v);
     for (const o of data.otps) st.otps.set(`${o.customerId}:${o.pointsMilli}`, o);
     for (const w of data.requests) st.requests.set(w.requestId, w);
@@ -306,11 +371,29 @@ const stateSchema = z.object({
       fault: z.object({ kind: z.string(), remaining: z.number().int().nullable() }).nullable(),
     }),
   ),
+  /** absent in state files written before groups existed */
+  groups: z
+    .array(
+      z.object({
+        id: z.number().int(),
+        externalId: nullableStr,
+        name: nullableStr,
+        primaryMemberId: z.number().int(),
+        memberIds: z.array(z.number().int()),
+        pointsMilli: milli.nonnegative(),
+        redeemedMilli: milli,
+        reversedMilli: milli,
+        redemptionConfigured: z.boolean(),
+        enableGroupProgramsRedemption: z.boolean(),
+      }),
+    )
+    .optional(),
   redemptions: z.array(
     z.object({
       redemptionId: z.string(),
       id: z.number().int(),
       customerId: z.number().int(),
+      groupId: z.number().int().nullable().optional(),
       pointsMilli: milli,
       balanceAfterMilli: milli,
       programId: z.number().int(),

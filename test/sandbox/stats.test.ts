@@ -59,14 +59,16 @@ describe('sandbox stats (in-process)', () => {
         points: 0,
         byCustomer: {},
         byExternalReference: {},
+        byGroup: {},
         viaWorkflow: { count: 0, points: 0 },
       },
-      reversals: { count: 0, points: 0, byCustomer: {}, byExternalReference: {} },
+      reversals: { count: 0, points: 0, byCustomer: {}, byExternalReference: {}, byGroup: {} },
       workflowRequests: {
         count: 0,
         points: 0,
         byCustomer: {},
         byExternalReference: {},
+        byGroup: {},
         byState: { AdminTask: 0, Approved: 0, Rejected: 0, Failed: 0 },
       },
       unlocks: { count: 0, points: 0, byCustomer: {} },
@@ -150,6 +152,7 @@ describe('sandbox stats (in-process)', () => {
       points: 50.5,
       byCustomer: { '101': { count: 2, points: 50.5 } },
       byExternalReference: { 'R-1': { count: 2, points: 50.5 } },
+      byGroup: {},
     });
   });
 
@@ -174,6 +177,7 @@ describe('sandbox stats (in-process)', () => {
         unknown: { count: 1, points: 2 },
       },
       byExternalReference: { 'W-1': { count: 1, points: 7 } },
+      byGroup: {},
       byState: { AdminTask: 1, Approved: 1, Rejected: 1, Failed: 0 },
     });
     expect(s.redemptions.count).toBe(1);
