@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox, validateSeed } from '../../src/sandbox/index.js';
-import { AUTH, balance, call, itemStatus, redeem, WF_HEADERS } from './helpers.js';
+import { balance, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from './helpers.js';
 
 let sb: SandboxHandle;
 beforeEach(async () => {
@@ -229,36 +229,12 @@ describe('after a group redemption', () => {
   });
 
   it('workflow approval runs a group redemption from its embedded query', async () => {
-    const created = await call(
+    const created = await fileWorkflow(
       sb,
-      'POST',
-      '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-      {
-        entityInfo: { entityType: 'CUSTOMER' },
-        payload: {
-          'IntouchAPITask-Payload': {
-            hostname: 'sandbox',
-            path: '/v1.1/points/redeem',
-            method: 'POST',
-            queryParams: { format: 'json', user_group2_id: 9001 },
-            headers: { Authorization: AUTH },
-            body: { root: { redeem: [{ points_redeemed: 40, customer: MEERA }] } },
-          },
-        },
-      },
-      { authorization: AUTH, ...WF_HEADERS },
+      { points_redeemed: 40, customer: MEERA },
+      { format: 'json', user_group2_id: 9001 },
     );
-    const decided = await call(
-      sb,
-      'PUT',
-      '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-      {
-        requestId: created.json.data.requestId,
-        actionName: 'AdminTask',
-        payload: { 'AdminTask-Payload': { actionDecision: 'approved' } },
-      },
-      { authorization: AUTH, ...WF_HEADERS },
-    );
+    const decided = await decideWorkflow(sb, created.json.data.requestId, 'approved');
     expect(decided.json.data.state).toBe('Approved');
     expect(pool(9001)).toBe(2960);
     const s = sb.stats();
