@@ -67,3 +67,43 @@ export function fakeClock(start = Date.UTC(2025, 0, 1, 10, 0, 0)) {
     },
   };
 }
+
+export const WORKFLOW_PATH = '/api_gateway/v2/request-workflow/POINTS-REDEMPTION';
+
+/** Files a maker-checker request whose embedded call redeems `item` with `queryParams`. */
+export function fileWorkflow(
+  sb: SandboxHandle,
+  item: Record<string, unknown>,
+  queryParams: Record<string, unknown> = { format: 'json' },
+) {
+  return call(
+    sb,
+    'POST',
+    WORKFLOW_PATH,
+    {
+      entityInfo: { entityType: 'CUSTOMER' },
+      payload: {
+        'IntouchAPITask-Payload': {
+          hostname: 'sandbox',
+          path: '/v1.1/points/redeem',
+          method: 'POST',
+          queryParams,
+          headers: { Authorization: AUTH },
+          body: { root: { redeem: [item] } },
+        },
+      },
+    },
+    { authorization: AUTH, ...WF_HEADERS },
+  );
+}
+
+/** The checker's decision on a request ('approved' runs the embedded call). */
+export function decideWorkflow(sb: SandboxHandle, requestId: string, actionDecision: string) {
+  return call(
+    sb,
+    'PUT',
+    WORKFLOW_PATH,
+    { requestId, actionName: 'AdminTask', payload: { 'AdminTask-Payload': { actionDecision } } },
+    { authorization: AUTH, ...WF_HEADERS },
+  );
+}
