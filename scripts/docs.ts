@@ -1,5 +1,5 @@
 // Generates the README's tool and configuration sections from the code, so they cannot drift.
-// `npm run docs` rewrites them; test/readme.test.ts fails when the README is stale.
+// `npm run docs` rewrites them; test/unit/readme.test.ts fails when the README is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ENV_VARS } from '../src/config.js';
 import { ALL_TOOLS } from '../src/toolkit/all-tools.js';

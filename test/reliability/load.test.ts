@@ -1,22 +1,17 @@
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ledgerFiles } from '../../src/safety/ledger.js';
-import { redeemRefused } from '../helpers/fake-upstream.js';
-import { basicHeader, FakeCapillary, FaultUpstream } from '../helpers/faults.js';
-import { liveEnv } from '../helpers/mcp.js';
+import { CANARY, liveEnv, Sweep } from '../fixtures/canary.js';
+import { readLedger } from '../fixtures/data-dir.js';
 import {
-  CANARY,
-  fdCount,
-  LOOP_TIMEOUT_MS,
-  rssKiB,
-  SCALE,
-  Sweep,
-  sleep,
-  within,
-  writeFigures,
-} from './support.js';
+  basicHeader,
+  CapillaryModel,
+  FakeCapillary,
+  REDEEM,
+  redeemRefused,
+} from '../fixtures/fake-capillary.js';
+import { sleep, within } from '../fixtures/lifecycle.js';
+import { fdCount, LOOP_TIMEOUT_MS, rssKiB, SCALE, writeFigures } from './support.js';
 
 /**
  * Load over the Streamable HTTP transport: thousands of mixed tool calls at high concurrency
@@ -172,15 +167,7 @@ const NO_LEDGER = [0, 1, 2, 4, 5, 7, 8, 9, 11, 12, 14, 15];
 const quietJob = (i: number) => job(16 * Math.floor(i / NO_LEDGER.length) + NO_LEDGER[i % NO_LEDGER.length]);
 
 /** Distinct idempotency keys in the ledger's files (every segment). */
-const ledgerKeys = (dir: string) =>
-  new Set(
-    ledgerFiles(dir).flatMap((path) =>
-      readFileSync(path, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l).key),
-    ),
-  ).size;
+const ledgerKeys = (dir: string) => new Set(readLedger(dir).map((e) => e.key)).size;
 
 /** POST one JSON-RPC message to /mcp; the answer comes as JSON or as an SSE stream. */
 function post(
@@ -231,14 +218,14 @@ describe.skipIf(!hasHttp)('load over Streamable HTTP', () => {
   it(
     `${2 * CALLS} mixed calls at concurrency ${CONCURRENCY}: only the expected errors, one spend per operation, memory and fds back`,
     async () => {
-      const { spawnHttp } = await import('../helpers/http-server.js');
-      const cap = new FakeCapillary(
+      const { spawnHttp } = await import('../fixtures/cli.js');
+      const cap = new CapillaryModel(
         { basic: basicHeader(CANARY.user, CANARY.password) },
         { orgId: '777', uiToken: CANARY.uiToken },
       );
       // A customer without enough points: the API's business refusal, an expected error.
-      const fake = await new FaultUpstream((req, n) => {
-        if (req.path === '/v1.1/points/redeem' && req.body.includes('919000000803'))
+      const fake = await new FakeCapillary((req, n) => {
+        if (req.path === REDEEM && req.body.includes('919000000803'))
           return { status: 400, json: redeemRefused(803, 'Insufficient points for redemption') };
         return cap.handle(req, n);
       }).start();

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fillReadme } from '../scripts/docs.js';
+import { fillReadme } from '../../scripts/docs.js';
 
 describe('README', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   it('has the tool and configuration sections generated from the code (run `npm run docs`)', () => {
     expect(readme).toBe(fillReadme(readme));
   });
