@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox, validateSeed } from '../../src/sandbox/index.js';
-import { balance, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from './helpers.js';
+import { balance, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle;
 beforeEach(async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeIdentifier } from '../../src/sandbox/identity.js';
 import { type SandboxHandle, startSandbox, validateSeed } from '../../src/sandbox/index.js';
-import { balance, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from './helpers.js';
+import { balance, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle;
 beforeEach(async () => {

@@ -7,8 +7,8 @@ import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, type SandboxStats, startSandbox } from '../../src/sandbox/index.js';
 import { isLoopback } from '../../src/sandbox/server.js';
-import { spawnSandbox } from '../helpers/http-server.js';
-import { AUTH, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from './helpers.js';
+import { spawnSandbox } from '../fixtures/cli.js';
+import { AUTH, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle | undefined;
 afterEach(async () => {
