@@ -130,6 +130,9 @@ const redeemArgs = (tag: string) => ({ customer: { mobile: '919000000001' }, poi
 interface RedeemCase {
   /** Whether the first attempt spent (default: it succeeded or its outcome is unknown). */
   applied?: boolean;
+  /** Whether the first attempt reached the ledger (default true; false when it failed while the
+   * customer was being resolved, before anything was recorded). */
+  recorded?: boolean;
   name: string;
   plan: Plan;
   mode?: Mode;
@@ -302,6 +305,7 @@ const REDEEM_CASES: RedeemCase[] = [
   {
     name: 'OAuth: the token endpoint times out',
     mode: 'oauth',
+    recorded: false,
     plan: (req, n) => (req.path === TOKEN && n === 1 ? { fault: 'hang' } : undefined),
     first: { outcome: 'not_sent' },
     requests: 0,
@@ -310,6 +314,7 @@ const REDEEM_CASES: RedeemCase[] = [
   {
     name: 'OAuth: the token endpoint resets the connection',
     mode: 'oauth',
+    recorded: false,
     plan: (req, n) => (req.path === TOKEN && n === 1 ? { fault: 'reset' } : undefined),
     first: { outcome: 'not_sent' },
     requests: 0,
@@ -318,6 +323,7 @@ const REDEEM_CASES: RedeemCase[] = [
   {
     name: 'OAuth: the token endpoint answers 502 HTML',
     mode: 'oauth',
+    recorded: false,
     plan: (req, n) =>
       req.path === TOKEN && n === 1 ? { status: 502, text: '<html>bad gateway</html>' } : undefined,
     first: { outcome: 'not_sent' },
@@ -401,6 +407,8 @@ describe('fault matrix: redeem_points (spend, key sent upstream)', () => {
       expect(r2.structuredContent.note).toMatch(
         /unknown outcome; re-sent with the same external_reference_number/,
       );
+    } else if (c.recorded === false) {
+      expect(statuses).toEqual(['pending', 'succeeded']);
     } else {
       expect(statuses).toEqual(['pending', 'failed', 'pending', 'succeeded']);
       expect(lines[0].key).not.toBe(lines[2].key);

@@ -54,7 +54,8 @@ async function fakeCapillary() {
     { orgId: '777', uiToken: CANARY.uiToken },
   );
   const fake = await new FakeCapillary(cap.handle).start();
-  const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug' });
+  // No identity cache: one identifier may belong to different fuzzed customers from run to run.
+  const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug', CAPILLARY_IDENTITY_CACHE_SECONDS: '0' });
   return { cap, fake, env };
 }
 
@@ -121,6 +122,11 @@ export const canonical = (v: unknown): string => {
 /** Calls a tool with the arguments as a real transport would carry them (a JSON round trip). */
 export async function call(h: Harness, tool: string, args: unknown) {
   const wire = JSON.parse(JSON.stringify(args));
+  // The fuzzer's customer is one customer under every identifier it names (the server resolves
+  // them through the look-up and refuses identifiers of different customers).
+  const customer = (wire as { customer?: unknown } | null)?.customer;
+  if (customer && typeof customer === 'object' && !Array.isArray(customer))
+    h.fake.knowCustomer(customer as Record<string, unknown>);
   const before = h.fake.requests.length;
   const r = (await within(h.client.callTool({ name: tool, arguments: wire }), 15_000, tool)) as any;
   const sent: Recorded[] = h.fake.requests.slice(before);
