@@ -152,10 +152,13 @@ describe('outcome rules', () => {
     expect(provesRefusal({ status: 503, form: 'v1.1', code: 401, level: 'request' })).toBe(false);
     expect(moneyOutcome(err(429, { status: 429, form: 'none' }), false)).toBe('unknown');
   });
-  it('a re-send is settled only by a success: any refusal leaves it unknown', () => {
-    expect(moneyOutcome(err(200, { status: 200, form: 'v1.1', code: 813, level: 'item' }), true)).toBe(
-      'unknown',
-    );
+  it('a re-send is settled only by an answer about its key: a success or a refusal of the item', () => {
+    const resend = (status: number, reading: ConstructorParameters<typeof ToolError>[1]) =>
+      moneyOutcome(err(status, reading), true);
+    expect(resend(200, { status: 200, form: 'v1.1', code: 813, level: 'item' })).toBe('failed');
+    expect(resend(401, { status: 401, form: 'v1.1', code: 401, level: 'request' })).toBe('unknown');
+    expect(resend(429, { status: 429, form: 'v1.1', code: 429, level: 'request' })).toBe('unknown');
+    expect(resend(503, { status: 503, form: 'none' })).toBe('unknown');
   });
 });
 
