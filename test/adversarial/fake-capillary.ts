@@ -283,8 +283,8 @@ export class FakeCapillary extends EventEmitter {
 
   private queue(customerId: number, route: Route): Fault[] {
     const k = `${customerId}|${route}`;
-    let q = this.scripts.get(k);
-    if (!q) this.scripts.set(k, (q = []));
+    const q = this.scripts.get(k) ?? [];
+    this.scripts.set(k, q);
     return q;
   }
 
@@ -674,69 +674,19 @@ export class FakeCapillary extends EventEmitter {
     res: ServerResponse,
     attempt: Attempt,
   ): void {
-    const k = fault.kind;
-    const ra = { 'retry-after': String(fault.retryAfter ?? 1) };
-    const page = (status: number, title: string, headers?: Record<string, string>) => {
-      attempt.answered = status;
-      send(res, { status, headers: { 'content-type': 'text/html', ...headers }, text: html(status, title) });
-    };
-    const json = (status: number, text: string, headers?: Record<string, string>) => {
-      attempt.answered = status;
-      send(res, { status, headers, text });
-    };
-    switch (k) {
-      case '503-html':
-        return page(503, 'Service Temporarily Unavailable');
-      case '503-html-retry-after':
-        return page(503, 'Service Temporarily Unavailable', ra);
-      case '503-json':
-        return json(503, v2Errors(503, 'Service Unavailable'));
-      case '503-json-retry-after':
-        return json(503, v2Errors(503, 'Service Unavailable'), ra);
-      case '500-status-object':
-        return json(500, v11Status(500, 'Internal Server Error'));
-      case '500-status-string':
-        return json(500, JSON.stringify({ response: { status: 'INTERNAL_SERVER_ERROR' } }));
-      case '500-errors':
-        return json(500, v2Errors(500, 'Internal Server Error'));
-      case '408':
-        return page(408, 'Request Time-out');
-      case '499':
-        attempt.answered = 499;
-        return send(res, { status: 499, headers: { 'content-type': 'text/plain' }, text: '' });
-      case '400-gateway':
-        return page(400, 'Bad Request');
-      case '404-gateway':
-        return page(404, 'Not Found');
-      case '409-gateway':
-        return page(409, 'Conflict');
-      case '413-gateway':
-        return page(413, 'Request Entity Too Large');
-      case '200-empty':
-        return json(200, '');
-      case '200-not-json':
-        attempt.answered = 200;
-        return send(res, { status: 200, headers: { 'content-type': 'text/plain' }, text: 'OK' });
-      case '200-truncated-json':
-        return json(200, (genuine.text || '{"response":{"status":{"success":"true"}}}').slice(0, 40));
-      case 'cut-mid-body': {
-        attempt.answered = 'cut';
-        const buf = Buffer.from(genuine.text || '{"response":{"status":{"success":"true"}}}');
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(buf.length) });
-        res.write(buf.subarray(0, Math.floor(buf.length / 2)), () => {
-          setTimeout(() => req.socket.destroy(), 5);
-        });
-        return;
-      }
-      case 'reset':
-        return this.cut(req, attempt, 'reset');
-      case 'hang':
-        return this.cut(req, attempt, 'hang');
-      case 'ok-code-string':
-      case 'ok-points-object':
-        return json(genuine.status || 200, oddTypes(route, k, genuine.text));
-      default:
-        return json(genuine.status, genuine.text);
+    const a = faultAnswer(route, fault, genuine);
+    if (a === 'reset' || a === 'hang') {
+      this.cut(req, attempt, a);
+    } else if (a === 'cut') {
+      attempt.answered = 'cut';
+      const buf = Buffer.from(genuine.text || GENERIC_OK);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(buf.length) });
+      res.write(buf.subarray(0, Math.floor(buf.length / 2)), () => {
+        setTimeout(() => req.socket.destroy(), 5);
+      });
+    } else {
+      attempt.answered = a.status;
+      send(res, a);
     }
   }
 
@@ -770,10 +720,11 @@ export class FakeCapillary extends EventEmitter {
     const task = body?.payload?.['IntouchAPITask-Payload'];
     const q = task?.queryParams ?? {};
     const p = this.parseRedeem(task?.body?.root?.redeem, q);
-    if (!task || task.path !== '/v1.1/points/redeem')
+    // The embedded body is checked on approval, not when the request is filed.
+    p.error = undefined;
+    if (task?.path !== '/v1.1/points/redeem')
       p.error = { status: 400, text: v2Errors(400, 'Invalid payload: IntouchAPITask-Payload') };
-    else if (p.error) p.error = undefined; // the embedded body is checked on approval, not now
-    if (!p.customer) p.error = { status: 400, text: v2Errors(400, 'Invalid payload: customer') };
+    else if (!p.customer) p.error = { status: 400, text: v2Errors(400, 'Invalid payload: customer') };
     return p;
   }
 
@@ -847,6 +798,61 @@ function oddTypes(route: Route, kind: 'ok-code-string' | 'ok-points-object', tex
     else b.data.state = {};
   }
   return JSON.stringify(b);
+}
+
+const GENERIC_OK = '{"response":{"status":{"success":"true","code":200,"message":"Success"}}}';
+
+/** What a fault answers instead of the genuine answer (which was already applied, if it commits). */
+export function faultAnswer(route: Route, fault: Fault, genuine: Answer): Answer | 'reset' | 'hang' | 'cut' {
+  const ra = { 'retry-after': String(fault.retryAfter ?? 1) };
+  const page = (status: number, title: string, headers?: Record<string, string>): Answer => ({
+    status,
+    headers: { 'content-type': 'text/html', ...headers },
+    text: html(status, title),
+  });
+  switch (fault.kind) {
+    case '503-html':
+      return page(503, 'Service Temporarily Unavailable');
+    case '503-html-retry-after':
+      return page(503, 'Service Temporarily Unavailable', ra);
+    case '503-json':
+      return { status: 503, text: v2Errors(503, 'Service Unavailable') };
+    case '503-json-retry-after':
+      return { status: 503, headers: ra, text: v2Errors(503, 'Service Unavailable') };
+    case '500-status-object':
+      return { status: 500, text: v11Status(500, 'Internal Server Error') };
+    case '500-status-string':
+      return { status: 500, text: JSON.stringify({ response: { status: 'INTERNAL_SERVER_ERROR' } }) };
+    case '500-errors':
+      return { status: 500, text: v2Errors(500, 'Internal Server Error') };
+    case '408':
+      return page(408, 'Request Time-out');
+    case '499':
+      return { status: 499, headers: { 'content-type': 'text/plain' }, text: '' };
+    case '400-gateway':
+      return page(400, 'Bad Request');
+    case '404-gateway':
+      return page(404, 'Not Found');
+    case '409-gateway':
+      return page(409, 'Conflict');
+    case '413-gateway':
+      return page(413, 'Request Entity Too Large');
+    case '200-empty':
+      return { status: 200, text: '' };
+    case '200-not-json':
+      return { status: 200, headers: { 'content-type': 'text/plain' }, text: 'OK' };
+    case '200-truncated-json':
+      return { status: 200, text: (genuine.text || GENERIC_OK).slice(0, 40) };
+    case 'cut-mid-body':
+    case 'reset':
+    case 'hang':
+      return fault.kind === 'cut-mid-body' ? 'cut' : fault.kind;
+    case 'ok-code-string':
+    case 'ok-points-object':
+      return { status: genuine.status || 200, text: oddTypes(route, fault.kind, genuine.text) };
+    default:
+      return genuine;
+  }
 }
 
 function send(res: ServerResponse, a: Answer): void {

@@ -274,8 +274,8 @@ export class Referee {
   ) {}
 
   private model(customerId: number): Map<string, OpModel> {
-    let m = this.ops.get(customerId);
-    if (!m) this.ops.set(customerId, (m = new Map()));
+    const m = this.ops.get(customerId) ?? new Map<string, OpModel>();
+    this.ops.set(customerId, m);
     return m;
   }
 
@@ -293,8 +293,8 @@ export class Referee {
   ): Promise<CallResult> {
     const sig = opSig(tool, customerId, args);
     const ops = this.model(customerId);
-    let op = ops.get(sig);
-    if (!op) ops.set(sig, (op = { tool, status: 'none', keys: [], points: Number(args.points ?? 0) }));
+    const op: OpModel = ops.get(sig) ?? { tool, status: 'none', keys: [], points: Number(args.points ?? 0) };
+    ops.set(sig, op);
     const blocking = [...ops.entries()].find(([k, o]) => k !== sig && o.status === 'unknown');
     const before = this.fake.attempts.length;
     const wasUnknown = op.status === 'unknown';
