@@ -353,22 +353,27 @@ export class Referee {
 
   /** End-of-scenario checks from the fake's books: at most one commit per operation, points moved. */
   finish(customerId: number, label: string): void {
-    let allowed = 0;
-    for (const [sig, cs] of commitsByOp(this.fake, customerId)) {
-      if (cs.length > 1)
-        this.violations.push(
-          `${label}: SPENT TWICE: ${sig} committed ${cs.length} times upstream (keys ${cs.map((c) => c.key ?? '-').join(', ')})`,
-        );
-      const c = cs[0];
-      if (c.route === 'redeem') allowed += c.points;
-      if (c.route === 'reverse') allowed -= c.points;
-    }
-    const moved = this.fake.pointsMoved(customerId);
-    if (Math.abs(moved - allowed) > 1e-9)
-      this.violations.push(
-        `${label}: points moved upstream ${moved}, one spend per operation allows ${allowed}`,
-      );
+    this.violations.push(...bookProblems(this.fake, customerId, label));
   }
+}
+
+/** From the fake's books: at most one commit per operation, and the points moved agree. */
+export function bookProblems(fake: FakeCapillary, customerId: number, label: string): string[] {
+  const out: string[] = [];
+  let allowed = 0;
+  for (const [sig, cs] of commitsByOp(fake, customerId)) {
+    if (cs.length > 1)
+      out.push(
+        `${label}: SPENT TWICE: ${sig} committed ${cs.length} times upstream (keys ${cs.map((c) => c.key ?? '-').join(', ')})`,
+      );
+    const c = cs[0];
+    if (c.route === 'redeem') allowed += c.points;
+    if (c.route === 'reverse') allowed -= c.points;
+  }
+  const moved = fake.pointsMoved(customerId);
+  if (Math.abs(moved - allowed) > 1e-9)
+    out.push(`${label}: points moved upstream ${moved}, one spend per operation allows ${allowed}`);
+  return out;
 }
 
 /** What is wrong with a success result: it must be this operation's, for this customer. */
