@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { type Connected, connectStdio, tempDir } from '../helpers/mcp.js';
+import { CLI, type Connected, connectStdio, tempDir } from '../helpers/mcp.js';
 import { type Attempt, type Commit, FakeCapillary, type FakeCustomer, type Route } from './fake-capillary.js';
 
 /**
@@ -88,13 +89,18 @@ export async function startServer(
 export async function startOrRefuse(
   env: Record<string, string>,
 ): Promise<{ mcp: Mcp; refused?: undefined } | { mcp?: undefined; refused: string }> {
-  let stderr = '';
   try {
     return { mcp: await startServer(env) };
   } catch (e) {
-    stderr = String(e);
+    // It did not start: run it once more on an empty stdin to read what it said.
+    const again = spawnSync(process.execPath, [CLI], {
+      env: { PATH: process.env.PATH ?? '', HOME: tempDir('home-'), ...env },
+      input: '',
+      timeout: 10_000,
+      encoding: 'utf8',
+    });
+    return { refused: `${String(e)}\n${again.stderr ?? ''}` };
   }
-  return { refused: stderr };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
