@@ -252,6 +252,23 @@ export class FakeCapillary extends EventEmitter {
     return fromMilli(milli);
   }
 
+  /** Resolves when the next attempt for this customer at this route has been handled (applied or not). */
+  nextAttempt(customerId: number, route: Route, timeoutMs = 20_000): Promise<Attempt> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('attempt', on);
+        reject(new Error(`no ${route} attempt for customer ${customerId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const on = (a: Attempt) => {
+        if (a.customerId !== customerId || a.route !== route) return;
+        clearTimeout(t);
+        this.off('attempt', on);
+        resolve(a);
+      };
+      this.on('attempt', on);
+    });
+  }
+
   /** A redemption's points still reversible. */
   reversible(redemptionId: string): number {
     const r = this.redemptions.get(redemptionId);

@@ -285,6 +285,17 @@ export class Referee {
     return m;
   }
 
+  /** Records what the agent knows of an operation without a result (the server died mid-call). */
+  assume(tool: MoneyTool, customerId: number, args: Record<string, any>, status: OpStatus): void {
+    const ops = this.model(customerId);
+    const sig = opSig(tool, customerId, args);
+    const op = ops.get(sig) ?? { tool, status, keys: [], points: Number(args.points ?? 0) };
+    op.status = status;
+    for (const a of this.fake.attemptsFor(customerId, ROUTE[tool]))
+      if (a.key && op.keys[op.keys.length - 1] !== a.key) op.keys.push(a.key);
+    ops.set(sig, op);
+  }
+
   /** Status of an operation, as the server has reported it so far. */
   status(tool: MoneyTool, customerId: number, args: Record<string, any>): OpStatus {
     return this.model(customerId).get(opSig(tool, customerId, args))?.status ?? 'none';
