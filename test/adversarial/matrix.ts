@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   commitsByDefault,
-  FAULT_KINDS,
   type FakeCapillary,
   type Fault,
   type FaultKind,
@@ -10,6 +9,7 @@ import {
 import {
   baseArgs,
   commitsByOp,
+  faultsUnderTest,
   KEYED,
   type Mcp,
   type MoneyTool,
@@ -86,12 +86,6 @@ export async function runScenario(
 
 /** The points a tool is tried at: keyless calls are never re-sent, so only the first attempt. */
 export const pointsFor = (tool: MoneyTool): Array<1 | 2 | 3> => (KEYED[tool] ? [1, 2, 3] : [1]);
-
-/** Fault kinds under test; ADV_FAULTS=reset,hang narrows them while debugging. */
-export const faultsUnderTest = (): FaultKind[] => {
-  const only = process.env.ADV_FAULTS?.split(',').map((s) => s.trim());
-  return FAULT_KINDS.filter((f) => !only || only.includes(f));
-};
 
 /** One describe per tool: one fake, one server process, one `it` per fault kind. */
 export function defineMatrix(tool: MoneyTool): void {
