@@ -140,7 +140,7 @@ describe('one agent external_reference_number, different arguments, at once', ()
             for (const p of successProblems(fake, tool, calls[i].cid, calls[i].args, r.sc))
               problems.push(`${label} #${i}: ${p}`);
         }
-        const withKey = fake.commits.filter((c) => c.key === key).length;
+        const withKey = fake.commitsForKey(key).length;
         if (withKey > 1) problems.push(`${label}: the key was applied ${withKey} times upstream`);
         for (const c of [a, b]) problems.push(...bookProblems(fake, c.customer.id, label));
       }

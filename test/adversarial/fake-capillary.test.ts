@@ -47,6 +47,16 @@ const redeemBody = (customer: Record<string, string>, points: string, key?: stri
 });
 
 describe('the fake Capillary', () => {
+  it('starts with a few customers, each found by every identifier', () => {
+    for (const id of [5001, 5002, 5003]) {
+      const c = fake.customer(id);
+      expect(fake.resolve('mobile', `+${c.mobile}`)?.id).toBe(id);
+      expect(fake.resolve('email', c.email.toUpperCase())?.id).toBe(id);
+      expect(fake.resolve('externalId', c.externalId)?.id).toBe(id);
+      expect(fake.resolve('id', `0${id}`)?.id).toBe(id);
+    }
+  });
+
   it('applies a redemption once per external_reference_number and replays the original result forever', async () => {
     const c = fake.addCustomer(1000);
     const a = await post('/v1.1/points/redeem?format=json', redeemBody({ mobile: c.mobile }, '100', 'k-1'));
@@ -65,6 +75,8 @@ describe('the fake Capillary', () => {
     expect(fake.balance(c.id)).toBe(700);
     expect(fake.pointsMoved(c.id)).toBe(300);
     expect(fake.attemptsFor(c.id).map((x) => x.applied)).toEqual(['new', 'new', 'new']);
+    expect(fake.books(c.id)).toEqual({ spends: 3, reversals: 0, requests: 0, pointsMoved: 300 });
+    expect(fake.commitsForKey('k-1').map((x) => x.customerId)).toEqual([c.id]);
     expect(fake.attemptsFor(other.id).map((x) => x.applied)).toEqual(['replay']);
   });
 
@@ -109,6 +121,7 @@ describe('the fake Capillary', () => {
     expect(a.json.pointsReversed).toBe(30);
     expect(fake.commitsFor(c.id, 'reverse').length).toBe(2);
     expect(fake.balance(c.id)).toBe(960);
+    expect(fake.books(c.id)).toEqual({ spends: 0, reversals: 2, requests: 0, pointsMoved: -60 });
     expect(fake.reversible(r)).toBe(40);
     const over = await post('/v2/points/reverse', { ...body, pointsToBeReversed: '50' });
     expect(over.json.errors[0].code).toBe(3801);
@@ -147,7 +160,7 @@ describe('the fake Capillary', () => {
     expect(noHeaders.status).toBe(401);
     expect(fake.commitsFor(c.id, 'workflow').length).toBe(2);
     // Nothing is deducted by filing.
-    expect(fake.pointsMoved(c.id)).toBe(0);
+    expect(fake.books(c.id)).toEqual({ spends: 0, reversals: 0, requests: 2, pointsMoved: 0 });
   });
 
   it('resolves every identifier of a customer, as Capillary compares them, in both lookups', async () => {

@@ -120,6 +120,8 @@ export interface FakeOptions {
   uiToken?: string;
   /** Delay before any money request is processed (widens race windows). */
   latencyMs?: number;
+  /** Customers created at construction (default 3). */
+  seedCustomers?: number;
 }
 
 interface Answer {
@@ -185,6 +187,8 @@ export class FakeCapillary extends EventEmitter {
   constructor(private readonly opts: FakeOptions = {}) {
     super();
     this.setMaxListeners(1000);
+    // A few customers from the start (ids 5001-5003); tests mostly add fresh ones per case.
+    for (let i = 0; i < (opts.seedCustomers ?? 3); i++) this.addCustomer();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -240,6 +244,22 @@ export class FakeCapillary extends EventEmitter {
 
   attemptsFor(customerId: number, route?: Route): Attempt[] {
     return this.attempts.filter((a) => a.customerId === customerId && (!route || a.route === route));
+  }
+
+  /** The fake's own count for one customer: what it applied, by kind, and the points moved. */
+  books(customerId: number): { spends: number; reversals: number; requests: number; pointsMoved: number } {
+    const cs = this.commitsFor(customerId);
+    return {
+      spends: cs.filter((c) => c.route === 'redeem').length,
+      reversals: cs.filter((c) => c.route === 'reverse').length,
+      requests: cs.filter((c) => c.route === 'workflow').length,
+      pointsMoved: this.pointsMoved(customerId),
+    };
+  }
+
+  /** Commits made under one external_reference_number (redeem; the embedded one for workflow). */
+  commitsForKey(key: string): Commit[] {
+    return this.commits.filter((c) => c.key === key);
   }
 
   /** Points the customer's balance moved by, from the fake's books (seeded redemptions aside). */
