@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CLI, type Connected, connectStdio, tempDir } from '../helpers/mcp.js';
 import {
   type Attempt,
@@ -69,7 +70,11 @@ export const serverEnv = (fake: FakeCapillary, dataDir: string, extra: Record<st
 export interface Mcp extends Connected {
   /** SIGKILL, then wait until the process is gone. */
   kill(): Promise<void>;
+  /** Checks a result's structuredContent against the tool's listed outputSchema; the problem, if any. */
+  checkOutput(tool: string, sc: unknown): string | undefined;
 }
+
+const ajv = new AjvJsonSchemaValidator();
 
 /** Starts the server and lists its tools (so the client checks every result against its outputSchema). */
 export async function startServer(
@@ -77,7 +82,15 @@ export async function startServer(
   opts: Parameters<typeof connectStdio>[1] = {},
 ): Promise<Mcp> {
   const c = await connectStdio(env, opts);
-  await c.client.listTools();
+  // Listing the tools also makes the client check every result against its outputSchema.
+  const { tools } = await c.client.listTools();
+  const validators = new Map(
+    tools.filter((t) => t.outputSchema).map((t) => [t.name, ajv.getValidator(t.outputSchema as any)]),
+  );
+  const checkOutput = (tool: string, sc: unknown) => {
+    const v = validators.get(tool)?.(sc);
+    return v && !v.valid ? `result does not match the listed outputSchema: ${v.errorMessage}` : undefined;
+  };
   const kill = async () => {
     if (!c.pid) return;
     try {
@@ -93,7 +106,7 @@ export async function startServer(
     }
     await c.close().catch(() => {});
   };
-  return { ...c, kill };
+  return { ...c, kill, checkOutput };
 }
 
 /**
@@ -317,7 +330,7 @@ export class Referee {
   }
 
   async call(
-    m: Connected,
+    m: Mcp,
     label: string,
     tool: MoneyTool,
     customerId: number,
