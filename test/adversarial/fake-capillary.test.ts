@@ -237,6 +237,17 @@ describe('the fake Capillary', () => {
     }
   });
 
+  it('never refuses a key it already applied, even when a refusal is scripted (like the real API)', async () => {
+    const c = fake.addCustomer(1000);
+    fake.script(c.id, 'redeem', ['reset', 'refuse-813']);
+    const body = redeemBody({ mobile: c.mobile }, '100', 'k-applied');
+    await post('/v1.1/points/redeem?format=json', body).catch(() => undefined);
+    const again = await post('/v1.1/points/redeem?format=json', body);
+    expect(again.json.response.responses.points.item_status.code).toBe(800);
+    expect(fake.attemptsFor(c.id).map((a) => a.applied)).toEqual(['new', 'replay']);
+    expect(fake.books(c.id).spends).toBe(1);
+  });
+
   it('refuses requests without the configured credentials', async () => {
     const res = await fetch(`${fake.url}/v1.1/points/redeem?format=json`, {
       method: 'POST',

@@ -20,7 +20,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * Each money route can be scripted per customer: the i-th attempt that reaches the route for
  * that customer is answered by the i-th scripted fault (then normally). Most faults commit first
  * and then misbehave (the answer lies, is lost, or never comes); the `refuse-*` faults refuse
- * without committing, with the genuine documented envelope.
+ * without committing, with the genuine documented envelope (never for a key already applied:
+ * that gets its original result, as from the real API).
  */
 
 export type Route = 'redeem' | 'reverse' | 'workflow';
@@ -537,7 +538,16 @@ export class FakeCapillary extends EventEmitter {
       answered: 0,
     };
     this.attempts.push(attempt);
-    const fault = parsed.customer ? this.queue(parsed.customer.id, route).shift() : undefined;
+    let fault = parsed.customer ? this.queue(parsed.customer.id, route).shift() : undefined;
+    // Like the real API, a key already applied is never refused: it gets its original result.
+    if (
+      fault &&
+      refuses(fault.kind) &&
+      route === 'redeem' &&
+      parsed.key &&
+      this.keys.get(parsed.key)?.applied
+    )
+      fault = undefined;
     if (fault && fault.kind !== 'slow') attempt.fault = fault.kind;
     const commit = fault ? (fault.commit ?? commitsByDefault(fault.kind)) : true;
 
