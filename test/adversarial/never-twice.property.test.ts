@@ -25,10 +25,10 @@ import {
  * protocol error, what was applied is never reported as failed, and no success is another
  * operation's. One server process serves every run; each run has a fresh customer.
  *
- * ADV_RUNS (default 30) sets the number of runs; ADV_SEED replays a seed fast-check printed.
+ * ADV_RUNS (default 50) sets the number of runs; ADV_SEED replays a seed fast-check printed.
  */
 
-const RUNS = Number(process.env.ADV_RUNS) || 30;
+const RUNS = Number(process.env.ADV_RUNS) || 50;
 const SEED = process.env.ADV_SEED ? Number(process.env.ADV_SEED) : undefined;
 
 /** The operations a run draws from: tool and the arguments that make its meaning. */
