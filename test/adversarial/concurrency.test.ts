@@ -5,8 +5,10 @@ import {
   bookProblems,
   type CallResult,
   callTool,
+  closeAll,
   commitsByOp,
   describeResult,
+  fakeAndServer,
   KEYED,
   type Mcp,
   MONEY_TOOLS,
@@ -14,12 +16,8 @@ import {
   opSig,
   ROUTE,
   report,
-  serverEnv,
-  startFake,
-  startServer,
   subject,
   successProblems,
-  tempDir,
   VARIATIONS,
 } from './harness.js';
 
@@ -32,29 +30,28 @@ import {
 let fake: FakeCapillary;
 let m: Mcp;
 beforeAll(async () => {
-  fake = await startFake();
-  m = await startServer(serverEnv(fake, tempDir('adv-conc-')));
+  ({ fake, m } = await fakeAndServer());
 });
-afterAll(async () => {
-  await m?.close();
-  await fake?.close();
-});
+afterAll(() => closeAll(m, fake));
 
-/** Protocol errors and foreign successes among results of calls for one operation each. */
-function resultProblems(
-  label: string,
+/**
+ * Problems with calls made at once for one customer: protocol errors, successes that are not
+ * their operation's or customer's, and the fake's books (each operation applied at most once).
+ */
+function problemsOf(
   tool: MoneyTool,
   cid: number,
-  calls: Array<{ args: Record<string, any>; r: CallResult }>,
+  calls: Array<Record<string, any>>,
+  rs: CallResult[],
 ): string[] {
   const out: string[] = [];
-  for (const [i, { args, r }] of calls.entries()) {
+  for (const [i, r] of rs.entries()) {
     if (r.kind === 'protocol')
-      out.push(`${label} #${i}: protocol error instead of a tool result: ${r.protocol}`);
+      out.push(`${tool} #${i}: protocol error instead of a tool result: ${r.protocol}`);
     if (r.kind === 'ok')
-      for (const p of successProblems(fake, tool, cid, args, r.sc)) out.push(`${label} #${i}: ${p}`);
+      for (const p of successProblems(fake, tool, cid, calls[i], r.sc)) out.push(`${tool} #${i}: ${p}`);
   }
-  return out;
+  return [...out, ...bookProblems(fake, cid, tool)];
 }
 
 const opCommits = (tool: MoneyTool, cid: number, args: Record<string, any>) =>
@@ -69,13 +66,12 @@ describe('identical calls at once', () => {
         const args = baseArgs(tool, s);
         fake.script(cid, ROUTE[tool], [first === 'slow' ? { kind: 'slow', delayMs: 300 } : { kind: 'hang' }]);
         const rs = await Promise.all(Array.from({ length: 8 }, () => callTool(m, tool, args)));
-        const problems = resultProblems(
-          tool,
+        const problems = problemsOf(
           tool,
           cid,
-          rs.map((r) => ({ args, r })),
+          rs.map(() => args),
+          rs,
         );
-        problems.push(...bookProblems(fake, cid, tool));
         // Successes all report the one redemption.
         const ids = new Set(
           rs.filter((r) => r.kind === 'ok').map((r) => r.sc.redemption_id ?? r.sc.request_id),
@@ -102,13 +98,7 @@ describe('cosmetically different repeats at once', () => {
       const calls = VARIATIONS[tool].filter((v) => v.same).map((v) => v.apply(base, s));
       fake.script(cid, ROUTE[tool], [{ kind: 'slow', delayMs: 300 }]);
       const rs = await Promise.all(calls.map((args) => callTool(m, tool, args)));
-      const problems = resultProblems(
-        tool,
-        tool,
-        cid,
-        rs.map((r, i) => ({ args: calls[i], r })),
-      );
-      problems.push(...bookProblems(fake, cid, tool));
+      const problems = problemsOf(tool, cid, calls, rs);
       expect(problems.length, report(problems)).toBe(0);
       expect(opCommits(tool, cid, base)).toBe(1);
     });
@@ -184,15 +174,7 @@ describe("another operation of the customer while one attempt's outcome is unkno
         );
       calls.push(...repeats);
       rs.push(...rr);
-      problems.push(
-        ...resultProblems(
-          tool,
-          tool,
-          cid,
-          rs.map((r, i) => ({ args: calls[i], r })),
-        ),
-      );
-      problems.push(...bookProblems(fake, cid, tool));
+      problems.push(...problemsOf(tool, cid, calls, rs));
       expect(problems.length, report(problems)).toBe(0);
       expect(opCommits(tool, cid, base)).toBe(1);
     });
@@ -206,16 +188,9 @@ describe('different operations of one customer at once (no faults)', () => {
       const base = baseArgs(tool, s);
       const calls = [base, ...VARIATIONS[tool].filter((v) => !v.same).map((v) => v.apply(base, s))];
       for (const _ of calls) fake.script(cid, ROUTE[tool], [{ kind: 'slow', delayMs: 40 }]);
-      const rs = await Promise.all(
-        calls.flatMap((args) => [args, args]).map((args) => callTool(m, tool, args)),
-      );
-      const problems = resultProblems(
-        tool,
-        tool,
-        cid,
-        rs.map((r, i) => ({ args: calls[i >> 1], r })),
-      );
-      problems.push(...bookProblems(fake, cid, tool));
+      const twice = calls.flatMap((args) => [args, args]);
+      const rs = await Promise.all(twice.map((args) => callTool(m, tool, args)));
+      const problems = problemsOf(tool, cid, twice, rs);
       expect(problems.length, report(problems)).toBe(0);
     });
 });

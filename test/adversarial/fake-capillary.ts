@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { FaultUpstream, type Rec, type Answer as Wire } from '../helpers/faults.js';
 
 /**
  * An adversarial stand-in for Capillary on 127.0.0.1, for the "never spend twice" suite.
  *
- * It depends on nothing in the project: it speaks the wire (v1.1 redeem, v2 reverse, the
+ * It depends on nothing in `src/` (its HTTP layer is the tests' FaultUpstream): it speaks the wire (v1.1 redeem, v2 reverse, the
  * maker-checker request workflow, the balance and customer-details lookups) and keeps its OWN
  * record of what it actually committed. Tests assert on that record, never on the server's
  * account of what happened.
@@ -172,18 +171,13 @@ const normId = (s: string) => (/^\d+$/.test(s) ? String(BigInt(s)) : s);
 export class FakeCapillary extends EventEmitter {
   readonly commits: Commit[] = [];
   readonly attempts: Attempt[] = [];
-  /** Every request of any kind, in arrival order (method, path, seq). */
-  readonly log: Array<{ seq: number; method: string; path: string }> = [];
   private readonly customers = new Map<number, FakeCustomer>();
   private readonly redemptions = new Map<string, Redemption>();
   /** external_reference_number -> the original answer (kept forever). */
   private readonly keys = new Map<string, { status: number; text: string; applied: boolean }>();
   private readonly scripts = new Map<string, Fault[]>();
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  private seq = 0;
+  private readonly http = new FaultUpstream((rec) => this.answer(rec));
   private nextId = 5001;
-  url = '';
 
   constructor(private readonly opts: FakeOptions = {}) {
     super();
@@ -299,24 +293,22 @@ export class FakeCapillary extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // HTTP.
 
+  /** Every request of any kind, in arrival order. */
+  get log(): Rec[] {
+    return this.http.requests;
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
   async start(port = 0): Promise<this> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.server.keepAliveTimeout = 60_000;
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await this.http.start(port);
     return this;
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server!.close(() => r()));
-    this.server = undefined;
+    await this.http.close();
   }
 
   private queue(customerId: number, route: Route): Fault[] {
@@ -326,24 +318,7 @@ export class FakeCapillary extends EventEmitter {
     return q;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const u = new URL(req.url ?? '/', 'http://fake');
-      const seq = ++this.seq;
-      this.log.push({ seq, method: req.method ?? '', path: u.pathname });
-      const body = Buffer.concat(chunks).toString('utf8');
-      void this.dispatch(seq, req, res, u, body).catch((e) => {
-        if (!res.headersSent) {
-          res.writeHead(599, { 'content-type': 'text/plain' });
-          res.end(`fake failed: ${String(e)}`);
-        }
-      });
-    });
-  }
-
-  private authorized(req: IncomingMessage, workflow: boolean): boolean {
+  private authorized(req: Rec, workflow: boolean): boolean {
     const { username, password } = this.opts;
     if (username !== undefined && password !== undefined) {
       const want = `Basic ${Buffer.from(`${username}:${md5(password)}`).toString('base64')}`;
@@ -358,14 +333,8 @@ export class FakeCapillary extends EventEmitter {
     return true;
   }
 
-  private async dispatch(
-    seq: number,
-    req: IncomingMessage,
-    res: ServerResponse,
-    u: URL,
-    body: string,
-  ): Promise<void> {
-    const route = `${req.method} ${u.pathname}`;
+  private async answer(req: Rec): Promise<Wire> {
+    const route = `${req.method} ${req.path}`;
     const money: Route | undefined =
       route === 'POST /v1.1/points/redeem'
         ? 'redeem'
@@ -374,21 +343,17 @@ export class FakeCapillary extends EventEmitter {
           : route === 'POST /api_gateway/v2/request-workflow/POINTS-REDEMPTION'
             ? 'workflow'
             : undefined;
-    if (!this.authorized(req, money === 'workflow')) {
-      return send(
-        res,
-        u.pathname.startsWith('/v1.1/')
-          ? { status: 401, text: v11Status(401, 'Unauthorized') }
-          : { status: 401, text: v2Errors(401, 'Unauthorized') },
-      );
-    }
+    if (!this.authorized(req, money === 'workflow'))
+      return req.path.startsWith('/v1.1/')
+        ? { status: 401, text: v11Status(401, 'Unauthorized') }
+        : { status: 401, text: v2Errors(401, 'Unauthorized') };
     if (money) {
       if (this.opts.latencyMs) await sleep(this.opts.latencyMs);
-      return this.money(seq, money, req, res, u, body);
+      return this.money(req.seq, money, req);
     }
-    if (route === 'GET /v2/customers/lookup/customerDetails') return send(res, this.details(u));
-    if (route === 'GET /v2/customers/lookup/points/balance') return send(res, this.balanceAnswer(u));
-    return send(res, { status: 404, text: v2Errors(404, `Not found: ${route}`) });
+    if (route === 'GET /v2/customers/lookup/customerDetails') return this.details(req.query);
+    if (route === 'GET /v2/customers/lookup/points/balance') return this.balanceAnswer(req.query);
+    return { status: 404, text: v2Errors(404, `Not found: ${route}`) };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -436,10 +401,10 @@ export class FakeCapillary extends EventEmitter {
   }
 
   /** GET /v2/customers/lookup/customerDetails?source&identifierName&identifierValue. */
-  private details(u: URL): Answer {
-    const names = (u.searchParams.get('identifierName') ?? '').split(',').map((s) => s.trim());
-    const values = (u.searchParams.get('identifierValue') ?? '').split(',').map((s) => s.trim());
-    if (!u.searchParams.get('source') || !names[0] || !values[0])
+  private details(q: Record<string, string>): Answer {
+    const names = (q.identifierName ?? '').split(',').map((s) => s.trim());
+    const values = (q.identifierValue ?? '').split(',').map((s) => s.trim());
+    if (!q.source || !names[0] || !values[0])
       return { status: 400, text: v2Errors(8015, 'Customer not found for given identifiers') };
     let found: FakeCustomer | undefined;
     for (let i = 0; i < names.length; i++) {
@@ -475,10 +440,10 @@ export class FakeCapillary extends EventEmitter {
   }
 
   /** GET /v2/customers/lookup/points/balance?source&identifierName&identifierValue. */
-  private balanceAnswer(u: URL): Answer {
-    const name = u.searchParams.get('identifierName');
-    const value = u.searchParams.get('identifierValue');
-    if (!name || !value || !u.searchParams.get('source'))
+  private balanceAnswer(q: Record<string, string>): Answer {
+    const name = q.identifierName;
+    const value = q.identifierValue;
+    if (!name || !value || !q.source)
       return {
         status: 400,
         text: v2Errors(8015, 'Invalid identifier: source, identifierName and identifierValue are required'),
@@ -506,23 +471,16 @@ export class FakeCapillary extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // Money routes.
 
-  private async money(
-    seq: number,
-    route: Route,
-    req: IncomingMessage,
-    res: ServerResponse,
-    u: URL,
-    text: string,
-  ): Promise<void> {
+  private money(seq: number, route: Route, req: Rec): Wire {
     let body: any;
     try {
-      body = JSON.parse(text);
+      body = JSON.parse(req.body);
     } catch {
       body = undefined;
     }
     const parsed =
       route === 'redeem'
-        ? this.parseRedeem(body?.root?.redeem, Object.fromEntries(u.searchParams))
+        ? this.parseRedeem(body?.root?.redeem, req.query)
         : route === 'workflow'
           ? this.parseWorkflow(body)
           : this.parseReverse(body);
@@ -559,7 +517,7 @@ export class FakeCapillary extends EventEmitter {
         this.keys.set(parsed.key, { ...a, applied: false });
       attempt.answered = a.status;
       this.emit('attempt', attempt);
-      return send(res, a);
+      return a;
     }
 
     // The genuine answer (and whether it applied anything), unless the fault says do not commit.
@@ -572,12 +530,40 @@ export class FakeCapillary extends EventEmitter {
     this.emit('attempt', attempt);
 
     if (!fault || fault.kind === 'slow') {
-      if (fault?.delayMs) await sleep(fault.delayMs);
-      if (!commit) return this.cut(req, attempt, 'reset');
+      if (!commit) {
+        attempt.answered = 'reset';
+        return { fault: 'reset', delayMs: fault?.delayMs };
+      }
       attempt.answered = genuine.status;
-      return send(res, genuine);
+      return { ...genuine, delayMs: fault?.delayMs };
     }
-    return this.misbehave(route, fault, genuine, req, res, attempt);
+    const a = faultAnswer(route, fault, genuine);
+    if (a === 'reset' || a === 'hang') {
+      // hang: the socket stays open until the client gives up or close() drops it.
+      attempt.answered = a;
+      return { fault: a };
+    }
+    if (a === 'cut') {
+      attempt.answered = 'cut';
+      const text = genuine.text || GENERIC_OK;
+      return { fault: 'partial', status: 200, text, cut: Math.floor(Buffer.byteLength(text) / 2) };
+    }
+    attempt.answered = a.status;
+    return a;
+  }
+
+  /** Books a redemption or a maker-checker request. */
+  private commitRedemption(seq: number, route: Route, c: FakeCustomer, p: Parsed, id: Partial<Commit>): void {
+    this.commits.push({
+      seq,
+      route,
+      customerId: c.id,
+      points: p.points!,
+      key: p.key,
+      programId: p.programId,
+      group: p.group,
+      ...id,
+    });
   }
 
   /** Applies one request to the books and returns the genuine answer. */
@@ -605,16 +591,7 @@ export class FakeCapillary extends EventEmitter {
         reversedMilli: 0,
         seeded: false,
       });
-      this.commits.push({
-        seq,
-        route,
-        customerId: c.id,
-        points: p.points!,
-        key: p.key,
-        programId: p.programId,
-        group: p.group,
-        redemptionId,
-      });
+      this.commitRedemption(seq, route, c, p, { redemptionId });
       attempt.applied = 'new';
       const a: Answer = {
         status: 200,
@@ -680,16 +657,7 @@ export class FakeCapillary extends EventEmitter {
     }
     // workflow: files a request (a promise to spend; nothing is deducted until approved).
     const requestId = randomUUID();
-    this.commits.push({
-      seq,
-      route,
-      customerId: c.id,
-      points: p.points!,
-      key: p.key,
-      programId: p.programId,
-      group: p.group,
-      requestId,
-    });
+    this.commitRedemption(seq, route, c, p, { requestId });
     attempt.applied = 'new';
     return {
       status: 200,
@@ -705,36 +673,6 @@ export class FakeCapillary extends EventEmitter {
         },
       }),
     };
-  }
-
-  private cut(req: IncomingMessage, attempt: Attempt, how: 'reset' | 'hang'): void {
-    attempt.answered = how;
-    if (how === 'reset') req.socket.destroy();
-    // hang: the socket stays open until the client gives up or close() drops it.
-  }
-
-  private misbehave(
-    route: Route,
-    fault: Fault,
-    genuine: Answer,
-    req: IncomingMessage,
-    res: ServerResponse,
-    attempt: Attempt,
-  ): void {
-    const a = faultAnswer(route, fault, genuine);
-    if (a === 'reset' || a === 'hang') {
-      this.cut(req, attempt, a);
-    } else if (a === 'cut') {
-      attempt.answered = 'cut';
-      const buf = Buffer.from(genuine.text || GENERIC_OK);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(buf.length) });
-      res.write(buf.subarray(0, Math.floor(buf.length / 2)), () => {
-        setTimeout(() => req.socket.destroy(), 5);
-      });
-    } else {
-      attempt.answered = a.status;
-      send(res, a);
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -900,12 +838,6 @@ export function faultAnswer(route: Route, fault: Fault, genuine: Answer): Answer
     default:
       return genuine;
   }
-}
-
-function send(res: ServerResponse, a: Answer): void {
-  if (res.socket?.destroyed) return;
-  res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
-  res.end(a.text);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

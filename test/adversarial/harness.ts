@@ -55,6 +55,19 @@ export async function startFake(extra: ConstructorParameters<typeof FakeCapillar
   return new FakeCapillary({ ...CREDS, ...extra }).start();
 }
 
+/** A fresh fake and one server on a fresh data directory (extra: more server settings). */
+export async function fakeAndServer(
+  extra: Record<string, string> = {},
+): Promise<{ fake: FakeCapillary; m: Mcp }> {
+  const fake = await startFake();
+  return { fake, m: await startServer(serverEnv(fake, tempDir('adv-data-'), extra)) };
+}
+
+/** Closes what a suite started, servers first. */
+export async function closeAll(...xs: Array<{ close(): Promise<void> } | undefined>): Promise<void> {
+  for (const x of xs) await x?.close().catch(() => {});
+}
+
 export const serverEnv = (fake: FakeCapillary, dataDir: string, extra: Record<string, string> = {}) => ({
   CAPILLARY_BASE_URL: fake.url,
   CAPILLARY_USERNAME: CREDS.username,

@@ -8,7 +8,9 @@ import {
 } from './fake-capillary.js';
 import {
   baseArgs,
+  closeAll,
   commitsByOp,
+  fakeAndServer,
   faultsUnderTest,
   KEYED,
   type Mcp,
@@ -17,11 +19,7 @@ import {
   Referee,
   ROUTE,
   report,
-  serverEnv,
-  startFake,
-  startServer,
   subject,
-  tempDir,
   VARIATIONS,
   type Variation,
 } from './harness.js';
@@ -93,13 +91,9 @@ export function defineMatrix(tool: MoneyTool): void {
     let fake: FakeCapillary;
     let m: Mcp;
     beforeAll(async () => {
-      fake = await startFake();
-      m = await startServer(serverEnv(fake, tempDir('adv-matrix-')));
+      ({ fake, m } = await fakeAndServer());
     });
-    afterAll(async () => {
-      await m?.close();
-      await fake?.close();
-    });
+    afterAll(() => closeAll(m, fake));
 
     it.each(faultsUnderTest())(
       '%s',

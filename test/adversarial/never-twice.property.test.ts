@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { FakeCapillary, FaultKind } from './fake-capillary.js';
 import {
   baseArgs,
+  closeAll,
+  fakeAndServer,
   faultsUnderTest,
   type Mcp,
   type MoneyTool,
@@ -10,11 +12,7 @@ import {
   ROUTE,
   report,
   type Subject,
-  serverEnv,
-  startFake,
-  startServer,
   subject,
-  tempDir,
   VARIATIONS,
 } from './harness.js';
 
@@ -63,13 +61,9 @@ const command = fc.record({
 let fake: FakeCapillary;
 let m: Mcp;
 beforeAll(async () => {
-  fake = await startFake();
-  m = await startServer(serverEnv(fake, tempDir('adv-prop-')));
+  ({ fake, m } = await fakeAndServer());
 });
-afterAll(async () => {
-  await m?.close();
-  await fake?.close();
-});
+afterAll(() => closeAll(m, fake));
 
 describe('never twice, as a property', () => {
   it(`random sequences of calls, cosmetic variations, faults and repeats (${RUNS} runs)`, async () => {

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeCapillary } from './fake-capillary.js';
 import {
   baseArgs,
+  closeAll,
   commitsByOp,
+  fakeAndServer,
   KEYED,
   type Mcp,
   MONEY_TOOLS,
@@ -11,12 +13,8 @@ import {
   Referee,
   ROUTE,
   report,
-  serverEnv,
   sleep,
-  startFake,
-  startServer,
   subject,
-  tempDir,
   VARIATIONS,
 } from './harness.js';
 
@@ -34,15 +32,9 @@ const PAST = WINDOW_S * 1000 + 700;
 let fake: FakeCapillary;
 let m: Mcp;
 beforeAll(async () => {
-  fake = await startFake();
-  m = await startServer(
-    serverEnv(fake, tempDir('adv-window-'), { CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS: String(WINDOW_S) }),
-  );
+  ({ fake, m } = await fakeAndServer({ CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS: String(WINDOW_S) }));
 });
-afterAll(async () => {
-  await m?.close();
-  await fake?.close();
-});
+afterAll(() => closeAll(m, fake));
 
 async function unknownThenLate(tool: MoneyTool, repeat: 'identical' | 'plus-mobile' | 'notes-reworded') {
   const ref = new Referee(fake);
