@@ -111,9 +111,9 @@ describe.each([2, 3])('%i server processes on one data directory', (n) => {
       expect(problems.length, report(problems)).toBe(0);
     });
 
-  it('redeem_points: one agent key for different customers at once on different processes', async () => {
+  it('redeem_points: one agent key for different customers at once on different processes (10 rounds)', async () => {
     const problems: string[] = [];
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 10; round++) {
       const subjects = procs.map(() => subject(fake, 'redeem_points'));
       const key = `agent-multi-${n}-${round}-${Date.now()}`;
       const calls = subjects.map((s, i) => ({
