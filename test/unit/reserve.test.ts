@@ -27,7 +27,7 @@ const ask = (over: Partial<ReserveAsk> = {}): ReserveAsk => ({
   ids: ['id:101', 'mobile:919000000001'],
   points: 10,
   keyPrefix: 'mcp-rdm',
-  keySentUpstream: true,
+  resendable: true,
   now: NOW,
   windowMs: 86_400_000,
   limits: {},
@@ -89,7 +89,7 @@ describe('reserve rules', () => {
   it('a keyless money call with an unknown outcome is never re-sent: refused until settled', async () => {
     const s = await storeWith(entry('r1', 'unknown', { tool: 'reverse_redemption' }));
     const d = () =>
-      s.peek((v) => codeOf(() => decide(v, ask({ tool: 'reverse_redemption', keySentUpstream: false }))));
+      s.peek((v) => codeOf(() => decide(v, ask({ tool: 'reverse_redemption', resendable: false }))));
     expect(await d()).toBe('outcome_unknown');
   });
 
