@@ -2,7 +2,7 @@
 // confirmation, one call per customer at a time, and the outcome rules once an answer is in.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
-import { checkEnvelope } from '../capillary/client.js';
+import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
 import { type AuditEvent, recordAudit } from '../safety/audit.js';
 import { confirm } from '../safety/confirm.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { UpstreamRequest, UpstreamResponse } from '../capillary/client.js';
+import type { UpstreamRequest, UpstreamResponse } from '../capillary/types.js';
 import type { Config } from '../config.js';
 import type { Customer, Group } from './fields.js';
 
