@@ -17,7 +17,7 @@ function sources(dir: string): string[] {
 }
 
 /** Relative value imports of a file, resolved to files (`.js` in a specifier is the `.ts` source). */
-export function valueImports(file: string, text: string): string[] {
+function valueImports(file: string, text: string): string[] {
   const out: string[] = [];
   const re =
     /(?:^|\n)\s*(import|export)\s+(type\s+)?([^'";]*?)\s*from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
@@ -39,7 +39,7 @@ export function valueImports(file: string, text: string): string[] {
   return out;
 }
 
-export function findCycle(graph: Map<string, string[]>): string[] | undefined {
+function findCycle(graph: Map<string, string[]>): string[] | undefined {
   const state = new Map<string, 'open' | 'done'>();
   const stack: string[] = [];
   const visit = (n: string): string[] | undefined => {
