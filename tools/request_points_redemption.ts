@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
   customerLabel,
+  orWhole,
   POINTS_CODES,
   pointsString,
   type RedemptionArgs,
@@ -12,9 +13,7 @@ import {
 } from '../src/toolkit/fields.js';
 
 const id = (what: string) =>
-  z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
+  orWhole(z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -'))
     .optional()
     .describe(what);
 

@@ -4,8 +4,10 @@ import { defineTool } from '../src/toolkit/define.js';
 import {
   customFieldsSchema,
   dryRunSchema,
+  idText,
   int64Digits,
   num,
+  redemptionIdSchema,
   referenceSchema,
   str,
 } from '../src/toolkit/fields.js';
@@ -22,17 +24,13 @@ export default defineTool({
     "Correct a past redemption's bill number, bill id, purpose or custom fields; name it by exactly one of redemption_id or external_reference_number. Points do not change: use reverse_redemption for that.",
   input: z
     .object({
-      redemption_id: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
-        .optional()
-        .describe('Redemption id'),
+      redemption_id: redemptionIdSchema.optional().describe('Redemption id'),
       external_reference_number: referenceSchema.optional().describe('Reference of the redemption'),
-      bill_number: z.string().min(1).max(100).optional().describe('New bill number'),
+      bill_number: idText().optional().describe('New bill number'),
       bill_id: int64Digits()
-        .regex(/^[1-9]/, 'positive, no leading zero')
+        .refine((s) => /^[1-9]/.test(s), 'positive, no leading zero')
         .optional()
-        .describe('New bill id: digit string, up to 19 digits'),
+        .describe('New bill id, up to 19 digits (above 2^53-1 as a string)'),
       purpose: z.string().min(1).max(255).optional().describe('New purpose, <= 255 chars'),
       custom_fields: customFieldsSchema.optional(),
       entity: z
@@ -41,7 +39,7 @@ export default defineTool({
           identifier_type: z
             .enum(['mobile', 'email', 'externalId', 'id', 'cardnumber'])
             .describe('Identifier type'),
-          identifier_value: z.string().min(1).max(100).describe('Identifier value'),
+          identifier_value: idText().describe('Identifier value'),
         })
         .strict()
         .optional()
@@ -80,7 +78,7 @@ export default defineTool({
   }),
   effect: 'update',
   envelope: 'v2',
-  codes: { 'entity.type:invalid_value': 1212, 'entity:*': 1219, 'bill_id:*': 8015 },
+  codes: { 'entity.type:invalid_value': 1212, 'entity:*': 1219 },
   request: (a) => ({
     method: 'PUT',
     host: 'api',

@@ -79,6 +79,13 @@ export function compact(s: unknown, top = false, typesOnly = false): unknown {
       out[k] = Object.fromEntries(Object.entries(v).map(([n, p]) => [n, inner(p)]));
       continue;
     }
+    if (k === 'anyOf' && Array.isArray(v)) {
+      const kept = v.map(inner);
+      const merged = mergeTypes(kept);
+      if (merged) Object.assign(out, merged);
+      else out[k] = kept;
+      continue;
+    }
     if (k === 'allOf' && Array.isArray(v)) {
       // Several string checks become allOf [{pattern}, ...]: with the patterns dropped, nothing is left.
       const kept = v.map(inner).filter((x) => !isEmptyObject(x));
@@ -88,6 +95,31 @@ export function compact(s: unknown, top = false, typesOnly = false): unknown {
     out[k] = inner(v);
   }
   return out;
+}
+
+/** Keywords that constrain one JSON type only: branches that use only these can share one schema. */
+const TYPE_LOCAL = new Set(['type', 'minimum', 'exclusiveMinimum']);
+
+/**
+ * anyOf branches that differ only in type, like a string-or-whole-number id
+ * ([{type: string}, {type: integer, minimum: 0}]), as one schema with a type list: the same
+ * meaning (minimum applies to numbers only), fewer tokens, and read the same way by every
+ * validator.
+ */
+function mergeTypes(branches: unknown[]): Record<string, unknown> | undefined {
+  const types: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const b of branches) {
+    if (!b || typeof b !== 'object' || Array.isArray(b)) return undefined;
+    const o = b as Record<string, unknown>;
+    if (typeof o.type !== 'string' || types.includes(o.type)) return undefined;
+    for (const [k, v] of Object.entries(o)) {
+      if (!TYPE_LOCAL.has(k) || (k !== 'type' && k in out)) return undefined;
+      if (k !== 'type') out[k] = v;
+    }
+    types.push(o.type);
+  }
+  return types.length ? { type: types, ...out } : undefined;
 }
 
 /** The server's own output fields a tool can carry, by what the tool does. */

@@ -183,7 +183,8 @@ export function expectAccepted(
   if (spend) {
     const { dry_run: _d, ...rest } = args;
     const op = canonical(rest);
-    const agentKey = args.external_reference_number as string | undefined;
+    const given = args.external_reference_number as string | number | undefined;
+    const agentKey = typeof given === 'number' ? String(given) : given;
     if (h.spent.has(op)) {
       figures.replays++;
       expect(isError, JSON.stringify(sc)).toBeFalsy();
