@@ -7,7 +7,8 @@ export type ErrorSource = 'validation' | 'upstream' | 'network' | 'config' | 'sa
 export type Outcome = 'not_sent' | 'failed' | 'unknown';
 
 export interface ToolErrorBody {
-  code: string | number;
+  /** Capillary's code as a string ("816", "82323282") or the server's own ("invalid_argument"). */
+  code: string;
   message: string;
   hint?: string;
   retryable: boolean;
@@ -27,14 +28,18 @@ export interface AnswerReading {
   level?: 'item' | 'request';
 }
 
+/** A ToolErrorBody as it is built: a vendor code may be given as the number Capillary sends. */
+export type ToolErrorInit = Omit<ToolErrorBody, 'code'> & { code: string | number };
+
 export class ToolError extends Error {
   readonly body: ToolErrorBody;
   /** Set when the error is an upstream answer: what its envelope said. Never sent to the agent. */
   readonly reading?: AnswerReading;
-  constructor(body: ToolErrorBody, reading?: AnswerReading) {
+  constructor(body: ToolErrorInit, reading?: AnswerReading) {
     super(body.message);
     this.name = 'ToolError';
-    this.body = body;
+    // One type for every code, so a client reads error.code one way.
+    this.body = { ...body, code: String(body.code) };
     this.reading = reading;
   }
 }

@@ -27,7 +27,7 @@ export default defineTool({
   input: z.object(redemptionFields).strict(),
   output: z.object({
     redemption_id: z.string().optional().describe('For update/reverse'),
-    points_redeemed: z.string().optional().describe('Points deducted'),
+    points_redeemed: z.number().optional().describe('Points deducted'),
     balance: z.number().optional().describe('Balance after'),
     redeemed_value: z.number().optional().describe('Currency value'),
     user_id: z.string().optional().describe('Customer id'),
@@ -56,7 +56,7 @@ export default defineTool({
     const p = body?.response?.responses?.points ?? {};
     return {
       redemption_id: str(p.redemption_id),
-      points_redeemed: str(p.points_redeemed),
+      points_redeemed: num(p.points_redeemed),
       balance: num(p.balance),
       redeemed_value: num(p.redeemed_value),
       user_id: str(p.user_id),

@@ -4,6 +4,7 @@ import { defineTool } from '../src/toolkit/define.js';
 import {
   customFieldsSchema,
   dryRunSchema,
+  idOf,
   idText,
   int64Digits,
   num,
@@ -104,7 +105,8 @@ export default defineTool({
   parse: (body, _a, res) => {
     const d = body?.data && typeof body.data === 'object' && !Array.isArray(body.data) ? body.data : body;
     // billId can exceed 2^53: read its digits from the raw text, never from the parsed number.
-    const rawBillId = /"billId"\s*:\s*"?(-?\d+)"?/.exec(res.text)?.[1];
+    // -1 is the API's "no bill id".
+    const rawBillId = idOf(/"billId"\s*:\s*"?(-?\d+)"?/.exec(res.text)?.[1]);
     const warnings = Array.isArray(d?.warnings)
       ? d.warnings.map((w: any) => String(w?.message ?? w))
       : undefined;

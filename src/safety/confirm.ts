@@ -25,10 +25,12 @@ export async function confirm(
 ): Promise<void> {
   const shown = c.points;
   if (threshold === undefined || shown === undefined || shown <= threshold) return;
+  // An amount not known in advance (a reversal of all that remains) counts as above the threshold.
+  const amount = Number.isFinite(shown) ? `${pointsString(shown)} points` : 'an amount not known in advance';
   if (!ask)
     throw new ToolError({
       code: 'confirmation_unavailable',
-      message: `This call moves ${pointsString(shown)} points, above the confirmation threshold of ${pointsString(threshold)}, and this client cannot ask a human (no elicitation support).`,
+      message: `This call moves ${amount}, above the confirmation threshold of ${pointsString(threshold)} points, and confirmation is not available: this client cannot ask a human (no form elicitation).`,
       hint: 'Use a client that supports MCP elicitation, or ask an operator; nothing was sent.',
       retryable: false,
       source: 'safety',

@@ -305,6 +305,11 @@ export const num = (v: unknown): number | undefined => {
 };
 export const str = (v: unknown): string | undefined =>
   v === null || v === undefined ? undefined : String(v);
+/** An id or identifier from an answer; Capillary's "none" placeholders (-1, "", null) read as absent. */
+export const idOf = (v: unknown): string | undefined => {
+  const s = typeof v === 'object' ? undefined : str(v)?.trim();
+  return s === undefined || s === '' || s === '-1' ? undefined : s;
+};
 
 /** A customer as v1.1 query parameters. */
 export const customerQuery = (c: Customer): Record<string, string | undefined> => ({

@@ -10,10 +10,38 @@ export interface ListedTool {
   annotations: Partial<Annotations>;
 }
 
+/** The one error shape (ToolErrorBody in errors.ts), listed field by field. */
+export const errorOutput = z
+  .looseObject({
+    code: z.string().describe('Capillary\'s code as a string ("816") or the server\'s ("invalid_argument")'),
+    message: z.string().describe('What went wrong'),
+    hint: z.string().optional().describe('What to do next'),
+    retryable: z.boolean().describe('Repeating may succeed'),
+    source: z.enum(['validation', 'upstream', 'network', 'config', 'safety']).describe('Where it came from'),
+    outcome: z
+      .enum(['not_sent', 'failed', 'unknown'])
+      .describe(
+        'not_sent: nothing reached the API; failed: refused, nothing written; unknown: points may have moved',
+      ),
+    field: z.string().optional().describe('The argument at fault'),
+    http_status: z.number().optional().describe('HTTP status of the answer'),
+    attempt: z
+      .object({
+        tool: z.string().describe('Tool'),
+        key: z.string().describe('Idempotency key'),
+        points: z.number().describe('Points'),
+        first_sent: z.string().describe('First sent at'),
+        last_sent: z.string().describe('Last sent at'),
+      })
+      .optional()
+      .describe('The attempt whose unknown outcome blocks this call'),
+  })
+  .describe('Present when isError');
+
 /**
- * Fields the server adds to every result. The error and dry-run objects are described in one
- * line each rather than field by field: tools/list is paid for in every conversation's context.
- * Their exact shapes are ToolErrorBody (errors.ts) and RequestPreview (capillary/client.ts).
+ * Fields the server adds to every result. The error object is listed field by field (a client
+ * reads its typed code); the dry-run preview in one line (its shape is RequestPreview,
+ * capillary/client.ts).
  */
 export const commonOutput = {
   environment: z.enum(['live', 'sandbox']).describe('sandbox = simulated'),
@@ -21,7 +49,7 @@ export const commonOutput = {
   idempotency_key: z.string().optional().describe('Key sent'),
   note: z.string().optional().describe('Server note'),
   dry_run_request: z.looseObject({}).optional().describe('Unsent request'),
-  error: z.looseObject({}).optional().describe('code, message, hint, retryable, source, outcome'),
+  error: errorOutput.optional(),
 };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output', typesOnly = false): Record<string, unknown> {

@@ -181,7 +181,8 @@ describe('local checks: a clear error naming the field and code, and nothing sen
     const r = await call(mcp.client, tool, args);
     expect(r.isError).toBe(true);
     expect(r.structuredContent.error).toMatchObject({
-      code,
+      // Every code is a string on the wire, Capillary's included.
+      code: String(code),
       source: 'validation',
       outcome: 'not_sent',
       retryable: false,

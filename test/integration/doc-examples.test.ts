@@ -341,14 +341,14 @@ describe('numbers the server cannot take exactly, and error codes that name the 
       customer: { mobile: '919777788221' },
       points: 2.6751,
     });
-    expect(e.code).toBe(878);
+    expect(e.code).toBe('878');
   });
 
   it('a bill number of the wrong type is an invalid argument, not "bill number missing"; a missing one is 82323271', async () => {
     const wrong = await refused('unlock_promised_points', { ...unlock, bill_number: true });
     expect(wrong).toMatchObject({ code: 'invalid_argument', field: 'bill_number' });
     const missing = await refused('unlock_promised_points', unlock);
-    expect(missing).toMatchObject({ code: 82323271, field: 'bill_number' });
+    expect(missing).toMatchObject({ code: '82323271', field: 'bill_number' });
     expect(missing.message).toBe('bill_number: required');
   });
 

@@ -146,7 +146,7 @@ describe('wire format: redeem, maker-checker request, update, unlock', () => {
     expect(r.structuredContent).toMatchObject({
       environment: 'live',
       redemption_id: 'RDM-1',
-      points_redeemed: '10.5',
+      points_redeemed: 10.5,
       balance: 4989.5,
       item_status: { success: true, code: 800 },
       idempotency_key: item.external_reference_number,
@@ -158,7 +158,7 @@ describe('wire format: redeem, maker-checker request, update, unlock', () => {
     const r = await call(mcp.client, 'redeem_points', { customer: { mobile: '919000000816' }, points: 5 });
     expect(r.isError).toBe(true);
     expect(r.structuredContent.error).toMatchObject({
-      code: 816,
+      code: '816',
       source: 'upstream',
       outcome: 'failed',
       retryable: false,
@@ -293,7 +293,7 @@ describe('wire format: redeem, maker-checker request, update, unlock', () => {
     });
     expect(r.isError).toBe(true);
     expect(r.structuredContent.error).toMatchObject({
-      code: 82323282,
+      code: '82323282',
       source: 'upstream',
       outcome: 'failed',
       http_status: 400,
