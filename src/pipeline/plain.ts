@@ -7,7 +7,7 @@ import { ToolError } from '../errors.js';
 import { recordAudit } from '../safety/audit.js';
 import type { AnyTool } from '../toolkit/define.js';
 import type { CallContext } from './call.js';
-import { buildRequest, toolContext } from './request.js';
+import { buildRequest, checkRefusal, toolContext } from './request.js';
 import { type Out, okResult } from './result.js';
 
 export async function plain(
@@ -35,7 +35,9 @@ export async function plain(
     const res = await app.client.send(req, { mutating, signal: ctx.signal, onRetry: ctx.progress });
     let out: Out;
     try {
-      out = tool.parse(checkEnvelope(res, tool.envelope, mutating), args, res, toolContext(app)) as Out;
+      const body = checkEnvelope(res, tool.envelope, mutating);
+      checkRefusal(tool, body, res);
+      out = tool.parse(body, args, res, toolContext(app)) as Out;
     } catch (e) {
       const answer =
         e instanceof ToolError && res.json !== undefined ? tool.readFailure?.(res.json, res) : undefined;

@@ -12,7 +12,7 @@ import { moneyOutcome } from '../safety/outcome.js';
 import { type Decision, decide, type ReserveAsk } from '../safety/reserve.js';
 import type { CallContext } from './call.js';
 import type { Operation } from './operation.js';
-import { buildRequest, toolContext } from './request.js';
+import { buildRequest, checkRefusal, toolContext } from './request.js';
 import { errorResult, markReplayed, type Out, okResult, toErrorBody } from './result.js';
 
 const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =>
@@ -160,6 +160,7 @@ async function spendOnce(
         onRetry: ctx.progress,
       });
       body = checkEnvelope(res, tool.envelope, true);
+      checkRefusal(tool, body, res);
     } catch (e) {
       throw await failed(app, op, entry, !!resent, e, started);
     }

@@ -94,8 +94,23 @@ interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {
   envelope: 'v1.1' | 'v2';
   /** Vendor error codes for local checks, keyed "field:zodIssueCode" (or "field:*"). */
   codes?: Record<string, string | number>;
-  /** The request carries our own credentials inside its body (the maker-checker payload). */
+  /**
+   * The request carries our own credentials inside its body (the maker-checker payload), for a
+   * call that runs when a checker approves it, maybe hours later: only a credential that lasts
+   * (Basic) can be embedded. Under OAuth the call is refused before anything is sent.
+   */
   embedsAuth?: boolean;
+  /**
+   * The call goes to the request workflow (maker-checker), which needs the org id and an InTouch
+   * user token (X-CAP-API-AUTH-ORG-ID, X-CAP-UI-AUTH-TOKEN): without them it is refused before
+   * anything is sent.
+   */
+  workflow?: boolean;
+  /**
+   * A success envelope whose content says the request was refused (the workflow's validation
+   * outputs): its code, message and hint, or undefined when it is a success.
+   */
+  refusal?(body: any): { code: string; message: string; hint: string } | undefined;
   /** The one HTTP call, built from checked arguments. Throws ToolError for checks zod cannot express. */
   request(args: z.infer<I>, ctx: ToolContext): UpstreamRequest;
   /** Normalizes a successful response (envelope already checked) into the output shape. */
