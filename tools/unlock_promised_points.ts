@@ -5,11 +5,11 @@ import {
   dateSchema,
   dryRunSchema,
   EVENT_NAMES,
+  idOf,
   idText,
   int64Digits,
   num,
   SOURCES,
-  str,
 } from '../src/toolkit/fields.js';
 
 const raw = (v: string | undefined) => (v === undefined ? undefined : new RawNumber(v));
@@ -52,6 +52,9 @@ export default defineTool({
           item_code: z.string().optional().describe('Item'),
           points: z.number().describe('Points unlocked'),
           program_id: z.string().optional().describe('Program'),
+          promotion_id: z.string().optional().describe('Promotion id (a promotion unlock)'),
+          promotion_identifier: z.string().optional().describe('Promotion external identifier'),
+          promotion_name: z.string().optional().describe('Promotion name'),
         }),
       )
       .describe('What was unlocked'),
@@ -59,6 +62,8 @@ export default defineTool({
   }),
   effect: 'unlock',
   envelope: 'v2',
+  unknownHint:
+    'Points may have been unlocked. Check get_points_balance (promised points) before repeating; a repeat after a success finds nothing left (82323282) and changes nothing.',
   // Vendor codes only where the refusal is the one the page documents: an empty or missing
   // identifier, source or bill number; a missing or unknown event name; an unknown entity type.
   codes: {
@@ -99,10 +104,13 @@ export default defineTool({
       ? body.pointsUnlocked
       : (body?.data?.pointsUnlocked ?? []);
     const items = (list as any[]).map((u) => ({
-      bill_number: str(u?.billNumber),
-      item_code: str(u?.itemCode),
+      bill_number: idOf(u?.billNumber),
+      item_code: idOf(u?.itemCode),
       points: num(u?.pointsUnlocked) ?? 0,
-      program_id: str(u?.programId),
+      program_id: idOf(u?.programId),
+      promotion_id: idOf(u?.promotionId),
+      promotion_identifier: idOf(u?.promotionIdentifier),
+      promotion_name: idOf(u?.promotionName),
     }));
     const total = Math.round(items.reduce((s, u) => s + u.points * 1000, 0)) / 1000;
     return { points_unlocked: items, total_points_unlocked: total };

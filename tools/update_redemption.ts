@@ -4,6 +4,7 @@ import { defineTool } from '../src/toolkit/define.js';
 import {
   customFieldsSchema,
   dryRunSchema,
+  epochIso,
   idOf,
   idText,
   int64Digits,
@@ -75,10 +76,23 @@ export default defineTool({
     purpose: z.string().optional().describe('Purpose'),
     points_redeemed: z.number().optional().describe('Points of the redemption'),
     customer_id: z.string().optional().describe('Customer id'),
+    program_id: z.string().optional().describe('Loyalty program'),
+    till_id: z.string().optional().describe('Till it was made at'),
+    till_name: z.string().optional().describe('Till name'),
+    notes: z.string().optional().describe('Notes'),
+    redemption_time: z.string().optional().describe('When it was redeemed (ISO 8601)'),
+    points_redemption_time: z.string().optional().describe('When the points were deducted (ISO 8601)'),
+    redemption_date: z.string().optional().describe('Redemption date (ISO 8601)'),
+    point_deductions: z
+      .array(z.looseObject({}))
+      .optional()
+      .describe('Point deductions, as the API lists them'),
     warnings: z.array(z.string()).optional().describe('API warnings'),
   }),
   effect: 'update',
   envelope: 'v2',
+  unknownHint:
+    'The update may or may not have been applied. Repeating the identical update is safe: it writes the same values again.',
   codes: { 'entity.type:invalid_value': 1212, 'entity:*': 1219 },
   request: (a) => ({
     method: 'PUT',
@@ -117,7 +131,17 @@ export default defineTool({
       bill_id: rawBillId,
       purpose: str(d?.redemptionPurpose ?? d?.purpose),
       points_redeemed: num(d?.pointsRedeemed),
-      customer_id: str(d?.customerId),
+      customer_id: idOf(d?.customerId),
+      program_id: idOf(d?.programId),
+      till_id: idOf(d?.tillId),
+      till_name: idOf(d?.tillName),
+      notes: idOf(d?.notes),
+      redemption_time: epochIso(d?.redemptionTime),
+      points_redemption_time: epochIso(d?.pointsRedemptionTime),
+      redemption_date: idOf(d?.redemptionDate),
+      point_deductions: Array.isArray(d?.pointDeductionList)
+        ? d.pointDeductionList.filter((x: unknown) => x && typeof x === 'object' && !Array.isArray(x))
+        : undefined,
       warnings,
     };
   },

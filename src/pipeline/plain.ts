@@ -7,7 +7,7 @@ import { ToolError } from '../errors.js';
 import { recordAudit } from '../safety/audit.js';
 import type { AnyTool } from '../toolkit/define.js';
 import type { CallContext } from './call.js';
-import { buildRequest, checkRefusal, toolContext } from './request.js';
+import { buildRequest, checkRefusal, toolContext, withToolHint } from './request.js';
 import { type Out, okResult } from './result.js';
 
 export async function plain(
@@ -53,6 +53,6 @@ export async function plain(
         status: e.body.http_status,
         code: e.body.code,
       });
-    throw e;
+    throw withToolHint(tool, e);
   }
 }

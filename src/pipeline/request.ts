@@ -2,7 +2,7 @@
 // never the credentials, except as the redacted or real header its payload embeds.
 import type { App } from '../app.js';
 import type { UpstreamRequest, UpstreamResponse } from '../capillary/types.js';
-import { ToolError } from '../errors.js';
+import { ToolError, type ToolErrorBody } from '../errors.js';
 import type { AnyTool, ToolContext } from '../toolkit/define.js';
 
 export function toolContext(app: App, key?: string, embeddedAuth?: Record<string, string>): ToolContext {
@@ -43,4 +43,17 @@ export function checkRefusal(tool: AnyTool, body: unknown, res: UpstreamResponse
     { ...r, retryable: false, source: 'upstream', outcome: 'failed', http_status: res.status },
     { status: res.status, form: 'v2', code: r.code, level: 'request' },
   );
+}
+
+/** The hint an error gets from its tool: the tool's own for an unknown outcome or for its code. */
+export function toolHint(tool: AnyTool, body: ToolErrorBody): string | undefined {
+  if (body.outcome === 'unknown' && tool.unknownHint) return tool.unknownHint;
+  return tool.hints?.[body.code] ?? body.hint;
+}
+
+/** The error with its tool's hint (the same error when the hint does not change). */
+export function withToolHint(tool: AnyTool, e: unknown): unknown {
+  if (!(e instanceof ToolError)) return e;
+  const hint = toolHint(tool, e.body);
+  return hint === e.body.hint ? e : new ToolError({ ...e.body, hint }, e.reading);
 }

@@ -231,6 +231,7 @@ async function failed(
     ...e.body,
     outcome,
     hint:
+      op.tool.hints?.[e.body.code] ??
       e.body.hint ??
       (outcome === 'not_sent' ? 'Nothing was sent.' : 'Nothing was spent. A repeat gets a fresh key.'),
   });

@@ -92,7 +92,14 @@ interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {
   output: O;
   /** Which envelope the response uses. */
   envelope: 'v1.1' | 'v2';
-  /** Vendor error codes for local checks, keyed "field:zodIssueCode" (or "field:*"). */
+  /** Hints for vendor codes whose general hint (errors.ts) would mislead for this tool. */
+  hints?: Record<string, string>;
+  /**
+   * What to do after an unknown outcome, for a tool that writes but moves no points (money tools
+   * get theirs from the ledger's rules: re-send with the same key, or check first).
+   */
+  unknownHint?: string;
+  /** Vendor error codes for local checks, keyed "field:zodIssueCode", "field:missing" or "field:*". */
   codes?: Record<string, string | number>;
   /**
    * The request carries our own credentials inside its body (the maker-checker payload), for a

@@ -305,6 +305,11 @@ export const num = (v: unknown): number | undefined => {
 };
 export const str = (v: unknown): string | undefined =>
   v === null || v === undefined ? undefined : String(v);
+/** An epoch time in milliseconds (Capillary's Long times) as ISO 8601; anything else as absent. */
+export const epochIso = (v: unknown): string | undefined => {
+  const n = num(v);
+  return n === undefined || n <= 0 || n > 8.64e15 ? undefined : new Date(n).toISOString();
+};
 /** An id or identifier from an answer; Capillary's "none" placeholders (-1, "", null) read as absent. */
 export const idOf = (v: unknown): string | undefined => {
   const s = typeof v === 'object' ? undefined : str(v)?.trim();

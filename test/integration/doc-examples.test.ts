@@ -392,3 +392,95 @@ describe('the same forms against the embedded sandbox', () => {
     expect(r.structuredContent.balance).toBe(2975);
   });
 });
+
+describe("the pages' example responses: every documented field an agent can use reaches structuredContent", () => {
+  it('redeem: deductions (side_effects.effect), local value, the customer identifiers; no -1 bill id, no validation code', async () => {
+    const { out } = await sent('redeem_points', {
+      customer: { mobile: '919777788221' },
+      points: 1,
+      notes: 'fields',
+    });
+    expect(out).toMatchObject({
+      redemption_id: '7t4y2a',
+      points_redeemed: 1,
+      balance: 1990,
+      redeemed_value: 1,
+      redeemed_local_value: 1,
+      user_id: '564670755',
+      customer: { mobile: '919777788221', email: 'asha@example.com', external_id: '123456' },
+      item_status: { success: true, code: 800, message: 'Points Redeemed' },
+    });
+    expect(out.deductions).toEqual([
+      {
+        id: '27141811',
+        type: 'points',
+        points: 1,
+        currency_value: 1,
+        summary_id: '27141811',
+        bill_number: 'bilnum100000',
+      },
+    ]);
+    expect(out).not.toHaveProperty('purpose');
+    expect(JSON.stringify(out)).not.toContain('NS3U05');
+  });
+
+  it('update: program, till, times, deductions', async () => {
+    const { out } = await sent('update_redemption', { redemption_id: '8878ru', purpose: 'Testing' });
+    expect(out).toEqual({
+      environment: 'live',
+      redemption_id: '8878ru',
+      external_reference_number: 'ACR-5801353177',
+      bill_number: 'number7939623972',
+      bill_id: '12345',
+      purpose: 'Testing',
+      points_redeemed: 100,
+      customer_id: '346926900',
+      program_id: '1098',
+      till_id: '50149495',
+      notes: 'Redemption by SMS',
+      redemption_time: '2024-07-26T10:52:24.000Z',
+      points_redemption_time: '2024-07-26T05:22:25.000Z',
+      redemption_date: '2024-07-26T10:52:24Z',
+      point_deductions: [],
+      warnings: [],
+    });
+  });
+
+  it('unlock: a promotion unlock is told from a bill unlock by its promotion fields', async () => {
+    const { out } = await sent('unlock_promised_points', {
+      identifier_name: 'mobile',
+      identifier_value: '919777788221',
+      source: 'INSTORE',
+      event_name: 'TransactionAdd',
+      bill_number: '374',
+    });
+    expect(out.points_unlocked).toEqual([
+      { bill_number: '374', points: 6, program_id: '56' },
+      { bill_number: '374', item_code: '7583', points: 24, program_id: '12' },
+      { bill_number: '374', item_code: '4364', points: 12, program_id: '34' },
+      {
+        points: 24,
+        program_id: '12',
+        promotion_id: '12',
+        promotion_identifier: 'id1',
+        promotion_name: 'promotion 1',
+      },
+    ]);
+    expect(out.total_points_unlocked).toBe(66);
+  });
+
+  it("maker-checker: the maker's user id and name", async () => {
+    const { out } = await sent('request_points_redemption', {
+      entity: { till_id: '50682289' },
+      customer: { mobile: '9877792149' },
+      points: 7,
+    });
+    expect(out).toMatchObject({
+      request_id: REQUEST_ID,
+      state: 'AdminTask',
+      request_type: 'points-redemption',
+      start_time: '2023-10-04T16:49:14',
+      maker: { user_id: '232134', user_name: 'maker@example.com' },
+    });
+  });
+});
