@@ -58,21 +58,51 @@ export function selectTools(
   );
 }
 
-export function createApp(config: Config, allTools: AnyTool[]): App {
+/** The process's logger: stderr, every configured secret removed. */
+export const loggerFor = (config: Config) => new Logger(config.logLevel, new Redactor(configSecrets(config)));
+
+/** Nothing older than this can change a decision (replay window, 24 h caps). */
+const horizonOf = (config: Config) => Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
+
+/**
+ * Opens the PostgreSQL ledger when it is configured (connects, migrates; a clear ConfigError
+ * when it cannot): the one store that needs a wait before the app exists. Else undefined.
+ */
+export async function openLedger(config: Config, log: Logger): Promise<IdempotencyStore | undefined> {
+  if (config.ledger !== 'postgres' || !config.ledgerTarget) return undefined;
+  const { PgStore } = await import('./safety/pg-store.js');
+  return PgStore.open({
+    target: config.ledgerTarget,
+    poolSize: config.ledgerPoolSize,
+    timeoutMs: config.ledgerTimeoutMs,
+    horizonMs: horizonOf(config),
+    log: (level, msg, fields) => log.log(level, msg, fields),
+  });
+}
+
+/** `opened`: the store openLedger() returned, and the logger it reports to. */
+export function createApp(
+  config: Config,
+  allTools: AnyTool[],
+  opened?: { store?: IdempotencyStore; log: Logger },
+): App {
   const redactor = new Redactor(configSecrets(config));
-  const log = new Logger(config.logLevel, redactor);
+  const log = opened?.log ?? new Logger(config.logLevel, redactor);
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  // Nothing older than this can change a decision (replay window, 24 h caps).
-  const horizon = Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
+  const horizon = horizonOf(config);
   const inflight = new Map<string, Promise<unknown>>();
   let store: IdempotencyStore;
   try {
-    store =
-      config.ledger === 'file'
-        ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1)
-        : new MemoryStore(horizon);
+    if (opened?.store) store = opened.store;
+    else if (config.ledger === 'postgres')
+      throw new Error('the PostgreSQL ledger is opened before the app (openLedger)');
+    else
+      store =
+        config.ledger === 'file'
+          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1)
+          : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
       `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,

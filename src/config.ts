@@ -8,6 +8,8 @@ export const DEFAULTS = {
   idempotencyWindowSeconds: 86_400,
   httpMaxBodyBytes: 1_048_576,
   shutdownTimeoutMs: 10_000,
+  ledgerPoolSize: 10,
+  ledgerTimeoutMs: 5_000,
 } as const;
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
@@ -41,8 +43,23 @@ export const ENV_VARS = [
   ],
   [
     'CAPILLARY_LEDGER',
-    "`file` (durable, fsync'd) or `memory` (lost on exit; benchmarks and throwaway tests only).",
-    'file',
+    "`file` (durable, fsync'd; one machine), `postgres` (one ledger for many replicas, see docs/postgres.md) or `memory` (lost on exit; benchmarks and throwaway tests only).",
+    '`postgres` when CAPILLARY_LEDGER_URL is set, else `file`',
+  ],
+  [
+    'CAPILLARY_LEDGER_URL',
+    'PostgreSQL ledger: `postgres://user:password@host:5432/db`. Without it, `CAPILLARY_LEDGER=postgres` connects with the standard `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`. The password is never logged.',
+    '(none)',
+  ],
+  [
+    'CAPILLARY_LEDGER_POOL_SIZE',
+    'PostgreSQL ledger: most connections this process opens.',
+    String(DEFAULTS.ledgerPoolSize),
+  ],
+  [
+    'CAPILLARY_LEDGER_TIMEOUT_MS',
+    'PostgreSQL ledger: longest wait to connect, for a lock or a statement; past it the call is refused (`ledger_unavailable`), nothing sent.',
+    String(DEFAULTS.ledgerTimeoutMs),
   ],
   [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
@@ -118,7 +135,11 @@ export interface Config {
   clientSignature: string;
   timeoutMs: number;
   dataDir: string;
-  ledger: 'file' | 'memory';
+  ledger: LedgerKind;
+  /** Where the PostgreSQL ledger is: CAPILLARY_LEDGER_URL, or the PG* variables. */
+  ledgerTarget?: PgTarget;
+  ledgerPoolSize: number;
+  ledgerTimeoutMs: number;
   idempotencyWindowMs: number;
   auditLog: string;
   maxPointsPerRedemption?: number;
@@ -129,6 +150,18 @@ export interface Config {
   excludeTools?: string[];
   programId?: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export type LedgerKind = 'file' | 'memory' | 'postgres';
+
+/** A PostgreSQL server to connect to: a connection string, or the PG* variables' parts. */
+export interface PgTarget {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
 }
 
 export class ConfigError extends Error {
@@ -204,6 +237,62 @@ export function loadLedgerPaths(env: Env): { dataDir: string; auditLog: string }
   return { dataDir, auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl') };
 }
 
+/** Which ledger, and how to reach PostgreSQL when that is the one (CAPILLARY_LEDGER*). */
+export function loadLedgerConfig(
+  env: Env,
+): Pick<Config, 'ledger' | 'ledgerTarget' | 'ledgerPoolSize' | 'ledgerTimeoutMs'> {
+  const problems: string[] = [];
+  const out = readLedger(env, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return out;
+}
+
+function readLedger(env: Env, problems: string[]) {
+  const { get, num } = reader(env, problems);
+  const ledgerUrl = get('CAPILLARY_LEDGER_URL');
+  const ledger = (get('CAPILLARY_LEDGER') ?? (ledgerUrl ? 'postgres' : 'file')).toLowerCase();
+  if (ledger !== 'file' && ledger !== 'memory' && ledger !== 'postgres')
+    problems.push(`CAPILLARY_LEDGER must be file, postgres or memory (got "${ledger}")`);
+  if (ledgerUrl && ledger !== 'postgres')
+    problems.push(`CAPILLARY_LEDGER_URL is set but CAPILLARY_LEDGER is ${ledger}: set one or the other`);
+  if (ledgerUrl && !/^postgres(ql)?:\/\//i.test(ledgerUrl))
+    // Not echoed: the value may hold a password.
+    problems.push('CAPILLARY_LEDGER_URL must start with postgres:// or postgresql://');
+  // The PG* variables are read from this environment, not left to the driver's process.env.
+  const pgPort = env.PGPORT?.trim();
+  const ledgerTarget: PgTarget | undefined =
+    ledger !== 'postgres'
+      ? undefined
+      : ledgerUrl
+        ? { connectionString: ledgerUrl }
+        : {
+            host: env.PGHOST?.trim() || undefined,
+            port: pgPort ? Number(pgPort) : undefined,
+            user: env.PGUSER?.trim() || undefined,
+            password: env.PGPASSWORD || undefined,
+            database: env.PGDATABASE?.trim() || undefined,
+          };
+  if (pgPort && !(Number.isInteger(Number(pgPort)) && Number(pgPort) > 0))
+    problems.push(`PGPORT must be a port number (got "${pgPort}")`);
+  return {
+    ledger: ledger as LedgerKind,
+    ledgerTarget,
+    ledgerPoolSize: num('CAPILLARY_LEDGER_POOL_SIZE', { int: true, min: 1 }) ?? DEFAULTS.ledgerPoolSize,
+    ledgerTimeoutMs: num('CAPILLARY_LEDGER_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.ledgerTimeoutMs,
+  };
+}
+
+/** The password in a PostgreSQL connection string, if any. */
+export function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const p = new URL(url).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
 export function loadSandboxConfig(env: Env): { seed?: string; statePath?: string } {
   const { get } = reader(env, []);
@@ -262,9 +351,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL')) ?? baseUrl);
 
   const { dataDir } = loadLedgerPaths(env);
-  const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
-  if (ledger !== 'file' && ledger !== 'memory')
-    problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
+  const ledger = readLedger(env, problems);
   const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
     problems.push(`CAPILLARY_LOG_LEVEL must be error, warn, info or debug (got "${logLevel}")`);
@@ -282,7 +369,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? DEFAULTS.clientSignature,
     timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.timeoutMs,
     dataDir,
-    ledger: ledger as Config['ledger'],
+    ...ledger,
     idempotencyWindowMs:
       (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
@@ -305,5 +392,8 @@ export function configSecrets(cfg: Config): string[] {
   if (cfg.auth.kind === 'basic' && cfg.auth.password) out.push(cfg.auth.password);
   if (cfg.auth.kind === 'oauth') out.push(cfg.auth.secret);
   if (cfg.uiAuthToken) out.push(cfg.uiAuthToken);
+  const db = cfg.ledgerTarget;
+  const dbPassword = db?.password ?? urlPassword(db?.connectionString);
+  if (dbPassword) out.push(dbPassword);
   return out;
 }

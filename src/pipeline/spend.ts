@@ -46,15 +46,16 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
   const started = Date.now();
   if (op.args.dry_run) {
     // A dry run shows what would be sent: the caps apply; the key is the one a send would use.
+    const ask = askFor(app, op);
     const d = await ledger(app, () =>
       app.store.peek((v) => {
         try {
-          return decide(v, askFor(app, op));
+          return decide(v, ask);
         } catch (e) {
           if (e instanceof ToolError && String(e.body.code).startsWith('cap_')) throw e;
           return undefined;
         }
-      }),
+      }, ask),
     );
     const key = !d || d.kind === 'wait' ? (op.agentKey ?? '<minted when sent>') : d.entry.key;
     const req = await buildRequest(app, op.tool, op.sendArgs, key);
@@ -117,7 +118,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The reserve step, waiting out another process's attempt for this customer while it is in flight. */
 async function reserve(app: App, op: Operation): Promise<Exclude<Decision, { kind: 'wait' }>> {
   for (let i = 0; ; i++) {
-    const d = await ledger(app, () => app.store.reserve((v) => decide(v, askFor(app, op))));
+    const ask = askFor(app, op);
+    const d = await ledger(app, () => app.store.reserve((v) => decide(v, ask), ask));
     if (d.kind !== 'wait') return d;
     // Bounded: past staleMs the other attempt no longer counts as live and decide() stops waiting.
     await sleep(Math.min(5 + 5 * i, 50));
@@ -132,7 +134,8 @@ async function spendOnce(
 ): Promise<CallToolResult> {
   const { tool } = op;
   // First a look, writing nothing: a replay or a refusal comes before any human is asked.
-  const pre = await ledger(app, () => app.store.peek((v) => decide(v, askFor(app, op))));
+  const ask = askFor(app, op);
+  const pre = await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
   if (pre.kind === 'replay') return replay(app, op, pre.entry, started);
   await confirm(
     app.config.confirmAbovePoints,

@@ -310,9 +310,12 @@ export class FileStore implements IdempotencyStore {
     return d;
   }
   /** Every attempt whose outcome is not known, at any age (the operator's list). */
-  unresolvedAll(): LedgerEntry[] {
+  async unresolvedAll(): Promise<LedgerEntry[]> {
     this.refreshNow();
     return this.idx.allUnresolved();
+  }
+  async health() {
+    return { ok: true };
   }
   async peek<T>(look: (view: LedgerView) => T) {
     this.refreshNow();

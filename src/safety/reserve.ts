@@ -36,7 +36,23 @@ export interface LedgerView {
   spentSince(customer: string, since: number): number;
 }
 
-export interface ReserveAsk {
+/**
+ * What a decision reads, named before it runs: a store that does not hold the whole ledger in
+ * memory (PostgreSQL) locks these identities and loads just these entries. A ReserveAsk is one.
+ */
+export interface LedgerScope {
+  /** The customer key the caps count under. */
+  customer: string;
+  /** Every identity of the customer the call named. */
+  ids: string[];
+  fingerprint: string;
+  meaning: string;
+  agentKey?: string;
+  /** The decision's clock: the caps look back 24 h from it. */
+  now: number;
+}
+
+export interface ReserveAsk extends LedgerScope {
   tool: string;
   /** The call byte for byte: a success with it is replayed. */
   fingerprint: string;

@@ -1,0 +1,431 @@
+/**
+ * The ledger in PostgreSQL: one truth for every replica on one database. The atomic reserve
+ * step is one transaction: advisory transaction locks on every identity the call names (and
+ * the agent's key), the decision's view read in one statement, decide() run on it, the pending
+ * entry inserted (the key is the primary key), commit. Serialization failures, deadlocks and a
+ * key claimed by a racing transaction are retried by SQLSTATE. The upstream call happens after
+ * the commit, outside any transaction.
+ *
+ * Faults: any error reaching the database rejects, and the pipeline refuses the call with
+ * `ledger_unavailable` (nothing sent). An outcome that cannot be written is kept in this
+ * process and retried until the database answers (before this process's next decision); if
+ * the process dies first, the pending entry reads back as unknown, as with the file ledger.
+ * A commit whose answer was lost (the connection dropped) is ambiguous: the entry, if it was
+ * written, is ended as not sent once the database answers again, only if still untouched.
+ */
+import pg from 'pg';
+import type { PgTarget } from '../config.js';
+import type { IdempotencyStore, LedgerEntry, LedgerHealth } from './ledger.js';
+import { DEFAULT_HORIZON_MS, idsOf } from './ledger-index.js';
+import {
+  INSERT_SQL,
+  LOCK_SQL,
+  OPEN_SQL,
+  PURGE_LOCK,
+  PURGE_SQL,
+  SPENT_SQL,
+  UPSERT_SQL,
+  VIEW_SQL,
+  VOID_SQL,
+} from './pg-schema.js';
+import { connectionLost, describeTarget, migrate, startupError } from './pg-setup.js';
+import type { Decision, LedgerScope, LedgerView } from './reserve.js';
+
+const DAY_MS = 86_400_000;
+/** SQLSTATEs after which the whole transaction is run again: serialization failure, deadlock,
+ * and a unique key claimed by a transaction that committed first. */
+const RETRY = new Set(['40001', '40P01', '23505']);
+const MAX_TRIES = 6;
+const PURGE_BATCH = 1000;
+
+export interface PgStoreOptions {
+  target: PgTarget;
+  /** Most connections this process opens. */
+  poolSize?: number;
+  /** Longest wait to connect, for a lock, or for one statement. */
+  timeoutMs?: number;
+  horizonMs?: number;
+  /** How often settled entries past the horizon are purged; 0: never in the background. */
+  purgeEveryMs?: number;
+  now?: () => number;
+  /** Where background problems are reported (a purge that failed, an outcome written late). */
+  log?: (level: 'warn' | 'error' | 'info', msg: string, fields?: Record<string, unknown>) => void;
+  /** Written into connections (pg_stat_activity). */
+  name?: string;
+}
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const row = (e: LedgerEntry) => [
+  e.key,
+  e.fingerprint,
+  e.meaning ?? null,
+  e.customer,
+  idsOf(e),
+  e.status,
+  e.points,
+  e.at,
+  e.updated,
+  e.owner ?? null,
+  JSON.stringify(e),
+];
+
+/** The decision's view: what VIEW_SQL read, and nothing else (a read outside it is a bug). */
+class ScopedView implements LedgerView {
+  key?: LedgerEntry;
+  byFp?: LedgerEntry;
+  byMeaning?: LedgerEntry;
+  readonly open: LedgerEntry[] = [];
+  readonly spent: Array<{ at: number; points: number }> = [];
+
+  constructor(
+    private readonly scope: LedgerScope,
+    private readonly since: number,
+  ) {}
+
+  private outside(what: string): never {
+    throw new Error(`ledger view: ${what} is outside the reserve step's scope`);
+  }
+  latest(fp: string) {
+    return fp === this.scope.fingerprint ? this.byFp : this.outside('fingerprint');
+  }
+  latestByMeaning(meaning: string) {
+    return meaning === this.scope.meaning ? this.byMeaning : this.outside('meaning');
+  }
+  byKey(key: string) {
+    return key === this.scope.agentKey ? this.key : this.outside('key');
+  }
+  unresolved(ids: string[]) {
+    if (ids.some((i) => !this.scope.ids.includes(i))) this.outside('identity');
+    return this.open.filter((e) => idsOf(e).some((i) => ids.includes(i)));
+  }
+  spentSince(customer: string, since: number) {
+    if (customer !== this.scope.customer || since < this.since) this.outside('spending');
+    let thousandths = 0;
+    for (const s of this.spent) if (s.at >= since) thousandths += Math.round(s.points * 1000);
+    return thousandths / 1000;
+  }
+}
+
+export class PgStore implements IdempotencyStore {
+  readonly pool: pg.Pool;
+  private readonly horizonMs: number;
+  private readonly now: () => number;
+  private readonly log: NonNullable<PgStoreOptions['log']>;
+  /** Writes that did not reach the database, by key (newest wins), retried before any decision. */
+  private readonly unwritten = new Map<string, { entry: LedgerEntry; voidOnly: boolean }>();
+  private retryTimer?: NodeJS.Timeout;
+  private readonly purgeTimers: NodeJS.Timeout[] = [];
+  private health_?: { at: number; value: Promise<LedgerHealth> };
+  private closed = false;
+  /** "user@host:port/db", never the password. */
+  readonly where: string;
+
+  private constructor(opts: PgStoreOptions) {
+    const timeout = opts.timeoutMs ?? 5_000;
+    this.horizonMs = opts.horizonMs ?? DEFAULT_HORIZON_MS;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => {});
+    this.where = describeTarget(opts.target);
+    this.pool = new pg.Pool({
+      ...opts.target,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: timeout,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      // Server side: no statement, lock wait or abandoned transaction outlives the timeout.
+      statement_timeout: timeout,
+      lock_timeout: timeout,
+      idle_in_transaction_session_timeout: timeout * 2,
+      // Client side too: a server that stopped answering (a network partition) is given up on.
+      query_timeout: timeout + 1_000,
+      application_name: opts.name ?? 'capillary-loyalty-mcp',
+    });
+    // An idle connection dropped by a server restart: the pool discards it and opens another.
+    this.pool.on('error', (e) =>
+      this.log('warn', 'ledger: a PostgreSQL connection was lost', { error: e.message }),
+    );
+  }
+
+  /**
+   * Connects, runs the migrations (once, whichever replica comes first) and starts the
+   * background purge. Fails with a message naming the server (never the password).
+   */
+  static async open(opts: PgStoreOptions): Promise<PgStore> {
+    const store = new PgStore(opts);
+    try {
+      await migrate(store.pool, store.log);
+    } catch (e) {
+      await store.pool.end().catch(() => {});
+      throw startupError(e, store.where, opts.target);
+    }
+    const every = opts.purgeEveryMs ?? 10 * 60_000;
+    if (every > 0) {
+      // The first purge soon after start, then at a steady pace; never holds the process open.
+      const first = setTimeout(() => void store.purgeQuietly(), Math.min(every, 30_000));
+      const steady = setInterval(() => void store.purgeQuietly(), every);
+      for (const t of [first, steady]) t.unref();
+      store.purgeTimers.push(first, steady);
+    }
+    return store;
+  }
+
+  /** Runs `fn` in one transaction, again on a serialization failure, deadlock or lost race. */
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, ambiguous: (t: T) => void): Promise<T> {
+    let reconnected = false;
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.pool.connect();
+      let result: T | undefined;
+      let committing = false;
+      try {
+        await c.query('BEGIN');
+        result = await fn(c);
+        committing = true;
+        await c.query('COMMIT');
+        c.release();
+        return result;
+      } catch (e) {
+        const lost = connectionLost(e);
+        if (lost) c.release(e as Error);
+        else {
+          await c.query('ROLLBACK').catch(() => {});
+          c.release();
+        }
+        // A commit sent on a connection that died may or may not have landed.
+        if (committing && lost && result !== undefined) ambiguous(result);
+        const code = (e as { code?: string }).code ?? '';
+        // A connection lost before the commit is tried once more on a fresh one (a restarted
+        // server); the transaction it was in is gone with it.
+        const again = RETRY.has(code) || (lost && !committing && !reconnected);
+        if (lost) reconnected = true;
+        if (again && attempt < MAX_TRIES && !this.closed) {
+          await sleep(Math.random() * 5 * attempt);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  private async load(c: Queryable, scope: LedgerScope): Promise<ScopedView> {
+    const since = scope.now - DAY_MS;
+    const view = new ScopedView(scope, since);
+    const r = await c.query(VIEW_SQL, [
+      scope.agentKey ?? null,
+      scope.fingerprint,
+      scope.meaning,
+      scope.ids.includes(scope.customer) ? scope.ids : [scope.customer, ...scope.ids],
+      scope.now - this.horizonMs,
+      scope.customer,
+      since,
+    ]);
+    for (const { why, entry } of r.rows as Array<{ why: string; entry: any }>) {
+      if (why === 'k') view.key = entry;
+      else if (why === 'f') view.byFp = entry;
+      else if (why === 'm') view.byMeaning = entry;
+      else if (why === 'u') view.open.push(entry);
+      else view.spent.push({ at: Number(entry.at), points: Number(entry.points) });
+    }
+    return view;
+  }
+
+  async reserve(decide: (view: LedgerView) => Decision, scope: LedgerScope): Promise<Decision> {
+    await this.flush();
+    const locks = [...new Set([scope.customer, ...scope.ids])].map((i) => `id:${i}`);
+    if (scope.agentKey) locks.push(`key:${scope.agentKey}`);
+    return this.transaction(
+      async (c) => {
+        await c.query(LOCK_SQL, [locks]);
+        const d = decide(await this.load(c, scope));
+        if (d.kind === 'send') await c.query(d.resent ? UPSERT_SQL : INSERT_SQL, row(d.entry));
+        return d;
+      },
+      (d) => {
+        if (d.kind !== 'send') return;
+        // Nothing was sent for it: ended as not sent (a re-send stays unknown), if it landed.
+        const at = this.now();
+        const ended: LedgerEntry = d.resent
+          ? { ...d.entry, status: 'unknown', updated: at }
+          : {
+              ...d.entry,
+              status: 'failed',
+              updated: at,
+              error: {
+                code: 'ledger_unavailable',
+                message: 'the ledger did not confirm this attempt; nothing was sent',
+                retryable: true,
+                source: 'config',
+                outcome: 'not_sent',
+              },
+            };
+        this.keep(ended, true);
+      },
+    );
+  }
+
+  async peek<T>(look: (view: LedgerView) => T, scope: LedgerScope): Promise<T> {
+    await this.flush();
+    return look(await this.load(this.pool, scope));
+  }
+
+  async refresh() {}
+
+  async latest(fp: string) {
+    const r = await this.pool.query(
+      'SELECT entry FROM capillary_ledger WHERE fingerprint = $1 AND at >= $2 ORDER BY at DESC LIMIT 1',
+      [fp, this.now() - this.horizonMs],
+    );
+    return r.rows[0]?.entry as LedgerEntry | undefined;
+  }
+
+  async byKey(key: string) {
+    const r = await this.pool.query(
+      `SELECT entry FROM capillary_ledger WHERE key = $1 AND (at >= $2 OR status IN ('pending', 'unknown'))`,
+      [key, this.now() - this.horizonMs],
+    );
+    return r.rows[0]?.entry as LedgerEntry | undefined;
+  }
+
+  async put(e: LedgerEntry) {
+    await this.pool.query(UPSERT_SQL, row(e));
+  }
+
+  /** Records an outcome; if the database cannot take it now, it is kept and retried. */
+  async settle(e: LedgerEntry) {
+    try {
+      await this.flush();
+      await this.pool.query(UPSERT_SQL, row(e));
+    } catch (err) {
+      this.keep(e, false);
+      throw err;
+    }
+  }
+
+  async spentSince(customer: string, since: number) {
+    const r = await this.pool.query(SPENT_SQL, [customer, since]);
+    return Number(r.rows[0].spent);
+  }
+
+  async unresolvedAll() {
+    await this.flush();
+    return (await this.pool.query(OPEN_SQL)).rows.map((r) => r.entry as LedgerEntry);
+  }
+
+  /** Whether a statement runs now; cached for a second so probes cannot load the database. */
+  health(): Promise<LedgerHealth> {
+    const t = Date.now();
+    if (!this.health_ || t - this.health_.at > 1_000) {
+      const value = this.pool.query('SELECT 1').then(
+        () => ({ ok: true }),
+        () => ({ ok: false, reason: 'the PostgreSQL ledger is unreachable' }),
+      );
+      this.health_ = { at: t, value };
+    }
+    return this.health_.value;
+  }
+
+  /** Writes kept in this process, not yet in the database. */
+  get backlog(): number {
+    return this.unwritten.size;
+  }
+
+  private keep(entry: LedgerEntry, voidOnly: boolean): void {
+    const prev = this.unwritten.get(entry.key);
+    // An outcome beats the ending of an ambiguous commit for the same attempt.
+    if (prev && !prev.voidOnly && voidOnly) return;
+    this.unwritten.set(entry.key, { entry, voidOnly });
+    if (!this.retryTimer) this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      if (this.retryTimer === t) this.retryTimer = undefined;
+      this.flush().then(
+        () => {
+          if (this.unwritten.size) this.scheduleRetry();
+        },
+        () => this.scheduleRetry(),
+      );
+    }, 1_000);
+    t.unref();
+    this.retryTimer = t;
+  }
+
+  /** Writes what earlier failed to write; rejects while the database is still away. */
+  private async flush(): Promise<void> {
+    for (const [key, w] of [...this.unwritten]) {
+      const e = w.entry;
+      if (w.voidOnly)
+        await this.pool.query(VOID_SQL, [
+          e.key,
+          e.owner ?? null,
+          e.at,
+          e.status,
+          e.updated,
+          JSON.stringify(e),
+        ]);
+      else await this.pool.query(UPSERT_SQL, row(e));
+      if (this.unwritten.get(key) === w) this.unwritten.delete(key);
+      if (!w.voidOnly)
+        this.log('info', 'ledger: an outcome kept while PostgreSQL was away is written', { key });
+    }
+  }
+
+  /**
+   * Deletes settled entries older than the horizon, in batches; unsettled attempts stay at any
+   * age. One replica at a time (a tried lock). Returns how many were deleted.
+   */
+  async purge(): Promise<number> {
+    const c = await this.pool.connect();
+    let lost: Error | undefined;
+    try {
+      const got = await c.query('SELECT pg_try_advisory_lock($1) AS ok', [PURGE_LOCK]);
+      if (!got.rows[0].ok) return 0;
+      try {
+        let total = 0;
+        for (;;) {
+          const r = await c.query(PURGE_SQL, [this.now() - this.horizonMs, PURGE_BATCH]);
+          total += r.rowCount ?? 0;
+          if ((r.rowCount ?? 0) < PURGE_BATCH || this.closed) return total;
+        }
+      } finally {
+        await c.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]);
+      }
+    } catch (e) {
+      lost = e as Error;
+      throw e;
+    } finally {
+      c.release(lost && connectionLost(lost) ? lost : undefined);
+    }
+  }
+
+  private async purgeQuietly(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const n = await this.purge();
+      if (n) this.log('info', `ledger: purged ${n} settled entries past the horizon`);
+    } catch (e) {
+      this.log('warn', 'ledger: purge failed; retried later', { error: (e as Error).message });
+    }
+  }
+
+  async close() {
+    if (this.closed) return;
+    for (const t of this.purgeTimers) clearTimeout(t);
+    clearTimeout(this.retryTimer);
+    try {
+      await this.flush();
+    } catch (e) {
+      const keys = [...this.unwritten.keys()];
+      this.log('error', 'ledger: outcomes not written before exit; these attempts read back as unknown', {
+        keys,
+        error: (e as Error).message,
+      });
+    }
+    this.closed = true;
+    await this.pool.end();
+  }
+}
