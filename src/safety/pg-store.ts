@@ -54,7 +54,7 @@ export interface PgStoreOptions {
   name?: string;
 }
 
-type Queryable = Pick<pg.PoolClient, 'query'>;
+type Run = (sql: string, params: unknown[]) => Promise<pg.QueryResult>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -209,10 +209,23 @@ export class PgStore implements IdempotencyStore {
     }
   }
 
-  private async load(c: Queryable, scope: LedgerScope): Promise<ScopedView> {
+  /**
+   * One statement outside a transaction (a read, or an idempotent write), once more on a fresh
+   * connection if the pooled one died with a restarted server.
+   */
+  private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    try {
+      return await this.pool.query(sql, params);
+    } catch (e) {
+      if (!connectionLost(e) || this.closed) throw e;
+      return this.pool.query(sql, params);
+    }
+  }
+
+  private async load(run: Run, scope: LedgerScope): Promise<ScopedView> {
     const since = scope.now - DAY_MS;
     const view = new ScopedView(scope, since);
-    const r = await c.query(VIEW_SQL, [
+    const r = await run(VIEW_SQL, [
       scope.agentKey ?? null,
       scope.fingerprint,
       scope.meaning,
@@ -238,7 +251,7 @@ export class PgStore implements IdempotencyStore {
     return this.transaction(
       async (c) => {
         await c.query(LOCK_SQL, [locks]);
-        const d = decide(await this.load(c, scope));
+        const d = decide(await this.load((q, p) => c.query(q, p), scope));
         if (d.kind === 'send') await c.query(d.resent ? UPSERT_SQL : INSERT_SQL, row(d.entry));
         return d;
       },
@@ -267,13 +280,13 @@ export class PgStore implements IdempotencyStore {
 
   async peek<T>(look: (view: LedgerView) => T, scope: LedgerScope): Promise<T> {
     await this.flush();
-    return look(await this.load(this.pool, scope));
+    return look(await this.load((q, p) => this.query(q, p), scope));
   }
 
   async refresh() {}
 
   async latest(fp: string) {
-    const r = await this.pool.query(
+    const r = await this.query(
       'SELECT entry FROM capillary_ledger WHERE fingerprint = $1 AND at >= $2 ORDER BY at DESC LIMIT 1',
       [fp, this.now() - this.horizonMs],
     );
@@ -281,7 +294,7 @@ export class PgStore implements IdempotencyStore {
   }
 
   async byKey(key: string) {
-    const r = await this.pool.query(
+    const r = await this.query(
       `SELECT entry FROM capillary_ledger WHERE key = $1 AND (at >= $2 OR status IN ('pending', 'unknown'))`,
       [key, this.now() - this.horizonMs],
     );
@@ -289,14 +302,14 @@ export class PgStore implements IdempotencyStore {
   }
 
   async put(e: LedgerEntry) {
-    await this.pool.query(UPSERT_SQL, row(e));
+    await this.query(UPSERT_SQL, row(e));
   }
 
   /** Records an outcome; if the database cannot take it now, it is kept and retried. */
   async settle(e: LedgerEntry) {
     try {
       await this.flush();
-      await this.pool.query(UPSERT_SQL, row(e));
+      await this.query(UPSERT_SQL, row(e));
     } catch (err) {
       this.keep(e, false);
       throw err;
@@ -304,20 +317,20 @@ export class PgStore implements IdempotencyStore {
   }
 
   async spentSince(customer: string, since: number) {
-    const r = await this.pool.query(SPENT_SQL, [customer, since]);
+    const r = await this.query(SPENT_SQL, [customer, since]);
     return Number(r.rows[0].spent);
   }
 
   async unresolvedAll() {
     await this.flush();
-    return (await this.pool.query(OPEN_SQL)).rows.map((r) => r.entry as LedgerEntry);
+    return (await this.query(OPEN_SQL)).rows.map((r) => r.entry as LedgerEntry);
   }
 
   /** Whether a statement runs now; cached for a second so probes cannot load the database. */
   health(): Promise<LedgerHealth> {
     const t = Date.now();
     if (!this.health_ || t - this.health_.at > 1_000) {
-      const value = this.pool.query('SELECT 1').then(
+      const value = this.query('SELECT 1').then(
         () => ({ ok: true }),
         () => ({ ok: false, reason: 'the PostgreSQL ledger is unreachable' }),
       );
@@ -359,15 +372,8 @@ export class PgStore implements IdempotencyStore {
     for (const [key, w] of [...this.unwritten]) {
       const e = w.entry;
       if (w.voidOnly)
-        await this.pool.query(VOID_SQL, [
-          e.key,
-          e.owner ?? null,
-          e.at,
-          e.status,
-          e.updated,
-          JSON.stringify(e),
-        ]);
-      else await this.pool.query(UPSERT_SQL, row(e));
+        await this.query(VOID_SQL, [e.key, e.owner ?? null, e.at, e.status, e.updated, JSON.stringify(e)]);
+      else await this.query(UPSERT_SQL, row(e));
       if (this.unwritten.get(key) === w) this.unwritten.delete(key);
       if (!w.voidOnly)
         this.log('info', 'ledger: an outcome kept while PostgreSQL was away is written', { key });

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  appendFileSync,
   chmodSync,
   chownSync,
   existsSync,
@@ -123,27 +124,20 @@ export async function startCluster(
     data,
   ]);
   const settings = [
-    `-c max_connections=${opts.maxConnections ?? 300}`,
-    `-c fsync=${opts.fsync ? 'on' : 'off'}`,
-    `-c synchronous_commit=${opts.fsync ? 'on' : 'off'}`,
-    '-c shared_buffers=32MB',
+    `max_connections = ${opts.maxConnections ?? 300}`,
+    `fsync = ${opts.fsync ? 'on' : 'off'}`,
+    `synchronous_commit = ${opts.fsync ? 'on' : 'off'}`,
+    'shared_buffers = 32MB',
+    "listen_addresses = '127.0.0.1'",
+    `unix_socket_directories = '${dir}'`,
   ];
   for (let tries = 0; ; tries++) {
     const port = await freePort();
+    // In the cluster's own configuration, so that a restart (pg_ctl start alone) keeps them.
+    appendFileSync(join(data, 'postgresql.conf'), `\n${[...settings, `port = ${port}`].join('\n')}\n`);
     const info: ClusterInfo = { dir, bin, port, password };
     try {
-      run(bin, 'pg_ctl', [
-        'start',
-        '-w',
-        '-t',
-        '60',
-        '-D',
-        data,
-        '-l',
-        join(dir, 'log'),
-        '-o',
-        `-k ${dir} -h 127.0.0.1 -p ${port} ${settings.join(' ')}`,
-      ]);
+      resumeCluster(info);
       return info;
     } catch (e) {
       // Another process took the port between the probe and the start: another port.

@@ -1,0 +1,237 @@
+/**
+ * What only the PostgreSQL ledger has: migrations (versioned, idempotent, replicas starting at
+ * once), start-up failures said clearly (password never printed), retention, indexed reads, and
+ * the faults of a database that goes away and comes back. Against a real private server; the
+ * fault tests stop and start a cluster of their own, not the run's shared one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config.js';
+import type { LedgerEntry } from '../../src/safety/ledger.js';
+import { MIGRATIONS, SPENT_SQL, VIEW_SQL } from '../../src/safety/pg-schema.js';
+import { PgStore } from '../../src/safety/pg-store.js';
+import { decide, type ReserveAsk } from '../../src/safety/reserve.js';
+import { closedPort } from '../helpers/mcp.js';
+import {
+  type ClusterInfo,
+  clusterUrl,
+  createDatabase,
+  pauseCluster,
+  pgMissing,
+  resumeCluster,
+  sharedCluster,
+  startCluster,
+  stopCluster,
+} from '../helpers/postgres.js';
+
+const DAY = 86_400_000;
+const open = (url: string, extra: Partial<Parameters<typeof PgStore.open>[0]> = {}) =>
+  PgStore.open({ target: { connectionString: url }, purgeEveryMs: 0, timeoutMs: 10_000, ...extra });
+
+const entry = (key: string, status: LedgerEntry['status'], over: Partial<LedgerEntry> = {}): LedgerEntry => ({
+  key,
+  fingerprint: `fp-${key}`,
+  meaning: `m-${key}`,
+  tool: 'redeem_points',
+  customer: 'id:1',
+  points: 10,
+  status,
+  at: Date.now(),
+  updated: Date.now(),
+  agent_key: false,
+  ...over,
+});
+
+let n = 0;
+const ask = (over: Partial<ReserveAsk> = {}): ReserveAsk => ({
+  tool: 'redeem_points',
+  fingerprint: `fp-${++n}`,
+  meaning: `m-${n}`,
+  customer: `id:${n}`,
+  ids: [`id:${n}`],
+  points: 10,
+  keyPrefix: 'mcp-rdm',
+  keySentUpstream: true,
+  now: Date.now(),
+  windowMs: DAY,
+  limits: {},
+  owner: 'pg-test:1:x',
+  live: () => false,
+  ...over,
+});
+
+async function startupFailure(p: Promise<unknown>): Promise<string> {
+  try {
+    const s = (await p) as PgStore;
+    await s.close();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected the start to fail');
+}
+
+describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
+  let cluster: ClusterInfo;
+  beforeAll(async () => {
+    cluster = await sharedCluster();
+  }, 60_000);
+
+  it('migrates once when several replicas start together, and again finds nothing to do', async () => {
+    const url = await createDatabase(cluster, 'migrate');
+    const logs: string[] = [];
+    const stores = await Promise.all(
+      Array.from({ length: 4 }, () => open(url, { log: (_l, m) => logs.push(m) })),
+    );
+    const versions = await stores[0].pool.query('SELECT version FROM capillary_schema ORDER BY version');
+    expect(versions.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    // Applied by exactly one of them.
+    expect(logs.filter((m) => m.includes('migrated to version 1'))).toHaveLength(1);
+    await Promise.all(stores.map((s) => s.close()));
+    const again = await open(url, { log: (_l, m) => logs.push(m) });
+    expect(logs.filter((m) => m.includes('migrated'))).toHaveLength(1);
+    await again.close();
+  });
+
+  it('start-up fails clearly on a wrong password, an unreachable server, a missing database; never printing the password', async () => {
+    const wrong = 'Wr0ng-Secret-Pw';
+    const msg = await startupFailure(open(clusterUrl(cluster, 'postgres', wrong)));
+    expect(msg).toMatch(
+      /refused the ledger's credentials.*password authentication failed for user "postgres"/,
+    );
+    expect(msg).toContain(`postgres@127.0.0.1:${cluster.port}/postgres`);
+    expect(msg).not.toContain(wrong);
+    expect(msg).not.toContain(cluster.password);
+
+    const port = await closedPort();
+    const down = await startupFailure(
+      open(`postgres://postgres:${cluster.password}@127.0.0.1:${port}/x`, { timeoutMs: 2000 }),
+    );
+    expect(down).toMatch(
+      new RegExp(`cannot reach the PostgreSQL ledger at postgres@127.0.0.1:${port}/x \\(ECONNREFUSED\\)`),
+    );
+    expect(down).not.toContain(cluster.password);
+
+    const missing = await startupFailure(open(clusterUrl(cluster, 'no_such_db')));
+    expect(missing).toMatch(/database "no_such_db" does not exist; create it/);
+  });
+
+  it('retention: settled entries past the horizon are purged; unsettled ones stay at any age', async () => {
+    const url = await createDatabase(cluster, 'purge');
+    const s = await open(url, { horizonMs: DAY });
+    const old = Date.now() - 3 * DAY;
+    await s.put(entry('old-ok', 'succeeded', { at: old, updated: old }));
+    await s.put(entry('old-failed', 'failed', { at: old, updated: old }));
+    await s.put(entry('old-unknown', 'unknown', { at: old, updated: old }));
+    await s.put(entry('old-pending', 'pending', { at: old, updated: old }));
+    await s.put(entry('new-ok', 'succeeded'));
+    expect(await s.purge()).toBe(2);
+    const left = await s.pool.query('SELECT key FROM capillary_ledger ORDER BY key');
+    expect(left.rows.map((r) => r.key)).toEqual(['new-ok', 'old-pending', 'old-unknown']);
+    expect(await s.purge()).toBe(0);
+    await s.close();
+  });
+
+  it('a decision reads only through indexes: no sequential scan of the ledger', async () => {
+    const url = await createDatabase(cluster, 'plan');
+    const s = await open(url);
+    const c = await s.pool.connect();
+    try {
+      // With sequential scans priced out, a query that needs one still shows it in its plan.
+      await c.query('SET enable_seqscan = off');
+      const now = Date.now();
+      const plans: string[] = [];
+      for (const [sql, params] of [
+        [VIEW_SQL, ['k', 'fp', 'm', ['id:1', 'mobile:1'], now - DAY, 'id:1', now - DAY]],
+        [SPENT_SQL, ['id:1', now - DAY]],
+      ] as const) {
+        const r = await c.query(`EXPLAIN ${sql}`, params as unknown as unknown[]);
+        plans.push(r.rows.map((x) => x['QUERY PLAN']).join('\n'));
+      }
+      for (const p of plans) expect(p).not.toMatch(/Seq Scan/);
+      expect(plans[0]).toMatch(/capillary_ledger_open/);
+      expect(plans[1]).toMatch(/capillary_ledger_customer_at/);
+    } finally {
+      c.release();
+      await s.close();
+    }
+  });
+});
+
+describe.skipIf(pgMissing)('PostgreSQL ledger faults (a cluster of its own, stopped and started)', () => {
+  let own: ClusterInfo;
+  let url: string;
+  beforeAll(async () => {
+    own = await startCluster({ maxConnections: 50 });
+    url = await createDatabase(own, 'faults');
+  }, 60_000);
+  afterAll(() => {
+    if (own) stopCluster(own);
+  });
+
+  it('a stopped database: reserve rejects (nothing to send), health says so; once back, both work', async () => {
+    const s = await open(url, { timeoutMs: 1500 });
+    try {
+      expect(await s.health()).toEqual({ ok: true });
+      pauseCluster(own);
+      const a = ask();
+      await expect(s.reserve((v) => decide(v, a), a)).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 1100)); // past the health cache
+      expect((await s.health()).ok).toBe(false);
+      resumeCluster(own);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await s.health()).toEqual({ ok: true });
+      const b = ask();
+      expect((await s.reserve((v) => decide(v, b), b)).kind).toBe('send');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an outcome that cannot be written while the database is away is kept and written once it is back', async () => {
+    const s = await open(url, { timeoutMs: 1500 });
+    const other = await open(url);
+    try {
+      const a = ask({ customer: 'id:kept', ids: ['id:kept'] });
+      const d = await s.reserve((v) => decide(v, a), a);
+      if (d.kind !== 'send') throw new Error('expected a send');
+      pauseCluster(own);
+      await expect(
+        s.settle({ ...d.entry, status: 'succeeded', updated: Date.now(), result: { x: 1 } }),
+      ).rejects.toThrow();
+      expect(s.backlog).toBe(1);
+      resumeCluster(own);
+      // Written in the background (or before this process's next decision), not lost.
+      const deadline = Date.now() + 20_000;
+      let seen: LedgerEntry | undefined;
+      while (Date.now() < deadline) {
+        seen = await other.byKey(d.entry.key).catch(() => undefined);
+        if (seen?.status === 'succeeded') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(seen?.status).toBe('succeeded');
+      expect(s.backlog).toBe(0);
+    } finally {
+      await s.close();
+      await other.close();
+    }
+  });
+
+  it('a restart between decisions: the next look and the next reserve get fresh connections and go through', async () => {
+    const looker = await open(url, { timeoutMs: 3000 });
+    const writer = await open(url, { timeoutMs: 3000 });
+    try {
+      const a = ask();
+      expect((await writer.reserve((v) => decide(v, a), a)).kind).toBe('send');
+      expect((await looker.peek((v) => decide(v, a), a)).kind).toBe('send');
+      pauseCluster(own);
+      resumeCluster(own);
+      // Each pooled connection died with the old server: each step is tried once on a new one.
+      const b = ask();
+      expect((await looker.peek((v) => decide(v, b), b)).kind).toBe('send');
+      expect((await writer.reserve((v) => decide(v, b), b)).kind).toBe('send');
+    } finally {
+      await looker.close();
+      await writer.close();
+    }
+  });
+});
