@@ -71,13 +71,15 @@ const horizonOf = (config: Config) => Math.max(config.idempotencyWindowMs, DEFAU
 export async function openLedger(config: Config, log: Logger): Promise<IdempotencyStore | undefined> {
   if (config.ledger !== 'postgres' || !config.ledgerTarget) return undefined;
   const { PgStore } = await import('./safety/pg-store.js');
-  return PgStore.open({
+  const store = await PgStore.open({
     target: config.ledgerTarget,
     poolSize: config.ledgerPoolSize,
     timeoutMs: config.ledgerTimeoutMs,
     horizonMs: horizonOf(config),
     log: (level, msg, fields) => log.log(level, msg, fields),
   });
+  log.info(`ledger: PostgreSQL at ${store.where} (up to ${config.ledgerPoolSize} connections)`);
+  return store;
 }
 
 /** `opened`: the store openLedger() returned, and the logger it reports to. */

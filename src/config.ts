@@ -43,8 +43,8 @@ export const ENV_VARS = [
   ],
   [
     'CAPILLARY_LEDGER',
-    "`file` (durable, fsync'd; one machine), `postgres` (one ledger for many replicas, see docs/postgres.md) or `memory` (lost on exit; benchmarks and throwaway tests only).",
-    '`postgres` when CAPILLARY_LEDGER_URL is set, else `file`',
+    "`file` (durable, fsync'd; one machine), `postgres` (one ledger for many replicas, see docs/postgres.md; the default when CAPILLARY_LEDGER_URL is set) or `memory` (lost on exit; benchmarks and throwaway tests only).",
+    'file',
   ],
   [
     'CAPILLARY_LEDGER_URL',

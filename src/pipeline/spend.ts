@@ -259,7 +259,10 @@ async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
     throw new ToolError({
       code: 'ledger_unavailable',
       message: 'The idempotency ledger could not be read or written, so nothing was sent.',
-      hint: 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
+      hint:
+        app.config.ledger === 'postgres'
+          ? 'The operator must check the PostgreSQL ledger (is the database up and reachable?). Retrying is safe.'
+          : 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
       retryable: true,
       source: 'config',
       outcome: 'not_sent',
