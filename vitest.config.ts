@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     // Describes (and at the end stops) the one private PostgreSQL server a run starts on demand.
-    globalSetup: ['test/global-postgres.ts'],
+    globalSetup: ['test/fixtures/postgres-global.ts'],
   },
 });

@@ -121,7 +121,7 @@ export function createApp(
     store,
     audit,
     locks: new KeyedLock(),
-    identity: new IdentityResolver({ client }),
+    identity: new IdentityResolver({ client }, config.identityCacheMs),
     inflight,
     tools: new Map(tools.map((t) => [t.name, t])),
     listed: tools.map((t) => listTool(t)),

@@ -10,6 +10,7 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
   ledgerPoolSize: 10,
   ledgerTimeoutMs: 5_000,
+  identityCacheSeconds: 300,
 } as const;
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
@@ -65,6 +66,11 @@ export const ENV_VARS = [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
     'How long an identical redemption is replayed instead of sent again.',
     String(DEFAULTS.idempotencyWindowSeconds),
+  ],
+  [
+    'CAPILLARY_IDENTITY_CACHE_SECONDS',
+    "How long a customer identifier's resolved Capillary id is reused before it is looked up again (0: every money call looks it up).",
+    String(DEFAULTS.identityCacheSeconds),
   ],
   ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
@@ -141,6 +147,8 @@ export interface Config {
   ledgerPoolSize: number;
   ledgerTimeoutMs: number;
   idempotencyWindowMs: number;
+  /** How long a resolved customer identifier is cached. */
+  identityCacheMs: number;
   auditLog: string;
   maxPointsPerRedemption?: number;
   maxPointsPerCustomerPerDay?: number;
@@ -373,6 +381,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     idempotencyWindowMs:
       (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
+    identityCacheMs:
+      (num('CAPILLARY_IDENTITY_CACHE_SECONDS', { min: 0 }) ?? DEFAULTS.identityCacheSeconds) * 1000,
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
     confirmAbovePoints: num('CAPILLARY_CONFIRM_ABOVE_POINTS', { min: 0 }),

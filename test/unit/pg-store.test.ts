@@ -10,7 +10,7 @@ import type { LedgerEntry } from '../../src/safety/ledger.js';
 import { MIGRATIONS, SPENT_SQL, VIEW_SQL } from '../../src/safety/pg-schema.js';
 import { PgStore } from '../../src/safety/pg-store.js';
 import { decide, type ReserveAsk } from '../../src/safety/reserve.js';
-import { closedPort } from '../helpers/mcp.js';
+import { closedPort } from '../fixtures/cli.js';
 import {
   type ClusterInfo,
   clusterUrl,
@@ -21,7 +21,7 @@ import {
   sharedCluster,
   startCluster,
   stopCluster,
-} from '../helpers/postgres.js';
+} from '../fixtures/postgres.js';
 
 const DAY = 86_400_000;
 const open = (url: string, extra: Partial<Parameters<typeof PgStore.open>[0]> = {}) =>

@@ -12,7 +12,7 @@ import { ToolError } from '../../src/errors.js';
 import { FileStore, type IdempotencyStore, type LedgerEntry, MemoryStore } from '../../src/safety/ledger.js';
 import { PgStore } from '../../src/safety/pg-store.js';
 import { type Decision, decide, type ReserveAsk } from '../../src/safety/reserve.js';
-import { createDatabase, pgMissing, sharedCluster } from '../helpers/postgres.js';
+import { createDatabase, pgMissing, sharedCluster } from '../fixtures/postgres.js';
 
 interface Backing {
   /** A new store instance on this backing (the memory store has one instance only). */

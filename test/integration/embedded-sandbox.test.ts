@@ -1,32 +1,30 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, type Connected, call, connectStdio, tempDir } from './helpers/mcp.js';
+import { runCli, tempDir } from '../fixtures/cli.js';
+import { type Connected, call, connectStdio } from '../fixtures/clients.js';
+import { sleep } from '../fixtures/lifecycle.js';
+import { AUTH, call as sandboxCall, WF_HEADERS } from '../fixtures/sandbox.js';
 
 // Every tool through the real MCP client over stdio, against the embedded sandbox (no configuration).
 const ASHA = { mobile: '919000000001' };
-const basic = `Basic ${Buffer.from('sandbox_till:' + (await import('node:crypto')).createHash('md5').update('sandbox-password').digest('hex')).toString('base64')}`;
 
 describe('the server on its embedded sandbox', () => {
   let m: Connected;
   let sandboxUrl: string;
   /** The checker's decision, made outside the agent's tools as in Capillary. */
   const decide = (requestId: string, actionDecision: 'approved' | 'rejected') =>
-    fetch(`${sandboxUrl}/api_gateway/v2/request-workflow/POINTS-REDEMPTION`, {
-      method: 'PUT',
-      headers: {
-        'content-type': 'application/json',
-        authorization: basic,
-        'x-cap-api-auth-org-id': '50001',
-        'x-cap-ui-auth-token': 'sandbox-ui-token',
-      },
-      body: JSON.stringify({
+    sandboxCall(
+      { url: sandboxUrl },
+      'PUT',
+      '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
+      {
         requestId,
         actionName: 'AdminTask',
         payload: { 'AdminTask-Payload': { actionDecision, actionMessage: actionDecision } },
-      }),
-    });
+      },
+      { authorization: AUTH, ...WF_HEADERS },
+    );
   const balance = async (mobile: string) =>
     (await call(m.client, 'get_points_balance', { identifier_name: 'mobile', identifier_value: mobile }))
       .structuredContent.balance;
@@ -34,8 +32,7 @@ describe('the server on its embedded sandbox', () => {
   beforeAll(async () => {
     m = await connectStdio({ CAPILLARY_DATA_DIR: tempDir() });
     // The sandbox starts while the server already answers; it says so once it listens.
-    for (let t = 0; t < 100 && !/SANDBOX MODE/.test(m.stderr()); t++)
-      await new Promise((r) => setTimeout(r, 50));
+    for (let t = 0; t < 100 && !/SANDBOX MODE/.test(m.stderr()); t++) await sleep(50);
     const match = /sandbox at (http:\/\/127\.0\.0\.1:\d+)/.exec(m.stderr());
     sandboxUrl = match?.[1] ?? '';
   });
@@ -268,14 +265,11 @@ describe('the embedded sandbox starting in the background (stdio)', () => {
     const dir = tempDir();
     const seed = join(dir, 'seed.json');
     writeFileSync(seed, '{"customers": [{"id": "not a number"}]}');
-    const cp = spawn(process.execPath, [CLI], {
-      env: { PATH: process.env.PATH ?? '', HOME: dir, CAPILLARY_DATA_DIR: dir, CAPILLARY_SANDBOX_SEED: seed },
+    const { status: code, stderr: err } = await runCli([], {
+      HOME: dir,
+      CAPILLARY_DATA_DIR: dir,
+      CAPILLARY_SANDBOX_SEED: seed,
     });
-    let err = '';
-    cp.stderr.on('data', (d) => {
-      err += d;
-    });
-    const code = await new Promise((r) => cp.on('exit', r));
     expect(code).toBe(1);
     expect(err).toMatch(/^capillary-loyalty-mcp: .*seed/m);
     expect(err).not.toMatch(/\n\s+at /); // no stack trace

@@ -2,16 +2,80 @@ import { request as httpRequest } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { liveEnv } from '../fixtures/canary.js';
+import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
 import {
+  redemption as args,
+  call,
   connectHttp,
-  type HttpChild,
   initEliciting,
   MCP_HEADERS,
   raw,
   rpc,
-  spawnHttp,
-} from './helpers/http-server.js';
-import { call } from './helpers/mcp.js';
+} from '../fixtures/clients.js';
+import { dedupingRedeem, REDEEM } from '../fixtures/fake-capillary.js';
+import { perTest, sleep } from '../fixtures/lifecycle.js';
+
+/**
+ * Human confirmation through elicitation, above CAPILLARY_CONFIRM_ABOVE_POINTS: over stdio, and
+ * inside a tool call over stateless Streamable HTTP.
+ */
+
+const { server, fakeWith } = perTest();
+
+describe('human confirmation through elicitation', () => {
+  const withAnswer = async (
+    answer: 'accept' | 'decline' | 'cancel' | 'accept-unticked',
+    env: Record<string, string>,
+  ) => {
+    const m = await server(env, { capabilities: { elicitation: {} } });
+    const asked: string[] = [];
+    m.client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      asked.push((req.params as any).message);
+      if (answer === 'accept') return { action: 'accept', content: { confirm: true } };
+      if (answer === 'accept-unticked') return { action: 'accept', content: { confirm: false } };
+      return { action: answer };
+    });
+    return { m, asked };
+  };
+
+  it('accept: above the threshold the human is asked, with customer and points, and the call proceeds', async () => {
+    const fake = await fakeWith(dedupingRedeem().route);
+    const { m, asked } = await withAnswer(
+      'accept',
+      liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }),
+    );
+    expect((await call(m.client, 'redeem_points', args(50))).isError).toBeFalsy();
+    expect(asked.length).toBe(0);
+    const r = await call(m.client, 'redeem_points', args(500));
+    expect(r.isError).toBeFalsy();
+    expect(asked[0]).toMatch(/Redeem 500 points from customer mobile 919000000001/);
+    expect(fake.count('POST', REDEEM)).toBe(2);
+  });
+
+  it.each(['decline', 'cancel', 'accept-unticked'] as const)('%s: nothing is sent', async (answer) => {
+    const fake = await fakeWith(dedupingRedeem().route);
+    const { m } = await withAnswer(answer, liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
+    const r = await call(m.client, 'redeem_points', args(500));
+    expect(r.structuredContent.error.code).toMatch(/^confirmation_(declined|cancelled)$/);
+    expect(r.structuredContent.error.outcome).toBe('not_sent');
+    expect(fake.requests.length).toBe(0);
+  });
+
+  it('a client that cannot elicit gets a clear refusal; there is no confirm argument to forge', async () => {
+    const fake = await fakeWith(dedupingRedeem().route);
+    const m = await server(liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
+    const r = await call(m.client, 'redeem_points', args(500));
+    expect(r.structuredContent.error).toMatchObject({
+      code: 'confirmation_unavailable',
+      source: 'safety',
+      outcome: 'not_sent',
+    });
+    const forged = await call(m.client, 'redeem_points', args(500, { confirm: true }));
+    expect(forged.structuredContent.error.source).toBe('validation');
+    expect(fake.requests.length).toBe(0);
+  });
+});
 
 const ELICIT = { capabilities: { elicitation: {} } };
 
@@ -108,8 +172,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       const pa = call(a, 'redeem_points', { customer: { mobile: '919000000500' }, points: 150 });
       const pb = call(b, 'redeem_points', { customer: { mobile: '919000000003' }, points: 160 });
       // Both questions are out before either is answered.
-      for (let i = 0; i < 200 && (seenA.length < 1 || seenB.length < 1); i++)
-        await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && (seenA.length < 1 || seenB.length < 1); i++) await sleep(10);
       expect(seenA).toHaveLength(1);
       expect(seenB).toHaveLength(1);
       expect(seenA[0].id).not.toBe(seenB[0].id);
@@ -139,7 +202,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       const before = await balance('919000000001');
       const pa = call(a, 'redeem_points', { customer: { mobile: '919000000001' }, points: 101, notes: 'a' });
       const pb = call(b, 'redeem_points', { customer: { mobile: '919000000001' }, points: 102, notes: 'b' });
-      for (let i = 0; i < 200 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && seen.length < 2; i++) await sleep(10);
       expect(seen).toHaveLength(2);
       open();
       const [ra, rb] = await Promise.all([pa, pb]);
@@ -202,7 +265,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       setTimeout(() => reject(new Error('no elicitation arrived')), 5000);
     });
     expect(askedId).toMatch(/^srv-/);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const late = await raw(srv.url, {
       method: 'POST',
       headers: { ...MCP_HEADERS, 'mcp-session-id': session },
@@ -246,8 +309,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
         ),
       );
     });
-    for (let i = 0; i < 200 && !stream.includes('elicitation/create'); i++)
-      await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && !stream.includes('elicitation/create'); i++) await sleep(10);
     const id = JSON.parse(
       stream
         .split('\n')

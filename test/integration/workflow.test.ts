@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeUpstream } from './helpers/fake-upstream.js';
-import { type Connected, call, connectStdio, liveEnv, tempDir } from './helpers/mcp.js';
+import { tempDir } from '../fixtures/cli.js';
+import { type Connected, call, connectStdio } from '../fixtures/clients.js';
+
+/** The agent's whole workflow through every tool, against the embedded sandbox (no configuration). */
 
 const ASHA = { mobile: '919000000001' };
 const balanceOf = async (m: Connected, mobile: string) => {
@@ -12,7 +14,7 @@ const balanceOf = async (m: Connected, mobile: string) => {
   return r.structuredContent.balance as number;
 };
 
-describe('companion tools against the embedded sandbox', () => {
+describe('the workflow against the embedded sandbox', () => {
   let m: Connected;
   beforeAll(async () => {
     m = await connectStdio({ CAPILLARY_DATA_DIR: tempDir() });
@@ -163,36 +165,6 @@ describe('companion tools against the embedded sandbox', () => {
     expect(over.structuredContent.error).toMatchObject({ source: 'upstream', outcome: 'failed' });
   });
 
-  it('read-only mode lists exactly the read-only tools, and each is callable', async () => {
-    const ro = await connectStdio({ CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_READ_ONLY: 'true' });
-    try {
-      const { tools } = await ro.client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual([
-        'check_points_redeemable',
-        'get_points_balance',
-        'get_redemption_request',
-      ]);
-      expect(
-        (
-          await call(ro.client, 'get_points_balance', {
-            identifier_name: 'mobile',
-            identifier_value: '919000000001',
-          })
-        ).structuredContent.balance,
-      ).toBe(5000);
-      expect(
-        (await call(ro.client, 'check_points_redeemable', { customer: ASHA, points: 1 })).structuredContent
-          .redeemable,
-      ).toBe(true);
-      const g = await call(ro.client, 'get_redemption_request', {
-        request_id: '00000000-0000-4000-8000-000000000000',
-      });
-      expect(g.structuredContent.error.http_status).toBe(404);
-    } finally {
-      await ro.close();
-    }
-  });
-
   it('the prompt lays out the safe workflow', async () => {
     const { prompts } = await m.client.listPrompts();
     expect(prompts.map((p) => p.name)).toContain('redeem_points_for_customer');
@@ -210,132 +182,5 @@ describe('companion tools against the embedded sandbox', () => {
       'unknown',
     ])
       expect(text).toContain(step);
-  });
-});
-
-describe('companion tools: wire format against the recording fake', () => {
-  let fake: FakeUpstream;
-  let m: Connected;
-  beforeAll(async () => {
-    fake = await new FakeUpstream()
-      .on('GET', '/v2/customers/lookup/points/balance', {
-        json: { data: { customerId: 7, loyaltyPoints: 12.5, promisedPoints: 0 }, errors: [], warnings: [] },
-      })
-      .on('GET', '/v1.1/points/isredeemable', {
-        json: {
-          response: {
-            status: { success: 'true', code: 200, message: 'Success' },
-            points: {
-              redeemable: {
-                is_redeemable: 'true',
-                points_redeem_value: 5,
-                item_status: { success: 'true', code: 800, message: 'ok' },
-              },
-            },
-          },
-        },
-      })
-      .on('GET', '/v1.1/points/validationcode', {
-        json: {
-          response: {
-            status: { success: 'true', code: 200, message: 'ok' },
-            validation_code: {
-              code: {
-                item_status: { success: 'true', code: 200, message: 'Validation Code Issued by SMS' },
-                sandbox_validation_code: 'LEAK01',
-              },
-            },
-          },
-        },
-      })
-      .on('POST', '/v2/points/reverse', {
-        json: {
-          redemptionId: 'R1',
-          reversalId: 'V1',
-          pointsReversed: 5,
-          balance: 10,
-          errors: [],
-          warnings: [],
-        },
-      })
-      .on('GET', '/api_gateway/v2/request-workflow/requests/d9df3b65-62a7-11ee-aa6d-0aaee4e533d2', {
-        json: { data: { requestId: 'd9df3b65-62a7-11ee-aa6d-0aaee4e533d2', state: 'AdminTask' } },
-      })
-      .start();
-    m = await connectStdio(liveEnv(fake.url));
-  });
-  afterAll(async () => {
-    await m?.close();
-    await fake?.close();
-  });
-  const last = () => fake.requests[fake.requests.length - 1];
-
-  it('get_points_balance', async () => {
-    const r = await call(m.client, 'get_points_balance', {
-      identifier_name: 'externalId',
-      identifier_value: 'EXT-1',
-    });
-    expect(last()).toMatchObject({
-      method: 'GET',
-      path: '/v2/customers/lookup/points/balance',
-      query: { source: 'INSTORE', identifierName: 'externalId', identifierValue: 'EXT-1' },
-    });
-    expect(last().headers.authorization).toMatch(/^Basic /);
-    expect(r.structuredContent).toMatchObject({ environment: 'live', customer_id: '7', balance: 12.5 });
-  });
-  it('check_points_redeemable never asks for an OTP', async () => {
-    await call(m.client, 'check_points_redeemable', {
-      customer: { email: 'a@example.com' },
-      points: 5.125,
-      program_id: '9',
-      group: { id: 'G' },
-    });
-    expect(last()).toMatchObject({ method: 'GET', path: '/v1.1/points/isredeemable' });
-    expect(last().query).toEqual({
-      format: 'json',
-      email: 'a@example.com',
-      points: '5.125',
-      program_id: '9',
-      issue_otp: 'false',
-      group_redemption: 'true',
-      user_group2_id: 'G',
-    });
-  });
-  it('issue_redemption_code; a live server never passes on a code', async () => {
-    const r = await call(m.client, 'issue_redemption_code', { customer: { id: '101' }, points: 5 });
-    expect(last()).toMatchObject({
-      method: 'GET',
-      path: '/v1.1/points/validationcode',
-      query: { format: 'json', id: '101', points: '5' },
-    });
-    expect(r.structuredContent).toEqual({
-      environment: 'live',
-      issued: true,
-      message: 'Validation Code Issued by SMS',
-    });
-  });
-  it('reverse_redemption', async () => {
-    const r = await call(m.client, 'reverse_redemption', {
-      redemption_id: 'R1',
-      customer: { external_id: 'EXT-1' },
-      points: 5,
-    });
-    expect(last()).toMatchObject({ method: 'POST', path: '/v2/points/reverse' });
-    expect(JSON.parse(last().body)).toEqual({
-      redemptionId: 'R1',
-      pointsToBeReversed: '5',
-      identifier: { type: 'externalId', value: 'EXT-1' },
-    });
-    expect(r.structuredContent).toMatchObject({ reversal_id: 'V1', points_reversed: 5, balance: 10 });
-  });
-  it('get_redemption_request puts only the checked id in the path, with workflow headers', async () => {
-    await call(m.client, 'get_redemption_request', { request_id: 'd9df3b65-62a7-11ee-aa6d-0aaee4e533d2' });
-    expect(last()).toMatchObject({
-      method: 'GET',
-      path: '/api_gateway/v2/request-workflow/requests/d9df3b65-62a7-11ee-aa6d-0aaee4e533d2',
-      query: {},
-    });
-    expect(last().headers['x-cap-api-auth-org-id']).toBe('777');
-    expect(last().headers['x-cap-ui-auth-token']).toBe('canary-ui-jwt-91ab');
   });
 });

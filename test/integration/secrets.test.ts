@@ -1,16 +1,15 @@
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FakeUpstream, type Recorded } from './helpers/fake-upstream.js';
-import { call, connectStdio, liveEnv } from './helpers/mcp.js';
+import { CANARY, liveEnv } from '../fixtures/canary.js';
+import { call, connectStdio } from '../fixtures/clients.js';
+import { FakeCapillary, md5hex as md5, type Recorded } from '../fixtures/fake-capillary.js';
 
-const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-const PASSWORD = 'canary-pass-5f3e';
-const UI_TOKEN = 'canary-ui-jwt-91ab';
-const OAUTH_SECRET = 'canary-oauth-secret-77c1';
+const PASSWORD = CANARY.password;
+const UI_TOKEN = CANARY.uiToken;
+const OAUTH_SECRET = CANARY.oauthSecret;
 const OAUTH_TOKEN = 'canary-issued-token-0d9e';
 
 /** Every form a secret could leak in. */
@@ -24,7 +23,7 @@ const CANARIES = [
 ];
 
 /** An upstream that echoes whatever auth it got into every answer: the worst case for leaks. */
-function echoing(fake: FakeUpstream) {
+function echoing(fake: FakeCapillary) {
   const echo = (r: Recorded) =>
     `${r.headers.authorization ?? ''} ${r.headers['x-cap-api-oauth-token'] ?? ''} ${r.headers['x-cap-ui-auth-token'] ?? ''}`;
   let tokenCalls = 0;
@@ -111,7 +110,7 @@ const scenarios: Array<[string, Record<string, unknown>]> = [
 ];
 
 describe('secret canaries never leave the process', () => {
-  const fakes: FakeUpstream[] = [];
+  const fakes: FakeCapillary[] = [];
   afterAll(async () => {
     for (const f of fakes) await f.close();
   });
@@ -123,14 +122,14 @@ describe('secret canaries never leave the process', () => {
       {
         CAPILLARY_USERNAME: '',
         CAPILLARY_PASSWORD: '',
-        CAPILLARY_OAUTH_CLIENT_KEY: 'canary-key',
+        CAPILLARY_OAUTH_CLIENT_KEY: CANARY.oauthKey,
         CAPILLARY_OAUTH_CLIENT_SECRET: OAUTH_SECRET,
       },
     ],
   ] as Array<[string, Record<string, string>]>)(
     '%s: no canary in results, stderr, ledger or audit',
     async (_mode, extra) => {
-      const fake = await echoing(new FakeUpstream()).start();
+      const fake = await echoing(new FakeCapillary()).start();
       fakes.push(fake);
       const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug', ...extra });
       const m = await connectStdio(env);

@@ -8,18 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gate } from './helpers/gate.js';
-import {
-  type Child,
-  connectHttp,
-  type HttpChild,
-  raw,
-  sandboxEnv,
-  spawnCli,
-  spawnHttp,
-  waitForStderr,
-} from './helpers/http-server.js';
-import { type Connected, call, connectStdio, tempDir } from './helpers/mcp.js';
+import { type Child, type HttpChild, spawnCli, spawnHttp, tempDir, waitForStderr } from '../fixtures/cli.js';
+import { type Connected, call, connectHttp, connectStdio, raw } from '../fixtures/clients.js';
+import { Gate } from '../fixtures/gate.js';
 import {
   type ClusterInfo,
   createDatabase,
@@ -28,7 +19,8 @@ import {
   resumeCluster,
   startCluster,
   stopCluster,
-} from './helpers/postgres.js';
+} from '../fixtures/postgres.js';
+import { sandboxEnv } from '../fixtures/sandbox.js';
 
 const mobile = (id: number) => `919000000${id}`;
 const CUSTOMERS = [201, 202, 203, 204, 205];

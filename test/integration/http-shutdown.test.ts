@@ -1,34 +1,27 @@
-import { readFileSync } from 'node:fs';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ledgerFiles } from '../src/safety/ledger.js';
-import { redeemOk } from './helpers/fake-upstream.js';
-import {
-  connectHttp,
-  type HttpChild,
-  MCP_HEADERS,
-  raw,
-  rpc,
-  SlowUpstream,
-  spawnHttp,
-} from './helpers/http-server.js';
-import { call, liveEnv } from './helpers/mcp.js';
+import { liveEnv } from '../fixtures/canary.js';
+import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
+import { call, connectHttp, MCP_HEADERS, raw, rpc } from '../fixtures/clients.js';
+import { readLedger } from '../fixtures/data-dir.js';
+import { FakeCapillary, REDEEM, redeemOk } from '../fixtures/fake-capillary.js';
+import { sleep } from '../fixtures/lifecycle.js';
 
-/** Every segment of the ledger, in read order. */
-const readLedger = (dir: string) =>
-  ledgerFiles(dir).flatMap((f) =>
-    readFileSync(f, 'utf8')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l)),
-  );
-
-const redeemReply = (body: any) => redeemOk(String(body.root.redeem[0].points_redeemed), 4990);
+/**
+ * A Capillary whose redemptions answer only after `delayMs` (for a call to be in flight when the
+ * server is told to stop); `requests` counts what reached it.
+ */
+const slowUpstream = (delayMs: number) =>
+  new FakeCapillary()
+    .on('POST', REDEEM, (req) => ({
+      json: redeemOk(String(JSON.parse(req.body).root.redeem[0].points_redeemed), 4990),
+      delayMs,
+    }))
+    .start();
 
 describe('graceful shutdown of the HTTP server', () => {
   let srv: HttpChild | undefined;
-  let slow: SlowUpstream | undefined;
+  let slow: FakeCapillary | undefined;
   afterEach(async () => {
     await srv?.stop();
     await slow?.close();
@@ -36,15 +29,15 @@ describe('graceful shutdown of the HTTP server', () => {
   });
 
   it('SIGTERM with a tool call in flight: the call completes, the ledger has it, exit 0', async () => {
-    slow = await new SlowUpstream(1200, redeemReply).start();
+    slow = await slowUpstream(1200);
     srv = await spawnHttp(liveEnv(slow.url, { CAPILLARY_TIMEOUT_MS: '10000' }));
     const client = await connectHttp(srv.url);
     const t0 = Date.now();
     const pending = call(client, 'redeem_points', { customer: { mobile: '919000000001' }, points: 10 });
-    await slow.received;
+    await slow.waitFor(() => true);
     srv.proc.kill('SIGTERM');
     // Stopped accepting: a new connection is refused while the call finishes.
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     await expect(raw(`http://127.0.0.1:${srv.port}/healthz`)).rejects.toThrow(
       /ECONNREFUSED|ECONNRESET|socket hang up/,
     );
@@ -58,7 +51,7 @@ describe('graceful shutdown of the HTTP server', () => {
     });
     expect(await srv.exited).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1200);
-    expect(slow.hits).toBe(1);
+    expect(slow.requests.length).toBe(1);
 
     const entries = readLedger(srv.dataDir).filter((e) => e.key === r.structuredContent.idempotency_key);
     expect(entries.at(-1)).toMatchObject({ status: 'succeeded', tool: 'redeem_points', points: 10 });
@@ -67,7 +60,7 @@ describe('graceful shutdown of the HTTP server', () => {
   });
 
   it('past MCP_SHUTDOWN_TIMEOUT_MS the connection is cut, yet the outcome still reaches the ledger', async () => {
-    slow = await new SlowUpstream(1500, redeemReply).start();
+    slow = await slowUpstream(1500);
     srv = await spawnHttp(
       liveEnv(slow.url, { CAPILLARY_TIMEOUT_MS: '10000', MCP_SHUTDOWN_TIMEOUT_MS: '200' }),
     );
@@ -76,7 +69,7 @@ describe('graceful shutdown of the HTTP server', () => {
       (r) => ({ r }),
       (e) => ({ e }),
     );
-    await slow.received;
+    await slow.waitFor(() => true);
     srv.proc.kill('SIGTERM');
     expect(await srv.exited).toBe(0);
     expect(srv.stderr()).toMatch(/did not finish in time/);
@@ -89,7 +82,7 @@ describe('graceful shutdown of the HTTP server', () => {
   });
 
   it('a call waiting on an unanswered confirmation does not hold shutdown past the bound; nothing is sent', async () => {
-    slow = await new SlowUpstream(0, redeemReply).start();
+    slow = await slowUpstream(0);
     srv = await spawnHttp(
       liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', MCP_SHUTDOWN_TIMEOUT_MS: '300' }),
     );
@@ -108,13 +101,13 @@ describe('graceful shutdown of the HTTP server', () => {
     srv.proc.kill('SIGTERM');
     expect(await srv.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(slow.hits).toBe(0);
+    expect(slow.requests.length).toBe(0);
     expect(readLedger(srv.dataDir).filter((e) => e.status === 'succeeded')).toHaveLength(0);
     await client.close().catch(() => {});
   });
 
   it('while a call waits for a human, new work gets 503 but the answer still gets through', async () => {
-    slow = await new SlowUpstream(0, redeemReply).start();
+    slow = await slowUpstream(0);
     srv = await spawnHttp(liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
     const client = await connectHttp(srv.url, { capabilities: { elicitation: {} } });
     let asked!: () => void;
@@ -133,7 +126,7 @@ describe('graceful shutdown of the HTTP server', () => {
     const pending = call(client, 'redeem_points', { customer: { mobile: '919000000001' }, points: 500 });
     await wasAsked;
     srv.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const base = `http://127.0.0.1:${srv.port}`;
     const busy = await raw(`${base}/mcp`, { method: 'POST', headers: MCP_HEADERS, body: rpc('tools/list') });
     expect(busy.status).toBe(503);
@@ -146,7 +139,7 @@ describe('graceful shutdown of the HTTP server', () => {
     expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ points_redeemed: '500' });
     expect(await srv.exited).toBe(0);
-    expect(slow.hits).toBe(1);
+    expect(slow.requests.length).toBe(1);
     await client.close().catch(() => {});
   });
 

@@ -11,7 +11,7 @@ import {
   markdownFiles,
   ROOT,
   slug,
-} from '../scripts/docs.js';
+} from '../../scripts/docs.js';
 
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 

@@ -1,15 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectHttp,
-  type HttpChild,
-  initEliciting,
-  MCP_HEADERS,
-  raw,
-  rpc,
-  spawnHttp,
-} from './helpers/http-server.js';
-import { call } from './helpers/mcp.js';
+import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
+import { call, connectHttp, initEliciting, MCP_HEADERS, raw, rpc } from '../fixtures/clients.js';
 
 /** `npm start` with nothing configured: Streamable HTTP on the embedded sandbox. */
 describe('Streamable HTTP on the embedded sandbox (node dist/cli.js --http)', () => {
