@@ -54,9 +54,43 @@ export interface PgStoreOptions {
   name?: string;
 }
 
-type Run = (sql: string, params: unknown[]) => Promise<pg.QueryResult>;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Marks an error thrown by the decision itself (a refusal), not by the database. */
+const DECIDED = Symbol('decided');
+
+/** A value written into a statement as a SQL literal (for a multi-statement round trip). */
+function literal(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`not a finite number: ${v}`);
+    return String(v);
+  }
+  if (Array.isArray(v)) return v.length ? `ARRAY[${v.map(literal).join(', ')}]` : `'{}'`;
+  return pg.escapeLiteral(String(v));
+}
+
+/** A statement with its $n parameters written in as literals. */
+const inline = (sql: string, params: unknown[]) =>
+  sql.replace(/\$(\d+)/g, (_, n) => literal(params[Number(n) - 1]));
+
+/** What a pending entry whose commit may not have landed becomes: nothing was sent for it. */
+function endedUnsent(d: Extract<Decision, { kind: 'send' }>, at: number): LedgerEntry {
+  // A re-send stays unknown (its earlier attempt's outcome still is).
+  if (d.resent) return { ...d.entry, status: 'unknown', updated: at };
+  return {
+    ...d.entry,
+    status: 'failed',
+    updated: at,
+    error: {
+      code: 'ledger_unavailable',
+      message: 'the ledger did not confirm this attempt; nothing was sent',
+      retryable: true,
+      source: 'config',
+      outcome: 'not_sent',
+    },
+  };
+}
 
 const row = (e: LedgerEntry) => [
   e.key,
@@ -172,21 +206,76 @@ export class PgStore implements IdempotencyStore {
     return store;
   }
 
-  /** Runs `fn` in one transaction, again on a serialization failure, deadlock or lost race. */
-  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, ambiguous: (t: T) => void): Promise<T> {
+  /**
+   * One statement outside a transaction (a read, or an idempotent write), once more on a fresh
+   * connection if the pooled one died with a restarted server.
+   */
+  private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    try {
+      return await this.pool.query(sql, params);
+    } catch (e) {
+      if (!connectionLost(e) || this.closed) throw e;
+      return this.pool.query(sql, params);
+    }
+  }
+
+  private viewParams(scope: LedgerScope): unknown[] {
+    return [
+      scope.agentKey ?? null,
+      scope.fingerprint,
+      scope.meaning,
+      scope.ids.includes(scope.customer) ? scope.ids : [scope.customer, ...scope.ids],
+      scope.now - this.horizonMs,
+      scope.customer,
+      scope.now - DAY_MS,
+    ];
+  }
+
+  /** The decision's view from VIEW_SQL's rows. */
+  private view(rows: Array<{ why: string; entry: any }>, scope: LedgerScope): ScopedView {
+    const view = new ScopedView(scope, scope.now - DAY_MS);
+    for (const { why, entry } of rows) {
+      if (why === 'k') view.key = entry;
+      else if (why === 'f') view.byFp = entry;
+      else if (why === 'm') view.byMeaning = entry;
+      else if (why === 'u') view.open.push(entry);
+      else view.spent.push({ at: Number(entry.at), points: Number(entry.points) });
+    }
+    return view;
+  }
+
+  /**
+   * The atomic step in two round trips: BEGIN, the locks and the view in one; the pending entry
+   * and COMMIT (or a ROLLBACK) in the other. Run again on a serialization failure, a deadlock or
+   * a key claimed by a racing transaction; a refusal by `decide` ends it at once.
+   */
+  async reserve(decide: (view: LedgerView) => Decision, scope: LedgerScope): Promise<Decision> {
+    await this.flush();
+    const locks = [...new Set([scope.customer, ...scope.ids])].map((i) => `id:${i}`);
+    if (scope.agentKey) locks.push(`key:${scope.agentKey}`);
+    const open = `BEGIN; ${inline(LOCK_SQL, [locks])}; ${inline(VIEW_SQL, this.viewParams(scope))}`;
     let reconnected = false;
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
-      let result: T | undefined;
+      let d: Decision | undefined;
       let committing = false;
       try {
-        await c.query('BEGIN');
-        result = await fn(c);
-        committing = true;
-        await c.query('COMMIT');
+        const read = (await c.query(open)) as unknown as pg.QueryResult[];
+        try {
+          d = decide(this.view(read[2].rows, scope));
+        } catch (refusal) {
+          await c.query('ROLLBACK');
+          c.release();
+          throw Object.assign(refusal as object, { [DECIDED]: true });
+        }
+        if (d.kind === 'send') {
+          committing = true;
+          await c.query(`${inline(d.resent ? UPSERT_SQL : INSERT_SQL, row(d.entry))}; COMMIT`);
+        } else await c.query('ROLLBACK');
         c.release();
-        return result;
+        return d;
       } catch (e) {
+        if ((e as Record<symbol, unknown>)[DECIDED]) throw e;
         const lost = connectionLost(e);
         if (lost) c.release(e as Error);
         else {
@@ -194,7 +283,7 @@ export class PgStore implements IdempotencyStore {
           c.release();
         }
         // A commit sent on a connection that died may or may not have landed.
-        if (committing && lost && result !== undefined) ambiguous(result);
+        if (committing && lost && d?.kind === 'send') this.keep(endedUnsent(d, this.now()), true);
         const code = (e as { code?: string }).code ?? '';
         // A connection lost before the commit is tried once more on a fresh one (a restarted
         // server); the transaction it was in is gone with it.
@@ -209,78 +298,9 @@ export class PgStore implements IdempotencyStore {
     }
   }
 
-  /**
-   * One statement outside a transaction (a read, or an idempotent write), once more on a fresh
-   * connection if the pooled one died with a restarted server.
-   */
-  private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-    try {
-      return await this.pool.query(sql, params);
-    } catch (e) {
-      if (!connectionLost(e) || this.closed) throw e;
-      return this.pool.query(sql, params);
-    }
-  }
-
-  private async load(run: Run, scope: LedgerScope): Promise<ScopedView> {
-    const since = scope.now - DAY_MS;
-    const view = new ScopedView(scope, since);
-    const r = await run(VIEW_SQL, [
-      scope.agentKey ?? null,
-      scope.fingerprint,
-      scope.meaning,
-      scope.ids.includes(scope.customer) ? scope.ids : [scope.customer, ...scope.ids],
-      scope.now - this.horizonMs,
-      scope.customer,
-      since,
-    ]);
-    for (const { why, entry } of r.rows as Array<{ why: string; entry: any }>) {
-      if (why === 'k') view.key = entry;
-      else if (why === 'f') view.byFp = entry;
-      else if (why === 'm') view.byMeaning = entry;
-      else if (why === 'u') view.open.push(entry);
-      else view.spent.push({ at: Number(entry.at), points: Number(entry.points) });
-    }
-    return view;
-  }
-
-  async reserve(decide: (view: LedgerView) => Decision, scope: LedgerScope): Promise<Decision> {
-    await this.flush();
-    const locks = [...new Set([scope.customer, ...scope.ids])].map((i) => `id:${i}`);
-    if (scope.agentKey) locks.push(`key:${scope.agentKey}`);
-    return this.transaction(
-      async (c) => {
-        await c.query(LOCK_SQL, [locks]);
-        const d = decide(await this.load((q, p) => c.query(q, p), scope));
-        if (d.kind === 'send') await c.query(d.resent ? UPSERT_SQL : INSERT_SQL, row(d.entry));
-        return d;
-      },
-      (d) => {
-        if (d.kind !== 'send') return;
-        // Nothing was sent for it: ended as not sent (a re-send stays unknown), if it landed.
-        const at = this.now();
-        const ended: LedgerEntry = d.resent
-          ? { ...d.entry, status: 'unknown', updated: at }
-          : {
-              ...d.entry,
-              status: 'failed',
-              updated: at,
-              error: {
-                code: 'ledger_unavailable',
-                message: 'the ledger did not confirm this attempt; nothing was sent',
-                retryable: true,
-                source: 'config',
-                outcome: 'not_sent',
-              },
-            };
-        this.keep(ended, true);
-      },
-    );
-  }
-
   async peek<T>(look: (view: LedgerView) => T, scope: LedgerScope): Promise<T> {
     await this.flush();
-    return look(await this.load((q, p) => this.query(q, p), scope));
+    return look(this.view((await this.query(VIEW_SQL, this.viewParams(scope))).rows, scope));
   }
 
   async refresh() {}

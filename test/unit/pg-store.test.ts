@@ -131,6 +131,60 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
     await s.close();
   });
 
+  it('identities with quotes, backslashes and SQL in them are data, written and read back exactly', async () => {
+    const url = await createDatabase(cluster, 'literal');
+    const s = await open(url);
+    try {
+      const odd = "id:o'brien\\x'); DROP TABLE capillary_ledger; --é€😀";
+      const a = ask({ customer: odd, ids: [odd, "email:a'b@example.com"], agentKey: "k'\\1" });
+      const d = await s.reserve((v) => decide(v, a), a);
+      expect(d).toMatchObject({ kind: 'send', entry: { customer: odd, key: "k'\\1" } });
+      expect((await s.byKey("k'\\1"))?.customer).toBe(odd);
+      const other = ask({ customer: 'id:x', ids: ["email:a'b@example.com"] });
+      expect(await s.peek((v) => decide(v, { ...other, live: () => true }), other)).toMatchObject({
+        kind: 'wait',
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a connection cut while committing: refused, retried not, and nothing is left pending', async () => {
+    const url = await createDatabase(cluster, 'cut');
+    const s = await open(url, { name: 'cut-me' });
+    const admin = await open(url);
+    try {
+      // Inserts from this store's connections stall, so the commit round trip can be cut.
+      await admin.pool.query(`CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF current_setting('application_name') = 'cut-me' THEN PERFORM pg_sleep(5); END IF; RETURN NEW; END $$`);
+      await admin.pool.query(
+        'CREATE TRIGGER stall BEFORE INSERT ON capillary_ledger FOR EACH ROW EXECUTE FUNCTION stall()',
+      );
+      const a = ask();
+      const p = s
+        .reserve((v) => decide(v, a), a)
+        .then(
+          () => 'sent',
+          (e) => String((e as { code?: string }).code),
+        );
+      await new Promise((r) => setTimeout(r, 400));
+      const killed = await admin.pool.query(
+        `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'cut-me' AND query LIKE 'INSERT%'`,
+      );
+      expect(Number(killed.rows[0].n)).toBe(1);
+      expect(await p).toBe('57P01');
+      expect(await admin.unresolvedAll()).toEqual([]);
+      // The attempt this replica could not confirm is ended once the database answers (here: it never landed).
+      await admin.pool.query('DROP TRIGGER stall ON capillary_ledger');
+      const b = ask({ customer: a.customer, ids: a.ids });
+      expect((await s.reserve((v) => decide(v, b), b)).kind).toBe('send');
+      expect(s.backlog).toBe(0);
+    } finally {
+      await s.close();
+      await admin.close();
+    }
+  });
+
   it('a decision reads only through indexes: no sequential scan of the ledger', async () => {
     const url = await createDatabase(cluster, 'plan');
     const s = await open(url);
