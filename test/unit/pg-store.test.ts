@@ -4,13 +4,16 @@
  * the faults of a database that goes away and comes back. Against a real private server; the
  * fault tests stop and start a cluster of their own, not the run's shared one.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
+import { runOperatorCli } from '../../src/operator-cli.js';
 import type { LedgerEntry } from '../../src/safety/ledger.js';
 import { MIGRATIONS, SPENT_SQL, VIEW_SQL } from '../../src/safety/pg-schema.js';
 import { PgStore } from '../../src/safety/pg-store.js';
 import { decide, type ReserveAsk } from '../../src/safety/reserve.js';
-import { closedPort } from '../fixtures/cli.js';
+import { closedPort, tempDir } from '../fixtures/cli.js';
 import {
   type ClusterInfo,
   clusterUrl,
@@ -182,6 +185,31 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
     } finally {
       await s.close();
       await admin.close();
+    }
+  });
+
+  it("the operator's unresolved and settle work on the database", async () => {
+    const url = await createDatabase(cluster, 'operator');
+    const s = await open(url);
+    const dir = tempDir('operator-');
+    const env = { CAPILLARY_LEDGER_URL: url, CAPILLARY_DATA_DIR: dir };
+    try {
+      await s.put(entry('k-open', 'unknown'));
+      let out = '';
+      await runOperatorCli(['unresolved'], env, (t) => {
+        out += t;
+      });
+      expect(out).toContain('k-open');
+      await runOperatorCli(
+        ['settle', '--key', 'k-open', '--as', 'applied', '--by', 'ops', '--reason', 'balance moved'],
+        env,
+        () => {},
+      );
+      expect((await s.byKey('k-open'))?.status).toBe('succeeded');
+      expect(await s.unresolvedAll()).toEqual([]);
+      expect(readFileSync(join(dir, 'audit.jsonl'), 'utf8')).toContain('settled_applied');
+    } finally {
+      await s.close();
     }
   });
 
