@@ -35,7 +35,7 @@ import {
   waitStderr,
 } from './lib/proc.js';
 import { callTool, HttpRpc, handshake, okResult, PROTOCOL_VERSION, type Rpc, StdioRpc } from './lib/rpc.js';
-import { type Dist, dist, fmt, mdTable, ms, round, table } from './lib/stats.js';
+import { type Dist, dist, fmt, mdTable, ms, round, table, type Window } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -407,16 +407,6 @@ async function interleaved(
 }
 const BLOCK = 22;
 const REWARM = 3;
-
-interface Window {
-  calls_per_s: number;
-  ok: number;
-  errors: number;
-  first_error?: string;
-  seconds: number;
-  p50_ms: number;
-  p99_ms: number;
-}
 
 /** `workers` loops calling `fn` for `seconds`; bounded by time and by a call cap. */
 async function window(

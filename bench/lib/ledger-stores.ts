@@ -13,17 +13,7 @@ import {
   stopCluster,
 } from '../../test/fixtures/pg-cluster.js';
 import type { Rpc } from './rpc.js';
-import { fmt, round } from './stats.js';
-
-export interface Window {
-  calls_per_s: number;
-  ok: number;
-  errors: number;
-  first_error?: string;
-  seconds: number;
-  p50_ms: number;
-  p99_ms: number;
-}
+import { fmt, round, type Window } from './stats.js';
 
 export interface StoresDeps {
   seconds: number;

@@ -5,7 +5,7 @@ import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/client.js';
 import { ToolError } from '../errors.js';
 import { type AuditEvent, recordAudit } from '../safety/audit.js';
-import { confirm } from '../safety/confirm.js';
+import { asksHuman, confirm } from '../safety/confirm.js';
 import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
 import { moneyOutcome } from '../safety/outcome.js';
@@ -133,10 +133,13 @@ async function spendOnce(
   started: number,
 ): Promise<CallToolResult> {
   const { tool } = op;
-  // First a look, writing nothing: a replay or a refusal comes before any human is asked.
-  const ask = askFor(app, op);
-  const pre = await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
-  if (pre.kind === 'replay') return replay(app, op, pre.entry, started);
+  if (asksHuman(app.config.confirmAbovePoints, op.confirmPoints)) {
+    // First a look, writing nothing: a replay or a refusal comes before any human is asked.
+    // (Without a question the reserve step below decides the same, in one step less.)
+    const ask = askFor(app, op);
+    const pre = await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
+    if (pre.kind === 'replay') return replay(app, op, pre.entry, started);
+  }
   await confirm(
     app.config.confirmAbovePoints,
     ctx.elicit,

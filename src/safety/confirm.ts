@@ -16,6 +16,10 @@ export interface Confirmation {
   tool: string;
 }
 
+/** Whether a call showing these points needs a human's yes. */
+export const asksHuman = (threshold: number | undefined, points: number | undefined): boolean =>
+  threshold !== undefined && points !== undefined && points > threshold;
+
 /** Resolves when the call may go ahead; throws a `not_sent` refusal otherwise. */
 export async function confirm(
   threshold: number | undefined,
@@ -24,7 +28,7 @@ export async function confirm(
   log: Logger,
 ): Promise<void> {
   const shown = c.points;
-  if (threshold === undefined || shown === undefined || shown <= threshold) return;
+  if (!asksHuman(threshold, shown) || shown === undefined || threshold === undefined) return;
   if (!ask)
     throw new ToolError({
       code: 'confirmation_unavailable',

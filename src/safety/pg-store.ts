@@ -30,6 +30,11 @@ import {
 } from './pg-schema.js';
 import { connectionLost, describeTarget, migrate, startupError } from './pg-setup.js';
 import { DECIDED, endedUnsent, inline, row, ScopedView } from './pg-view.js';
+
+/** An outcome's write: one round trip, not waiting for the WAL flush. */
+const settleSql = (e: LedgerEntry) =>
+  `BEGIN; SET LOCAL synchronous_commit = off; ${inline(UPSERT_SQL, row(e))}; COMMIT`;
+
 import type { Decision, LedgerScope, LedgerView } from './reserve.js';
 
 const DAY_MS = 86_400_000;
@@ -239,11 +244,15 @@ export class PgStore implements IdempotencyStore {
     await this.query(UPSERT_SQL, row(e));
   }
 
-  /** Records an outcome; if the database cannot take it now, it is kept and retried. */
+  /**
+   * Records an outcome; if the database cannot take it now, it is kept and retried. Committed
+   * without waiting for the WAL flush, like the file ledger's outcome lines (on disk one group
+   * commit later): a database crash in that gap leaves the pending entry, read back as unknown.
+   */
   async settle(e: LedgerEntry) {
     try {
       await this.flush();
-      await this.query(UPSERT_SQL, row(e));
+      await this.query(settleSql(e));
     } catch (err) {
       this.keep(e, false);
       throw err;
@@ -307,7 +316,7 @@ export class PgStore implements IdempotencyStore {
       const e = w.entry;
       if (w.voidOnly)
         await this.query(VOID_SQL, [e.key, e.owner ?? null, e.at, e.status, e.updated, JSON.stringify(e)]);
-      else await this.query(UPSERT_SQL, row(e));
+      else await this.query(settleSql(e));
       if (this.unwritten.get(key) === w) this.unwritten.delete(key);
       if (!w.voidOnly)
         this.log('info', 'ledger: an outcome kept while PostgreSQL was away is written', { key });
