@@ -228,9 +228,17 @@ function reader(env: Env, problems: string[]) {
     try {
       const u = new URL(v);
       if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
+      // Capillary takes no credentials in the URL: with them nothing could ever be sent, and the
+      // URL would carry a secret into previews and payloads. Never printed.
+      if (u.username || u.password) {
+        problems.push(
+          `${k} must not carry credentials (user:password@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD, or the OAuth pair, instead`,
+        );
+        return undefined;
+      }
       return v.replace(/\/+$/, '');
     } catch {
-      problems.push(`${k} must be an http(s) URL (got "${v}")`);
+      problems.push(`${k} must be an http(s) URL`);
       return undefined;
     }
   };

@@ -30,8 +30,8 @@ export interface Operation {
   keyPrefix: string;
   /** Whether the key travels upstream, so a re-send is deduplicated there. */
   keySentUpstream: boolean;
-  /** Whether the client may re-send the request by itself (the API dedupes that very request). */
-  autoResend: boolean;
+  /** Whether a re-send of this very request is a no-op upstream (see SpendSpec.resendable). */
+  resendable: boolean;
   /** One line for a human: what will happen. */
   describe: string;
 }
@@ -59,7 +59,7 @@ export function deriveOperation(
     agentKey,
     keyPrefix: spec.keyPrefix,
     keySentUpstream: spec.keySentUpstream,
-    autoResend: spec.autoResend ?? spec.keySentUpstream,
+    resendable: spec.resendable ?? spec.keySentUpstream,
     describe: spec.describe(args),
   };
 }

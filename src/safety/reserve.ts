@@ -64,7 +64,8 @@ export interface ReserveAsk extends LedgerScope {
   points: number;
   agentKey?: string;
   keyPrefix: string;
-  keySentUpstream: boolean;
+  /** Whether a re-send of the request is a no-op upstream (its key deduplicates it there). */
+  resendable: boolean;
   now: number;
   /** How long an identical success is replayed. */
   windowMs: number;
@@ -110,7 +111,7 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
     if (!sameOp(u)) throw unresolvedRefusal(u);
     resend ??= u;
   }
-  if (resend && !ask.keySentUpstream)
+  if (resend && !ask.resendable)
     throw refuse(
       'outcome_unknown',
       `An identical ${ask.tool} call at ${when(resend.at)} has an unknown outcome, and this API cannot deduplicate a re-send, so it is not sent again.`,

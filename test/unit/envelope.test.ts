@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkEnvelope } from '../../src/capillary/client.js';
+import { checkEnvelope } from '../../src/capillary/envelope.js';
 
 describe('envelopes', () => {
   const res = (status: number, json: unknown, text = JSON.stringify(json)) => ({
