@@ -53,7 +53,7 @@ const ask = (over: Partial<ReserveAsk> = {}): ReserveAsk => ({
   ids: [`id:${n}`],
   points: 10,
   keyPrefix: 'mcp-rdm',
-  keySentUpstream: true,
+  resendable: true,
   now: Date.now(),
   windowMs: DAY,
   limits: {},

@@ -78,7 +78,7 @@ const ask = (over: Partial<ReserveAsk> = {}): ReserveAsk => {
     ids: ['id:101', 'mobile:919000000001'],
     points: 10,
     keyPrefix: 'mcp-rdm',
-    keySentUpstream: true,
+    resendable: true,
     now: Date.now(),
     windowMs: 86_400_000,
     limits: {},
