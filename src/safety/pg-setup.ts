@@ -4,6 +4,9 @@ import type pg from 'pg';
 import { ConfigError, type PgTarget, urlPassword } from '../config.js';
 import { MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE } from './pg-schema.js';
 
+/** A migration (or the wait for another replica's) may take this long; a call's statement cannot. */
+const MIGRATION_TIMEOUT_MS = 600_000;
+
 type Log = (level: 'warn' | 'error' | 'info', msg: string, fields?: Record<string, unknown>) => void;
 
 /** "user@host:port/db" of a target, as the driver will resolve it; never the password. */
@@ -75,8 +78,11 @@ export async function migrate(pool: pg.Pool, log: Log): Promise<void> {
   let failed: unknown;
   try {
     // A migration on a large table may take longer than a call's statement timeout.
-    await c.query(`SET statement_timeout = 0; SET lock_timeout = '120s'`);
-    await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await c.query(`SET statement_timeout = 0; SET lock_timeout = '${MIGRATION_TIMEOUT_MS}ms'`);
+    // The client's own read timeout too: waiting for another replica's migration, or running one.
+    const long = (text: string, values?: unknown[]) =>
+      c.query({ text, values, query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
+    await long('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       await c.query(`CREATE TABLE IF NOT EXISTS ${SCHEMA_TABLE} (
         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -87,7 +93,7 @@ export async function migrate(pool: pg.Pool, log: Log): Promise<void> {
         if (have.has(m.version)) continue;
         await c.query('BEGIN');
         try {
-          await c.query(m.sql);
+          await long(m.sql);
           await c.query(`INSERT INTO ${SCHEMA_TABLE} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
           await c.query('COMMIT');
         } catch (e) {
