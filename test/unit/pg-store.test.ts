@@ -13,7 +13,7 @@ import type { LedgerEntry } from '../../src/safety/ledger.js';
 import { MIGRATIONS, SPENT_SQL, VIEW_SQL } from '../../src/safety/pg-schema.js';
 import { PgStore } from '../../src/safety/pg-store.js';
 import { decide, type ReserveAsk } from '../../src/safety/reserve.js';
-import { closedPort, tempDir } from '../fixtures/cli.js';
+import { closedPort, runCli, tempDir } from '../fixtures/cli.js';
 import {
   type ClusterInfo,
   clusterUrl,
@@ -116,6 +116,23 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
 
     const missing = await startupFailure(open(clusterUrl(cluster, 'no_such_db')));
     expect(missing).toMatch(/database "no_such_db" does not exist; create it/);
+  });
+
+  it('the server (stdio and HTTP) will not start on a wrong password: exit 1, one clear line, no password', async () => {
+    const wrong = 'Wr0ng-Cli-Pw-77';
+    const env = {
+      CAPILLARY_LEDGER_URL: clusterUrl(cluster, 'postgres', wrong),
+      CAPILLARY_DATA_DIR: tempDir('cli-'),
+    };
+    for (const args of [[], ['--http', '--port', '0']]) {
+      const r = await runCli(args, env);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(
+        /refused the ledger's credentials \(password authentication failed for user "postgres"\)/,
+      );
+      expect(r.stderr).not.toContain(wrong);
+      expect(r.stderr).not.toContain(cluster.password);
+    }
   });
 
   it('retention: settled entries past the horizon are purged; unsettled ones stay at any age', async () => {
