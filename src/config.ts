@@ -1,11 +1,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { credentialSecrets } from './capillary/credentials.js';
+import { isLoopback } from './mcp/http/guard.js';
+import { Redactor } from './safety/redact.js';
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
 export const ENV_VARS = [
   [
     'CAPILLARY_BASE_URL',
-    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used.',
+    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used. No `user:pass@`, query or fragment; `http://` only for a loopback host (see CAPILLARY_ALLOW_INSECURE_HTTP).',
     '(sandbox)',
   ],
   ['CAPILLARY_WORKFLOW_BASE_URL', 'CRM host for the maker-checker request workflow.', 'CAPILLARY_BASE_URL'],
@@ -24,7 +27,27 @@ export const ENV_VARS = [
     'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',
     'capillary-loyalty-mcp',
   ],
+  [
+    'CAPILLARY_ALLOW_INSECURE_HTTP',
+    'UNSAFE. `true`: accept `http://` base URLs for hosts other than loopback, sending the credentials in clear text. Only for a test host on a network you trust.',
+    'false',
+  ],
   ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', '10000'],
+  [
+    'CAPILLARY_MAX_RESPONSE_BYTES',
+    "Largest API response body read; past it the read stops and the call fails (a money call's outcome is then unknown).",
+    '1048576',
+  ],
+  [
+    'CAPILLARY_MAX_STRING_CHARS',
+    'Longest string from an API answer kept in a result or the ledger; longer ones are cut, with a marker saying how much.',
+    '1000',
+  ],
+  [
+    'CAPILLARY_MAX_ARRAY_ITEMS',
+    'Most items of an array from an API answer kept in a result or the ledger; the rest are cut, with a marker saying how many.',
+    '100',
+  ],
   [
     'CAPILLARY_DATA_DIR',
     'Folder of the idempotency ledger.',
@@ -96,6 +119,12 @@ export interface Config {
   uiAuthToken?: string;
   clientSignature: string;
   timeoutMs: number;
+  /** Bounds on what the API answers (src/safety/untrusted.ts). */
+  maxResponseBytes: number;
+  maxStringChars: number;
+  maxArrayItems: number;
+  /** The HTTP transport's bearer token (MCP_HTTP_TOKEN), known here so it is redacted. */
+  httpToken?: string;
   dataDir: string;
   ledger: 'file' | 'memory';
   idempotencyWindowMs: number;
@@ -112,14 +141,16 @@ export interface Config {
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    super(`invalid configuration: ${problems.join('; ')}`);
     this.name = 'ConfigError';
   }
 }
 
 /** The one stderr line the CLI ends with when it cannot start. */
 export const fatalLine = (e: unknown): string =>
-  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}\n`;
+  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}`
+    .replace(/[\r\n]+\s*/g, ' ')
+    .concat('\n');
 
 type Env = Partial<Record<string, string | undefined>>;
 
@@ -161,16 +192,38 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+  const allowInsecure = bool('CAPILLARY_ALLOW_INSECURE_HTTP');
+  // A base URL is never printed: it may hold a password (user:pass@) or a token (?key=...).
   const url = (k: EnvName, v: string | undefined) => {
     if (v === undefined) return undefined;
+    let u: URL;
     try {
-      const u = new URL(v);
-      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
-      return v.replace(/\/+$/, '');
+      u = new URL(v);
     } catch {
-      problems.push(`${k} must be an http(s) URL (got "${v}")`);
+      problems.push(`${k} is not a valid URL`);
       return undefined;
     }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      problems.push(`${k} must be an https:// URL`);
+      return undefined;
+    }
+    if (u.username || u.password) {
+      problems.push(
+        `${k} must not contain a user name or password (user:pass@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD instead`,
+      );
+      return undefined;
+    }
+    if (u.search || u.hash || v.includes('?') || v.includes('#')) {
+      problems.push(`${k} must not have a query string or fragment`);
+      return undefined;
+    }
+    if (u.protocol === 'http:' && !isLoopback(u.hostname) && !allowInsecure) {
+      problems.push(
+        `${k} is http:// for a host that is not loopback, so credentials would travel in clear text: use https://, or set CAPILLARY_ALLOW_INSECURE_HTTP=true for a test host on a trusted network`,
+      );
+      return undefined;
+    }
+    return v.replace(/\/+$/, '');
   };
 
   let environment: Config['environment'] = 'live';
@@ -227,6 +280,10 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     uiAuthToken,
     clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? 'capillary-loyalty-mcp',
     timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? 10_000,
+    maxResponseBytes: num('CAPILLARY_MAX_RESPONSE_BYTES', { int: true, min: 1024 }) ?? 1_048_576,
+    maxStringChars: num('CAPILLARY_MAX_STRING_CHARS', { int: true, min: 64 }) ?? 1000,
+    maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? 100,
+    httpToken: get('MCP_HTTP_TOKEN'),
     dataDir,
     ledger: ledger as Config['ledger'],
     idempotencyWindowMs: (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? 86_400) * 1000,
@@ -240,15 +297,20 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     programId,
     logLevel: logLevel as Config['logLevel'],
   };
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) {
+    // A secret pasted into the wrong variable would be echoed in its "(got ...)": never printed.
+    const r = new Redactor(
+      [
+        'CAPILLARY_PASSWORD',
+        'CAPILLARY_OAUTH_CLIENT_SECRET',
+        'CAPILLARY_UI_AUTH_TOKEN',
+        'MCP_HTTP_TOKEN',
+      ].map((k) => get(k as EnvName)),
+    );
+    throw new ConfigError(problems.map((p) => r.text(p)));
+  }
   return cfg;
 }
 
-/** Every secret the configuration holds, for the redactor. */
-export function configSecrets(cfg: Config): string[] {
-  const out: string[] = [];
-  if (cfg.auth.kind === 'basic' && cfg.auth.password) out.push(cfg.auth.password);
-  if (cfg.auth.kind === 'oauth') out.push(cfg.auth.secret);
-  if (cfg.uiAuthToken) out.push(cfg.uiAuthToken);
-  return out;
-}
+/** Every secret the configuration holds or derives, for the redactor (see capillary/credentials.ts). */
+export const configSecrets = (cfg: Config): string[] => credentialSecrets(cfg);

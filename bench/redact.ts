@@ -1,0 +1,146 @@
+// `npm run bench:redact`: the cost of the redaction walk every tool result, ledger entry, audit
+// record and log line goes through, on payloads shaped like the server's own (a redemption, a
+// dry-run preview, a balance with promised rows, an error, the largest string a result can
+// hold). Secrets: a Basic login, a UI JWT, an OAuth token and an HTTP bearer token, expanded the
+// way the server expands them (src/capillary/credentials.ts). Prints microseconds per walk.
+
+import { configSecrets, loadConfig } from '../src/config.js';
+import { Redactor } from '../src/safety/redact.js';
+import { table } from './lib/stats.js';
+
+const jwtPart = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const JWT = `${jwtPart({ alg: 'HS256', typ: 'JWT' })}.${jwtPart({ sub: 'maker.bot', org: 777, iat: 1700000000, exp: 1900000000 })}.${Buffer.from('x'.repeat(32)).toString('base64url')}`;
+const cfg = loadConfig({
+  CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com',
+  CAPILLARY_USERNAME: 'till.user',
+  CAPILLARY_PASSWORD: 'a-real-looking-password-9f2c',
+  CAPILLARY_UI_AUTH_TOKEN: JWT,
+  CAPILLARY_ORG_ID: '777',
+  MCP_HTTP_TOKEN: 'bearer-token-0123456789abcdef0123',
+  CAPILLARY_DATA_DIR: '/nonexistent',
+});
+
+const redemption = {
+  environment: 'live',
+  redemption_id: 'RDM-1234567890',
+  points_redeemed: '125.5',
+  balance: 4874.5,
+  redeemed_value: 125.5,
+  user_id: '101',
+  item_status: { success: true, code: 800, message: 'Points Redeemed' },
+  idempotency_key: 'mcp-rdm-3f9c1b2a7d4e4f0a',
+};
+const preview = {
+  environment: 'live',
+  dry_run_request: {
+    method: 'POST',
+    url: 'https://eu.api.capillarytech.com/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
+    query: {},
+    headers: {
+      'content-type': 'application/json',
+      Authorization: '[REDACTED]',
+      'X-CAP-API-AUTH-ORG-ID': '777',
+      'X-CAP-UI-AUTH-TOKEN': '[REDACTED]',
+    },
+    body: {
+      entityInfo: { tillId: '75152' },
+      payload: {
+        'IntouchAPITask-Payload': {
+          hostname: 'https://eu.api.capillarytech.com',
+          path: '/v1.1/points/redeem',
+          method: 'POST',
+          pathParams: {},
+          queryParams: { format: 'json' },
+          body: {
+            root: {
+              redeem: [
+                {
+                  points_redeemed: '500',
+                  customer: { mobile: '919000000001' },
+                  notes: 'birthday voucher for the customer, approved by the store manager',
+                  external_reference_number: 'mcp-req-8c1d2e3f4a5b6c7d',
+                },
+              ],
+            },
+          },
+          headers: {
+            Authorization: '[REDACTED]',
+            'content-type': 'application/json',
+            'X-CAP-CLIENT-SIGNATURE': 'maker.bot',
+          },
+        },
+      },
+    },
+  },
+  idempotency_key: 'mcp-req-8c1d2e3f4a5b6c7d',
+  note: 'dry run: nothing was sent',
+};
+const balance = {
+  environment: 'live',
+  customer_id: '101',
+  balance: 5000,
+  promised_points: 2000,
+  promised: Array.from({ length: 20 }, (_, i) => ({
+    bill_number: `BILL-2026-11-${String(i).padStart(4, '0')}`,
+    points: 100,
+    event_name: 'TransactionAdd',
+    event_log_id: String(900000000 + i),
+  })),
+};
+const error = {
+  environment: 'live',
+  error: {
+    code: 816,
+    message: 'The API refused the request (code 816, HTTP 400).',
+    upstream_message: 'Customer not found. '.repeat(50),
+    hint: 'No such customer; check the identifier with get_points_balance.',
+    retryable: false,
+    source: 'upstream',
+    outcome: 'failed',
+    http_status: 400,
+  },
+};
+const longest = { environment: 'live', message: 'a quite ordinary sentence of upstream text. '.repeat(93) };
+
+function measure(r: Redactor, v: unknown): number {
+  // Long enough that the clock's resolution and one GC do not matter; best of five rounds.
+  const rounds: number[] = [];
+  let n = 200;
+  for (;;) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) r.value(v);
+    const dt = performance.now() - t;
+    if (dt > 50) break;
+    n *= 2;
+  }
+  for (let k = 0; k < 5; k++) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) r.value(v);
+    rounds.push(((performance.now() - t) * 1000) / n);
+  }
+  return Math.min(...rounds);
+}
+
+const secrets = configSecrets(cfg);
+const none = new Redactor([]);
+const all = new Redactor(secrets);
+const t0 = performance.now();
+new Redactor(secrets).text('x'.repeat(64));
+const buildMs = performance.now() - t0;
+const payloads: Array<[string, unknown]> = [
+  ['redemption result', redemption],
+  ['dry-run preview', preview],
+  ['balance, 20 promised rows', balance],
+  ['error, 1 KB upstream message', error],
+  ['4 KB string', longest],
+];
+const rows = payloads.map(([name, v]) => {
+  const bytes = JSON.stringify(v).length;
+  const a = measure(none, v);
+  const b = measure(all, v);
+  return [name, String(bytes), a.toFixed(2), b.toFixed(2)];
+});
+process.stdout.write(
+  `${table(['payload', 'bytes', 'µs, no secrets', `µs, ${secrets.length} secrets`], rows)}\n` +
+    `index build (first use): ${buildMs.toFixed(1)} ms\n`,
+);
