@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { CapillaryClient } from './capillary/client.js';
 import { type Config, ConfigError, configSecrets } from './config.js';
 import { Logger } from './log.js';
-import { AuditLog } from './safety/audit.js';
+import { AuditLog, type AuditSink } from './safety/audit.js';
 import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
 import { KeyedLock } from './safety/lock.js';
 import { Redactor } from './safety/redact.js';
@@ -27,6 +27,14 @@ export interface App {
   ready?: Promise<void>;
   close(): Promise<void>;
 }
+
+/** What the audit writer needs of the app. */
+export const auditSink = (app: App): AuditSink => ({
+  audit: app.audit,
+  redactor: app.redactor,
+  log: app.log,
+  environment: app.config.environment,
+});
 
 /** Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error. */
 export function selectTools(

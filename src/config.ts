@@ -4,6 +4,18 @@ import { credentialSecrets } from './capillary/credentials.js';
 import { isLoopback } from './mcp/http/guard.js';
 import { Redactor } from './safety/redact.js';
 
+/** Defaults written once: the table below shows them and the parsers use them. */
+export const DEFAULTS = {
+  clientSignature: 'capillary-loyalty-mcp',
+  timeoutMs: 10_000,
+  idempotencyWindowSeconds: 86_400,
+  httpMaxBodyBytes: 1_048_576,
+  shutdownTimeoutMs: 10_000,
+  maxResponseBytes: 1_048_576,
+  maxStringChars: 1000,
+  maxArrayItems: 100,
+} as const;
+
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
 export const ENV_VARS = [
   [
@@ -25,28 +37,28 @@ export const ENV_VARS = [
   [
     'CAPILLARY_CLIENT_SIGNATURE',
     'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',
-    'capillary-loyalty-mcp',
+    DEFAULTS.clientSignature,
   ],
   [
     'CAPILLARY_ALLOW_INSECURE_HTTP',
     'UNSAFE. `true`: accept `http://` base URLs for hosts other than loopback, sending the credentials in clear text. Only for a test host on a network you trust.',
     'false',
   ],
-  ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', '10000'],
+  ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', String(DEFAULTS.timeoutMs)],
   [
     'CAPILLARY_MAX_RESPONSE_BYTES',
     "Largest API response body read; past it the read stops and the call fails (a money call's outcome is then unknown).",
-    '1048576',
+    String(DEFAULTS.maxResponseBytes),
   ],
   [
     'CAPILLARY_MAX_STRING_CHARS',
     'Longest string from an API answer kept in a result or the ledger; longer ones are cut, with a marker saying how much.',
-    '1000',
+    String(DEFAULTS.maxStringChars),
   ],
   [
     'CAPILLARY_MAX_ARRAY_ITEMS',
-    'Most items of an array from an API answer kept in a result or the ledger; the rest are cut, with a marker saying how many.',
-    '100',
+    'Most items of an array from an API answer kept in a result or the ledger; the rest are cut, with a note saying how many.',
+    String(DEFAULTS.maxArrayItems),
   ],
   [
     'CAPILLARY_DATA_DIR',
@@ -61,7 +73,7 @@ export const ENV_VARS = [
   [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
     'How long an identical redemption is replayed instead of sent again.',
-    '86400',
+    String(DEFAULTS.idempotencyWindowSeconds),
   ],
   ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
@@ -95,16 +107,28 @@ export const ENV_VARS = [
     'HTTP transport: extra accepted Host header values, comma-separated (DNS-rebinding protection).',
     '(the bound host)',
   ],
-  ['MCP_HTTP_MAX_BODY_BYTES', 'HTTP transport: largest request body; larger gets 413.', '1048576'],
+  [
+    'MCP_HTTP_MAX_BODY_BYTES',
+    'HTTP transport: largest request body; larger gets 413.',
+    String(DEFAULTS.httpMaxBodyBytes),
+  ],
   [
     'MCP_SHUTDOWN_TIMEOUT_MS',
     'HTTP transport: how long in-flight calls may finish after SIGTERM/SIGINT.',
-    '10000',
+    String(DEFAULTS.shutdownTimeoutMs),
   ],
   ['CAPILLARY_LOG_LEVEL', '`error`, `warn`, `info` or `debug` (stderr).', 'info'],
 ] as const;
 
 export type EnvName = (typeof ENV_VARS)[number][0];
+
+/** The HTTP transport's settings (MCP_*), read from the same table. */
+export interface HttpConfig {
+  token?: string;
+  maxBodyBytes: number;
+  shutdownMs: number;
+  allowedHosts?: string;
+}
 
 export type Auth =
   | { kind: 'basic'; username: string; password: string }
@@ -163,8 +187,8 @@ export interface SandboxTarget {
   uiAuthToken: string;
 }
 
-export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
-  const problems: string[] = [];
+/** The table's parsers over one environment; each problem is collected, none thrown alone. */
+function reader(env: Env, problems: string[]) {
   const get = (k: EnvName) => {
     const v = env[k]?.trim();
     return v ? v : undefined;
@@ -192,9 +216,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  const allowInsecure = bool('CAPILLARY_ALLOW_INSECURE_HTTP');
   // A base URL is never printed: it may hold a password (user:pass@) or a token (?key=...).
-  const url = (k: EnvName, v: string | undefined) => {
+  const url = (k: EnvName, v: string | undefined, allowInsecure: boolean) => {
     if (v === undefined) return undefined;
     let u: URL;
     try {
@@ -225,9 +248,36 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     }
     return v.replace(/\/+$/, '');
   };
+  return { get, num, bool, list, url };
+}
+
+/** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
+export function loadSandboxConfig(env: Env): { seed?: string; statePath?: string } {
+  const { get } = reader(env, []);
+  return { seed: get('CAPILLARY_SANDBOX_SEED'), statePath: get('CAPILLARY_SANDBOX_STATE') };
+}
+
+/** MCP_* settings for `--http`. Throws ConfigError listing every problem. */
+export function loadHttpConfig(env: Env): HttpConfig {
+  const problems: string[] = [];
+  const { get, num } = reader(env, problems);
+  const cfg: HttpConfig = {
+    token: get('MCP_HTTP_TOKEN'),
+    maxBodyBytes: num('MCP_HTTP_MAX_BODY_BYTES', { int: true, min: 1 }) ?? DEFAULTS.httpMaxBodyBytes,
+    shutdownMs: num('MCP_SHUTDOWN_TIMEOUT_MS', { int: true, min: 0 }) ?? DEFAULTS.shutdownTimeoutMs,
+    allowedHosts: get('MCP_ALLOWED_HOSTS'),
+  };
+  if (problems.length) throw refusal(problems, get);
+  return cfg;
+}
+
+export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
+  const problems: string[] = [];
+  const { get, num, bool, list, url } = reader(env, problems);
 
   let environment: Config['environment'] = 'live';
-  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'));
+  const insecure = bool('CAPILLARY_ALLOW_INSECURE_HTTP');
+  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'), insecure);
   let auth: Auth | undefined;
   let orgId = get('CAPILLARY_ORG_ID');
   let uiAuthToken = get('CAPILLARY_UI_AUTH_TOKEN');
@@ -257,7 +307,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const workflowBaseUrl =
     environment === 'sandbox'
       ? (baseUrl as string)
-      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL')) ?? baseUrl);
+      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL'), insecure) ?? baseUrl);
 
   const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
   const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
@@ -278,15 +328,17 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     auth: auth ?? { kind: 'basic', username: '', password: '' },
     orgId,
     uiAuthToken,
-    clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? 'capillary-loyalty-mcp',
-    timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? 10_000,
-    maxResponseBytes: num('CAPILLARY_MAX_RESPONSE_BYTES', { int: true, min: 1024 }) ?? 1_048_576,
-    maxStringChars: num('CAPILLARY_MAX_STRING_CHARS', { int: true, min: 64 }) ?? 1000,
-    maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? 100,
+    clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? DEFAULTS.clientSignature,
+    timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.timeoutMs,
+    maxResponseBytes:
+      num('CAPILLARY_MAX_RESPONSE_BYTES', { int: true, min: 1024 }) ?? DEFAULTS.maxResponseBytes,
+    maxStringChars: num('CAPILLARY_MAX_STRING_CHARS', { int: true, min: 64 }) ?? DEFAULTS.maxStringChars,
+    maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? DEFAULTS.maxArrayItems,
     httpToken: get('MCP_HTTP_TOKEN'),
     dataDir,
     ledger: ledger as Config['ledger'],
-    idempotencyWindowMs: (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? 86_400) * 1000,
+    idempotencyWindowMs:
+      (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
@@ -297,19 +349,24 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     programId,
     logLevel: logLevel as Config['logLevel'],
   };
-  if (problems.length) {
-    // A secret pasted into the wrong variable would be echoed in its "(got ...)": never printed.
-    const r = new Redactor(
-      [
-        'CAPILLARY_PASSWORD',
-        'CAPILLARY_OAUTH_CLIENT_SECRET',
-        'CAPILLARY_UI_AUTH_TOKEN',
-        'MCP_HTTP_TOKEN',
-      ].map((k) => get(k as EnvName)),
-    );
-    throw new ConfigError(problems.map((p) => r.text(p)));
-  }
+  if (problems.length) throw refusal(problems, get);
   return cfg;
+}
+
+const SECRET_VARS = [
+  'CAPILLARY_PASSWORD',
+  'CAPILLARY_OAUTH_CLIENT_SECRET',
+  'CAPILLARY_UI_AUTH_TOKEN',
+  'MCP_HTTP_TOKEN',
+] as const satisfies readonly EnvName[];
+
+/**
+ * The start-up error for these problems, with no secret of this environment in it: a secret
+ * pasted into the wrong variable would otherwise be echoed in that variable's "(got ...)".
+ */
+function refusal(problems: string[], get: (k: EnvName) => string | undefined): ConfigError {
+  const r = new Redactor(SECRET_VARS.map(get));
+  return new ConfigError(problems.map((p) => r.text(p)));
 }
 
 /** Every secret the configuration holds or derives, for the redactor (see capillary/credentials.ts). */

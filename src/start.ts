@@ -1,5 +1,5 @@
 import { type App, createApp } from './app.js';
-import { ConfigError, loadConfig, type SandboxTarget } from './config.js';
+import { ConfigError, loadConfig, loadSandboxConfig, type SandboxTarget } from './config.js';
 import { SANDBOX_CREDENTIALS } from './sandbox/credentials.js';
 import { ALL_TOOLS } from './toolkit/all-tools.js';
 
@@ -60,10 +60,7 @@ const SANDBOX_LOGIN = {
 
 async function bootSandbox(env: NodeJS.ProcessEnv) {
   const { startSandbox } = await import('./sandbox/index.js');
-  return startSandbox({
-    seed: env.CAPILLARY_SANDBOX_SEED?.trim() || undefined,
-    statePath: env.CAPILLARY_SANDBOX_STATE?.trim() || undefined,
-  });
+  return startSandbox(loadSandboxConfig(env));
 }
 
 async function startInBackground(env: NodeJS.ProcessEnv): Promise<Started> {

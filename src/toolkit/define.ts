@@ -35,9 +35,12 @@ const ANNOTATIONS: Record<Effect, Annotations> = {
 
 export const annotationsFor = (effect: Effect): Annotations => ANNOTATIONS[effect];
 
+/** The configuration a tool may read while it builds its request: never the credentials. */
+export type ToolConfig = Pick<Config, 'environment' | 'baseUrl' | 'workflowBaseUrl' | 'clientSignature'>;
+
 /** What the server knows while a tool builds its request. */
 export interface ToolContext {
-  config: Config;
+  config: ToolConfig;
   /** The idempotency key the server chose (spend tools only). */
   idempotencyKey?: string;
   /** Authorization headers to embed (request workflow only). */
@@ -65,18 +68,16 @@ export interface SpendSpec<I> {
   keySentUpstream: boolean;
 }
 
-export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {
   name: string;
   title: string;
   description: string;
   input: I;
   output: O;
-  effect: Effect;
   /** Which envelope the response uses. */
   envelope: 'v1.1' | 'v2';
   /** Vendor error codes for local checks, keyed "field:zodIssueCode" (or "field:*"). */
   codes?: Record<string, string | number>;
-  spend?: SpendSpec<z.infer<I>>;
   /** The request carries our own credentials inside its body (the maker-checker payload). */
   embedsAuth?: boolean;
   /** The one HTTP call, built from checked arguments. Throws ToolError for checks zod cannot express. */
@@ -90,7 +91,28 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   readFailure?(body: any, res: UpstreamResponse): z.infer<O> | undefined;
 }
 
+/** A tool that moves no points: no ledger, no caps. */
+export interface PlainToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject>
+  extends ToolBase<I, O> {
+  effect: Exclude<Effect, 'spend'>;
+  spend?: undefined;
+}
+
+/** A tool that moves points: it cannot exist without the spend spec the safety layer reads. */
+export interface SpendToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject>
+  extends ToolBase<I, O> {
+  effect: 'spend';
+  spend: SpendSpec<z.infer<I>>;
+}
+
+/** A tool, as a union on its effect. */
+export type ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> =
+  | PlainToolDef<I, O>
+  | SpendToolDef<I, O>;
+
 export const defineTool = <I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef<I, O> =>
   def;
 
 export type AnyTool = ToolDef<z.ZodObject, z.ZodObject>;
+export type AnySpendTool = SpendToolDef<z.ZodObject, z.ZodObject>;
+export const isSpendTool = (t: AnyTool): t is AnySpendTool => t.effect === 'spend';

@@ -4,7 +4,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from '../../app.js';
-import { ConfigError } from '../../config.js';
+import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConfig } from '../../config.js';
 import type { Started } from '../../start.js';
 import { createServer } from '../server.js';
 import {
@@ -19,8 +19,6 @@ import {
 } from './guard.js';
 import { decodeSession, encodeSession, Relay } from './relay.js';
 
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 const MAX_IDLE_SERVERS = 256;
 
 export interface HttpServerOptions {
@@ -124,7 +122,7 @@ const wantsProgress = (m: Msg) =>
  */
 export async function startHttpServer(app: App, opts: HttpServerOptions = {}): Promise<HttpServerHandle> {
   const bindHost = opts.host ?? '127.0.0.1';
-  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBody = opts.maxBodyBytes ?? DEFAULTS.httpMaxBodyBytes;
   const checkToken = tokenChecker(opts.token);
   const relay = new Relay();
   /**
@@ -417,16 +415,6 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   };
 }
 
-function envInt(env: NodeJS.ProcessEnv, name: string, min: number, problems: string[]): number | undefined {
-  const raw = env[name]?.trim();
-  if (!raw) return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    problems.push(`${name} must be a whole number >= ${min} (got "${raw}")`);
-    return undefined;
-  }
-  return Number(raw);
-}
-
 /** `capillary-loyalty-mcp --http [--port N] [--host H]`: serve until SIGTERM/SIGINT, then drain and exit 0. */
 export async function runHttp(
   argv: string[],
@@ -441,14 +429,20 @@ export async function runHttp(
     throw e;
   }
   const problems: string[] = [];
-  const token = env.MCP_HTTP_TOKEN?.trim() || undefined;
-  const maxBodyBytes = envInt(env, 'MCP_HTTP_MAX_BODY_BYTES', 1, problems);
-  const shutdownMs = envInt(env, 'MCP_SHUTDOWN_TIMEOUT_MS', 0, problems) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  let http: HttpConfig | undefined;
+  try {
+    http = loadHttpConfig(env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
+  }
+  const token = http?.token;
   if (!isLoopback(args.host) && !token)
     problems.push(
       `--host ${args.host} is not a loopback address, so MCP_HTTP_TOKEN must be set: refusing to serve money-moving tools to the network without a bearer token`,
     );
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length || !http) throw new ConfigError(problems);
+  const { maxBodyBytes, shutdownMs } = http;
 
   const started = await start();
   let handle: HttpServerHandle;
@@ -457,7 +451,7 @@ export async function runHttp(
       ...args,
       token,
       maxBodyBytes,
-      allowedHosts: env.MCP_ALLOWED_HOSTS,
+      allowedHosts: http.allowedHosts,
     });
   } catch (e) {
     await started.close();
@@ -468,7 +462,7 @@ export async function runHttp(
       throw new ConfigError([`cannot bind --host ${args.host} (${code})`]);
     throw e;
   }
-  await printBanner(started, handle, env, !!token && token.length < 16);
+  await printBanner(started, handle, env, http, !!token && token.length < 16);
 
   let stopping = false;
   let forced: (() => void) | undefined;
@@ -506,8 +500,10 @@ async function printBanner(
   started: Started,
   h: HttpServerHandle,
   env: NodeJS.ProcessEnv,
+  http: HttpConfig,
   shortToken: boolean,
 ): Promise<void> {
+  const sandboxCfg = loadSandboxConfig(env);
   const lines = [`capillary-loyalty-mcp: serving MCP over Streamable HTTP at ${h.url}`];
   lines.push(
     h.auth
@@ -516,17 +512,17 @@ async function printBanner(
   );
   if (shortToken)
     lines.push('  warning: MCP_HTTP_TOKEN is shorter than 16 characters; use a long random token');
-  if (isWildcard(h.host) && !env.MCP_ALLOWED_HOSTS?.trim())
+  if (isWildcard(h.host) && !http.allowedHosts)
     lines.push(
       `  note: bound to every interface; only loopback Host headers are accepted until MCP_ALLOWED_HOSTS lists the name(s) clients use`,
     );
   if (started.sandboxUrl) {
     let customers = '';
-    if (!env.CAPILLARY_SANDBOX_SEED?.trim()) {
+    if (!sandboxCfg.seed) {
       try {
         const { DEFAULT_SEED } = await import('../../sandbox/index.js');
         // With a state file the balances may have moved since the seed: mobiles only then.
-        const fresh = !env.CAPILLARY_SANDBOX_STATE?.trim();
+        const fresh = !sandboxCfg.statePath;
         customers = DEFAULT_SEED.customers
           .slice(0, 4)
           .map((c) => (fresh ? `${c.mobile} (${c.points} pts)` : c.mobile))

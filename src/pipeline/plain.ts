@@ -1,0 +1,56 @@
+// Tools that move no points (read, notify, update, unlock): no ledger, still checked, audited
+// when they write.
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type App, auditSink } from '../app.js';
+import { checkEnvelope } from '../capillary/client.js';
+import { ToolError } from '../errors.js';
+import { recordAudit } from '../safety/audit.js';
+import type { AnyTool } from '../toolkit/define.js';
+import type { CallContext } from './call.js';
+import { buildRequest, toolContext } from './request.js';
+import { type Out, okResult } from './result.js';
+
+export async function plain(
+  app: App,
+  tool: AnyTool,
+  args: Record<string, any>,
+  sendArgs: Record<string, any>,
+  ctx: CallContext,
+): Promise<CallToolResult> {
+  const started = Date.now();
+  const req = await buildRequest(app, tool, sendArgs);
+  const mutating = tool.effect !== 'read';
+  const audit = (a: {
+    outcome: 'dry_run' | 'succeeded' | 'failed' | 'unknown';
+    status?: number;
+    code?: string | number;
+  }) => recordAudit(auditSink(app), { tool: tool.name, args, started, ...a });
+  if (args.dry_run) {
+    // No note here: these tools' output schema has none, and a client checking it would reject the result.
+    const out = { dry_run_request: app.client.preview(req) };
+    if (mutating) await audit({ outcome: 'dry_run' });
+    return okResult(app, out);
+  }
+  try {
+    const res = await app.client.send(req, { mutating, signal: ctx.signal, onRetry: ctx.progress });
+    let out: Out;
+    try {
+      out = tool.parse(checkEnvelope(res, tool.envelope, mutating), args, res, toolContext(app)) as Out;
+    } catch (e) {
+      const answer =
+        e instanceof ToolError && res.json !== undefined ? tool.readFailure?.(res.json, res) : undefined;
+      if (!answer) throw e;
+      out = answer as Out;
+    }
+    if (mutating) await audit({ outcome: 'succeeded', status: res.status });
+    return okResult(app, out);
+  } catch (e) {
+    if (mutating && e instanceof ToolError)
+      await audit({
+        outcome: e.body.outcome === 'unknown' ? 'unknown' : 'failed',
+        status: e.body.http_status,
+        code: e.body.code,
+      });
+    throw e;
+  }
+}
