@@ -8,7 +8,8 @@ import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConf
 import type { Started } from '../../start.js';
 import { createServer } from '../server.js';
 import {
-  allowedHosts,
+  type AllowedPeers,
+  allowedPeers,
   checkHostOrigin,
   HttpArgError,
   hostPort,
@@ -149,7 +150,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       () => {},
     );
   };
-  let allowed = new Set<string>();
+  let allowed: AllowedPeers = { hosts: new Set(), origins: new Set() };
   let draining = false;
   /** HTTP requests not yet closed, plus tool calls still running after their client left. */
   let busy = 0;
@@ -357,7 +358,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     });
   });
   const port = (httpServer.address() as AddressInfo).port;
-  allowed = allowedHosts(bindHost, port, opts.allowedHosts);
+  allowed = allowedPeers(bindHost, port, opts.allowedHosts);
   const shownHost = isWildcard(bindHost) ? '127.0.0.1' : bindHost;
 
   let closed: Promise<void> | undefined;
