@@ -467,10 +467,18 @@ type Envelope = 'v1.1' | 'v2';
  */
 export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: boolean): any {
   const body = res.json as any;
-  const fail = (code: string | number, message: string, outcome: 'failed' | 'unknown', retryable = false) => {
+  const fail = (
+    code: string | number,
+    message: string,
+    outcome: 'failed' | 'unknown',
+    retryable = false,
+    upstream?: string,
+  ) => {
     throw new ToolError({
       code,
       message,
+      // The API's own words are data for the agent to read, never part of the server's text.
+      ...(upstream ? { upstream_message: upstream } : {}),
       hint:
         hintFor(code) ??
         (outcome === 'unknown'
@@ -505,14 +513,15 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
     const item = findItemStatus(body?.response?.responses);
     const itemFailed = item && String(item.success) === 'false';
     if (String(st?.success) === 'false' || itemFailed || status >= 400) {
-      const code = item && itemFailed ? item.code : (st?.code ?? status);
-      const message = item && itemFailed ? item.message : (st?.message ?? `HTTP ${status}`);
+      const code = upstreamCode(item && itemFailed ? item.code : st?.code, status);
+      const message = item && itemFailed ? item.message : st?.message;
       const unknown = mutating && status >= 500 && !st && status !== 503 && status !== 521;
       fail(
-        code ?? status,
-        String(message ?? 'The API refused the request.'),
+        code,
+        refusal(code, status, unknown),
         unknown ? 'unknown' : 'failed',
         status === 429 || status === 503 || status === 521,
+        upstreamText(message),
       );
     }
     if (!st)
@@ -527,17 +536,38 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
   const errs = Array.isArray(body?.errors) ? body.errors : [];
   if (errs.length || status >= 400) {
     const e = errs[0] ?? {};
-    const code = e.code ?? status;
+    const code = upstreamCode(e?.code, status);
     const unknown = mutating && status >= 500 && !errs.length && status !== 503 && status !== 521;
     fail(
       code,
-      String(e.message ?? `HTTP ${status}`),
+      refusal(code, status, unknown),
       unknown ? 'unknown' : 'failed',
       status === 429 || status === 503 || status === 521,
+      upstreamText(e?.message),
     );
   }
   return body;
 }
+
+/** The server's own sentence for an envelope failure; the API's message goes in upstream_message. */
+const refusal = (code: string | number, status: number, unknown: boolean) =>
+  unknown
+    ? `The API answered HTTP ${status} (code ${code}); whether the request was applied is unknown.`
+    : `The API refused the request: code ${code}, HTTP ${status}.`;
+
+/**
+ * A vendor code as the agent sees it: a number, or a short token. Anything else an answer puts
+ * there (a sentence, an object) is not a code: the HTTP status stands in.
+ */
+function upstreamCode(code: unknown, status: number): string | number {
+  if (typeof code === 'number' && Number.isFinite(code)) return code;
+  if (typeof code === 'string' && /^[A-Za-z0-9_.:-]{1,40}$/.test(code)) return code;
+  return status;
+}
+
+/** The API's free text, when it is text (bounded later, with everything else it answered). */
+const upstreamText = (m: unknown): string | undefined =>
+  typeof m === 'string' ? m || undefined : typeof m === 'number' ? String(m) : undefined;
 
 function findItemStatus(responses: any): any {
   if (!responses || typeof responses !== 'object') return undefined;

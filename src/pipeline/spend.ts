@@ -2,8 +2,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/client.js';
-import { ToolError } from '../errors.js';
-import { type AuditEvent, recordAudit } from '../safety/audit.js';
+import { ToolError, type ToolErrorBody } from '../errors.js';
+import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
 import { checkCaps } from '../safety/caps.js';
 import { confirm } from '../safety/confirm.js';
 import { mintKey } from '../safety/fingerprint.js';
@@ -11,7 +11,7 @@ import type { LedgerEntry } from '../safety/ledger.js';
 import type { CallContext } from './call.js';
 import type { Operation } from './operation.js';
 import { buildRequest, toolContext } from './request.js';
-import { errorResult, markReplayed, type Out, okResult, toErrorBody } from './result.js';
+import { errorResult, fromUpstream, markReplayed, type Out, okResult, toErrorBody } from './result.js';
 
 const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =>
   recordAudit(auditSink(app), { tool: op.tool.name, args: op.args, ...ev });
@@ -135,12 +135,20 @@ async function spendOnce(
       updated: Date.now(),
       agent_key: !!agentKey,
     };
-    // Durable before anything is sent: a crash after this line reads back as unknown.
-    await ledger(app, () => app.store.put(entry));
+    // Durable before anything is sent, in this order: the audit record of the attempt (no record,
+    // no call), then the ledger entry (a crash after it reads back as unknown).
+    await recordAttempt(auditSink(app), { tool: tool.name, args: op.args, started, key });
+    try {
+      await ledger(app, () => app.store.put(entry));
+    } catch (e) {
+      await audit(app, op, { outcome: 'not_sent', code: (e as ToolError).body.code, started, key });
+      throw e;
+    }
     try {
       const res = await app.client.send(req, { mutating: true, signal: ctx.signal, onRetry: ctx.progress });
       const body = checkEnvelope(res, tool.envelope, true);
-      const out = app.redactor.value(tool.parse(body, op.args, res, toolContext(app, key)) as Out);
+      // Bounded here, so the ledger keeps no more of the answer than the agent is shown.
+      const out = fromUpstream(app, tool.parse(body, op.args, res, toolContext(app, key)) as Out);
       // The outcome and the audit record are in their files before the answer leaves; their
       // fsyncs (group commit) run behind it. Only the pending entry above must be on disk first.
       await Promise.all([
@@ -167,7 +175,7 @@ async function spendOnce(
       const status =
         !body || body.outcome === 'unknown' || (!!resent && settlesNothing) ? 'unknown' : 'failed';
       await Promise.all([
-        app.store.settle({ ...entry, status, updated: Date.now(), error: body && app.redactor.value(body) }),
+        app.store.settle({ ...entry, status, updated: Date.now(), error: body && ledgerError(body) }),
         audit(app, op, { outcome: status, status: body?.http_status, code: body?.code, started, key }),
       ]);
       if (e instanceof ToolError && status === 'unknown')
@@ -205,6 +213,9 @@ async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
     });
   }
 }
+
+/** What the ledger keeps of an error: what decides a repeat, not the API's words. */
+const ledgerError = ({ upstream_message: _, ...body }: ToolErrorBody): ToolErrorBody => body;
 
 const safetyError = (code: string, message: string, hint: string) =>
   new ToolError({ code, message, hint, retryable: false, source: 'safety', outcome: 'not_sent' });

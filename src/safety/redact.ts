@@ -166,8 +166,8 @@ class Index {
   constructor(secrets: Iterable<string>) {
     const byLen = new Map<number, Set<string>>();
     const put = (w: string) => {
-      let set = byLen.get(w.length);
-      if (!set) byLen.set(w.length, (set = new Set()));
+      const set = byLen.get(w.length) ?? new Set<string>();
+      byLen.set(w.length, set);
       set.add(w);
     };
     // Most spellings of a secret have the same canonical form (the escaped ones): windows once each.
