@@ -434,15 +434,17 @@ describe('audit log', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(lines.map((l) => l.outcome)).toEqual(['succeeded', 'replayed', 'dry_run']);
-    expect(lines[0]).toMatchObject({
+    // The attempt is on disk before the request is sent; the outcome follows it.
+    expect(lines.map((l) => l.outcome)).toEqual(['attempt', 'succeeded', 'replayed', 'dry_run']);
+    expect(lines[1]).toMatchObject({
       tool: 'redeem_points',
       upstream_status: 200,
       environment: 'live',
       arguments: { points: 5 },
     });
-    expect(lines[0].idempotency_key).toMatch(/^mcp-rdm-/);
-    expect(typeof lines[0].duration_ms).toBe('number');
+    expect(lines[1].idempotency_key).toMatch(/^mcp-rdm-/);
+    expect(lines[0].idempotency_key).toBe(lines[1].idempotency_key);
+    expect(typeof lines[1].duration_ms).toBe('number');
   });
 });
 
@@ -476,6 +478,54 @@ describe('ledger failure', () => {
     expect(p.status).toBe(1);
     expect(p.stderr).toMatch(/CAPILLARY_DATA_DIR: cannot read the ledger/);
   });
+});
+
+describe('the audit log fails closed', () => {
+  it.each(['file', 'memory'])(
+    '%s ledger: an audit log that cannot be written means no write is sent; reads still work',
+    async (mode) => {
+      const { mkdirSync, rmdirSync } = await import('node:fs');
+      const fake = await fakeWith(dedupingRedeem().route);
+      fake
+        .on('PUT', '/v2/points/updateRedemption', { json: { data: { redemptionId: 'r1' }, errors: [] } })
+        .on('GET', '/v2/customers/lookup/points/balance', {
+          json: { data: { loyaltyPoints: 5 }, errors: [] },
+        });
+      const env = liveEnv(fake.url, { CAPILLARY_LEDGER: mode });
+      // A directory where the audit file should be: opening it fails, even as root.
+      mkdirSync(join(env.CAPILLARY_DATA_DIR, 'audit.jsonl'), { recursive: true });
+      const m = await server(env);
+      for (const [tool, a] of [
+        ['redeem_points', args(5)],
+        ['update_redemption', { redemption_id: 'r1', purpose: 'p' }],
+      ] as const) {
+        const r = await call(m.client, tool, a);
+        expect(r.structuredContent.error).toMatchObject({
+          code: 'audit_unavailable',
+          outcome: 'not_sent',
+          source: 'config',
+          retryable: true,
+        });
+        expect(r.structuredContent.error.hint).toMatch(/CAPILLARY_AUDIT_LOG/);
+      }
+      expect(fake.requests.length).toBe(0);
+      expect(m.stderr()).toMatch(/audit log unavailable; refusing to send/);
+      const read = await call(m.client, 'get_points_balance', {
+        identifier_name: 'mobile',
+        identifier_value: '919000000001',
+      });
+      expect(read.structuredContent.balance).toBe(5);
+      // Nothing was left behind: once the audit log is writable, the same call goes through once.
+      if (mode === 'file')
+        expect(
+          ledgerFiles(env.CAPILLARY_DATA_DIR).flatMap((f) => readFileSync(f, 'utf8').trim() || []),
+        ).toEqual([]);
+      rmdirSync(join(env.CAPILLARY_DATA_DIR, 'audit.jsonl'));
+      const ok = await call(m.client, 'redeem_points', args(5));
+      expect(ok.isError).toBeFalsy();
+      expect(fake.count('POST', REDEEM)).toBe(1);
+    },
+  );
 });
 
 describe('dry run makes no network call at all', () => {

@@ -137,9 +137,15 @@ export function listTool(t: AnyTool): ListedTool {
 /** The full output schema a tool's results are checked against before they leave. */
 export const fullOutput = (t: AnyTool) => t.output.extend(commonFor(t));
 
-/** As listed (typesOnly) or as documented: output fields are optional, since an error or dry run carries none. */
-const outputSchema = (t: AnyTool, typesOnly: boolean) =>
-  jsonSchema(fullOutput(t).partial().required({ environment: true }), 'output', typesOnly);
+/**
+ * As listed (typesOnly) or as documented: output fields are optional, since an error or dry run
+ * carries none. `truncated` is documented but not listed: it appears only when an answer was
+ * cut, the listed schemas allow extra fields, and tools/list is read in every conversation.
+ */
+const outputSchema = (t: AnyTool, typesOnly: boolean) => {
+  const full = fullOutput(t).partial().required({ environment: true });
+  return jsonSchema(typesOnly ? full.omit({ truncated: true }) : full, 'output', typesOnly);
+};
 
 /** The output schema with every field's description, for the README. */
 export const describedOutput = (t: AnyTool): Record<string, unknown> => outputSchema(t, false);
