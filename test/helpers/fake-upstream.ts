@@ -12,7 +12,9 @@ export interface Recorded {
 export type Reply =
   | { status?: number; json?: unknown; text?: string; headers?: Record<string, string>; delayMs?: number }
   /** Fault modes for the fault-injection tests. */
-  | { fault: 'reset' | 'hang' };
+  | { fault: 'reset' | 'hang' }
+  /** A body that never ends: `chunk` written again and again (every `intervalMs`, or as fast as it drains). */
+  | { endless: { chunk: string; intervalMs?: number; status?: number } };
 
 export type Route = Reply | ((req: Recorded, n: number) => Reply);
 
@@ -74,6 +76,20 @@ export class FakeUpstream {
       if ('fault' in reply) {
         if (reply.fault === 'reset') req.socket.destroy();
         // 'hang': never answer; the client's timeout fires.
+        return;
+      }
+      if ('endless' in reply) {
+        const { chunk, intervalMs, status } = reply.endless;
+        res.writeHead(status ?? 200, { 'content-type': 'application/json' });
+        const more = () => {
+          // Until the client goes away: as fast as the socket drains, or one chunk per interval.
+          while (!res.destroyed && res.write(chunk) && !intervalMs);
+          if (res.destroyed) return;
+          if (intervalMs) setTimeout(more, intervalMs);
+          else res.once('drain', more);
+        };
+        res.on('close', () => res.removeAllListeners('drain'));
+        more();
         return;
       }
       const text = reply.text ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));

@@ -23,7 +23,10 @@ export function spellingsOf(s: string): Record<string, string> {
     'url-encoded twice': encodeURIComponent(url),
     'json-escaped': json,
     'json-escaped, \\/': json.replace(/\//g, '\\/'),
-    'json \\u-escaped': s.replace(/[^A-Za-z0-9]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+    'json \\u-escaped': s.replace(
+      /[^A-Za-z0-9]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    ),
     'json \\u-escaped, upper': s.replace(
       /[^A-Za-z0-9]/g,
       (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`,
@@ -59,7 +62,13 @@ export function basicCanaries(user: string, password: string): Record<string, st
 /** A JWT-shaped canary and its dot-separated parts. */
 export function jwtCanaries(jwt: string): Record<string, string> {
   const [h, p, s] = jwt.split('.');
-  return { 'UI JWT': jwt, 'UI JWT header': h, 'UI JWT payload': p, 'UI JWT signature': s, 'UI JWT body': `${p}.${s}` };
+  return {
+    'UI JWT': jwt,
+    'UI JWT header': h,
+    'UI JWT payload': p,
+    'UI JWT signature': s,
+    'UI JWT body': `${p}.${s}`,
+  };
 }
 
 /** Finds pieces of secrets' spellings in text. */
