@@ -126,7 +126,7 @@ export function spellings(secret: string): string[] {
     out.add(url);
     out.add(encodeURIComponent(url));
     out.add(new URLSearchParams({ v: x }).toString().slice(2));
-    out.add(JSON.stringify(JSON.stringify(x)).slice(1, -1));
+    out.add(JSON.stringify(JSON.stringify(x)).slice(3, -3));
   }
   out.add(Buffer.from(secret, 'utf8').toString('hex'));
   return [...out];
