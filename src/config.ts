@@ -47,7 +47,7 @@ export const ENV_VARS = [
   ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', String(DEFAULTS.timeoutMs)],
   [
     'CAPILLARY_MAX_RESPONSE_BYTES',
-    "Largest API response body read; past it the read stops and the call fails (a money call's outcome is then unknown).",
+    "Largest API response body read; past it the read stops and the call fails (a money call's outcome is then unknown). Limits and redaction: docs/leaks-and-limits.md.",
     String(DEFAULTS.maxResponseBytes),
   ],
   [

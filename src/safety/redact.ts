@@ -34,7 +34,8 @@ export const REDACTED = '[REDACTED]';
 /** Canonical code for a percent-encoded byte >= 0x80 (a UTF-8 piece): a private-use character. */
 const BYTE = 0xf000;
 const HASH_MULT = 0x01000193;
-const MIX = 0x9e3779b1;
+// As int32 (| 0): a multiplier above 2^31 is a heap number, and Math.imul on it is several times slower.
+const MIX = 0x9e3779b1 | 0;
 
 const hexVal = (c: number): number =>
   c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
@@ -137,6 +138,8 @@ interface Windows {
   len: number;
   set: Set<string>;
   pow: number;
+  /** Mixed into the hash's bitmap slot: one bitmap for all lengths. */
+  mix: number;
 }
 
 function powMod(len: number): number {
@@ -151,9 +154,23 @@ function hashOf(s: string): number {
   return h;
 }
 
-/** Bitmap index of a window hash (the length is mixed in: one bitmap for all lengths). */
-const slot = (h: number, len: number, shift: number) =>
-  Math.imul(h ^ Math.imul(len, 0x27d4eb2d), MIX) >>> shift;
+/** Whether the last len codes of the ring (ending at slot p) are one of the windows. */
+function isWindow(codes: Int32Array, p: number, len: number, windows: Set<string>): boolean {
+  const L = codes.length;
+  let text = '';
+  for (let m = len - 1; m >= 0; m--) text += String.fromCharCode(codes[(p - m + L) % L]);
+  return windows.has(text);
+}
+
+/** Adds the piece [from, to) to the found pieces, merged with those it overlaps or touches. */
+function merge(found: number[], from: number, to: number): number[] {
+  while (found.length && found[found.length - 1] >= from) {
+    to = Math.max(to, found.pop()!);
+    from = Math.min(from, found.pop()!);
+  }
+  found.push(from, to);
+  return found;
+}
 
 /** The compiled needles: one scan finds every secret. */
 class Index {
@@ -162,6 +179,11 @@ class Index {
   private readonly windows: Windows[];
   private readonly bits: Uint32Array;
   private readonly shift: number;
+  /** Scratch for find() (never re-entered: it calls nothing that redacts). */
+  private readonly codes: Int32Array;
+  private readonly starts: Int32Array;
+  private readonly hashes: Int32Array;
+  private readonly out = new Int32Array(2);
 
   constructor(secrets: Iterable<string>) {
     const byLen = new Map<number, Set<string>>();
@@ -180,7 +202,7 @@ class Index {
     }
     this.windows = [...byLen.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([len, set]) => ({ len, set, pow: powMod(len) }));
+      .map(([len, set]) => ({ len, set, pow: powMod(len), mix: Math.imul(len, 0x27d4eb2d) }));
     const total = this.windows.reduce((n, w) => n + w.set.size, 0);
     // About 64 bits per window (few false hits), between 4 Kibit and 4 Mibit.
     let log = 12;
@@ -189,11 +211,14 @@ class Index {
     this.bits = new Uint32Array(1 << (log - 5));
     for (const w of this.windows)
       for (const x of w.set) {
-        const b = slot(hashOf(x), w.len, this.shift);
+        const b = Math.imul(hashOf(x) ^ w.mix, MIX) >>> this.shift;
         this.bits[b >>> 5] |= 1 << (b & 31);
       }
     this.minLen = this.windows.length ? this.windows[0].len : Number.POSITIVE_INFINITY;
     this.maxLen = this.windows.length ? this.windows[this.windows.length - 1].len : 0;
+    this.codes = new Int32Array(this.maxLen);
+    this.starts = new Int32Array(this.maxLen);
+    this.hashes = new Int32Array(this.windows.length);
   }
 
   /** Start and end offsets (in s) of every secret piece found, merged; undefined when none. */
@@ -201,45 +226,50 @@ class Index {
     const n = s.length;
     const L = this.maxLen;
     const ws = this.windows;
-    const nw = ws.length;
-    // The last L canonical codes and where each started in s (rings indexed by count % L).
-    const codes = new Int32Array(L);
-    const starts = new Int32Array(L);
-    const hashes = new Int32Array(nw);
-    const out = new Int32Array(2);
+    // The longest windows (every spelling of MIN_FRAGMENT or more characters) are hashed inline;
+    // a loop over the others runs only when some secret is shorter than that.
+    const top = ws.length - 1;
+    const { pow, mix, set } = ws[top];
+    const bits = this.bits;
+    const shift = this.shift;
+    // The last L canonical codes and where each started in s, in rings; zero-filled, so a code
+    // "leaving" a window not yet full is 0 and the hash needs no special start.
+    const { codes, starts, hashes, out } = this;
+    codes.fill(0);
+    hashes.fill(0);
     let found: number[] | undefined;
+    let h = 0;
     let k = 0;
+    let p = 0;
     for (let i = 0; i < n; ) {
-      readCanon(s, i, n, out);
-      const c = out[0];
-      const next = out[1];
-      const at = k % L;
-      const leaving = codes[at];
-      codes[at] = c;
-      starts[at] = i;
+      let c = s.charCodeAt(i);
+      let next = i + 1;
+      if (c === 37 || c === 92) {
+        readCanon(s, i, n, out);
+        c = out[0];
+        next = out[1];
+      } else if (c >= 65 && c <= 90) c += 32;
+      // h = h * B + c - (the code leaving the window) * B^len
+      h = (Math.imul(h, HASH_MULT) + c - Math.imul(codes[p], pow)) | 0;
+      codes[p] = c;
+      starts[p] = i;
       k++;
-      for (let j = 0; j < nw; j++) {
-        const w = ws[j];
-        // h = h * B + c - (code leaving the window) * B^len
-        let h = (Math.imul(hashes[j], HASH_MULT) + c) | 0;
-        if (k > w.len) h = (h - Math.imul(w.len === L ? leaving : codes[(k - 1 - w.len) % L], w.pow)) | 0;
-        hashes[j] = h;
-        if (k < w.len) continue;
-        const b = slot(h, w.len, this.shift);
-        if ((this.bits[b >>> 5] & (1 << (b & 31))) === 0) continue;
-        let text = '';
-        for (let m = k - w.len; m < k; m++) text += String.fromCharCode(codes[m % L]);
-        if (!w.set.has(text)) continue;
-        // Pieces overlapping or touching earlier ones are merged with them.
-        let from = starts[(k - w.len) % L];
-        let to = next;
-        found ??= [];
-        while (found.length && found[found.length - 1] >= from) {
-          to = Math.max(to, found.pop()!);
-          from = Math.min(from, found.pop()!);
-        }
-        found.push(from, to);
+      if (k >= L) {
+        const b = Math.imul(h ^ mix, MIX) >>> shift;
+        if ((bits[b >>> 5] & (1 << (b & 31))) !== 0 && isWindow(codes, p, L, set))
+          found = merge(found ?? [], starts[(p + 1) % L], next);
       }
+      for (let j = 0; j < top; j++) {
+        const w = ws[j];
+        const len = w.len;
+        const g = (Math.imul(hashes[j], HASH_MULT) + c - Math.imul(codes[(p - len + L) % L], w.pow)) | 0;
+        hashes[j] = g;
+        if (k < len) continue;
+        const b = Math.imul(g ^ w.mix, MIX) >>> shift;
+        if ((bits[b >>> 5] & (1 << (b & 31))) !== 0 && isWindow(codes, p, len, w.set))
+          found = merge(found ?? [], starts[(p - len + 1 + L) % L], next);
+      }
+      p = p + 1 === L ? 0 : p + 1;
       i = next;
     }
     return found;
