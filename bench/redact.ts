@@ -4,8 +4,11 @@
 // hold). Secrets: a Basic login, a UI JWT, an OAuth token and an HTTP bearer token, expanded the
 // way the server expands them (src/capillary/credentials.ts). Prints CPU microseconds per walk.
 
+import { CapillaryClient } from '../src/capillary/client.js';
 import { configSecrets, loadConfig } from '../src/config.js';
+import { Logger } from '../src/log.js';
 import { Redactor } from '../src/safety/redact.js';
+import requestRedemption from '../tools/request_points_redemption.js';
 import { table } from './lib/stats.js';
 
 const jwtPart = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -30,49 +33,22 @@ const redemption = {
   item_status: { success: true, code: 800, message: 'Points Redeemed' },
   idempotency_key: 'mcp-rdm-3f9c1b2a7d4e4f0a',
 };
+// The maker-checker dry run as the server builds it: the tool's request, previewed by the client.
+const client = new CapillaryClient(cfg, new Redactor([]), new Logger('error'));
+const key = 'mcp-req-8c1d2e3f4a5b6c7d';
+const request = requestRedemption.request(
+  {
+    entity: { till_id: '75152' },
+    customer: { mobile: '919000000001' },
+    points: 500,
+    notes: 'birthday voucher for the customer, approved by the store manager',
+  },
+  { config: cfg, idempotencyKey: key, embeddedAuth: client.redactedAuthorizationHeader() },
+);
 const preview = {
   environment: 'live',
-  dry_run_request: {
-    method: 'POST',
-    url: 'https://eu.api.capillarytech.com/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-    query: {},
-    headers: {
-      'content-type': 'application/json',
-      Authorization: '[REDACTED]',
-      'X-CAP-API-AUTH-ORG-ID': '777',
-      'X-CAP-UI-AUTH-TOKEN': '[REDACTED]',
-    },
-    body: {
-      entityInfo: { tillId: '75152' },
-      payload: {
-        'IntouchAPITask-Payload': {
-          hostname: 'https://eu.api.capillarytech.com',
-          path: '/v1.1/points/redeem',
-          method: 'POST',
-          pathParams: {},
-          queryParams: { format: 'json' },
-          body: {
-            root: {
-              redeem: [
-                {
-                  points_redeemed: '500',
-                  customer: { mobile: '919000000001' },
-                  notes: 'birthday voucher for the customer, approved by the store manager',
-                  external_reference_number: 'mcp-req-8c1d2e3f4a5b6c7d',
-                },
-              ],
-            },
-          },
-          headers: {
-            Authorization: '[REDACTED]',
-            'content-type': 'application/json',
-            'X-CAP-CLIENT-SIGNATURE': 'maker.bot',
-          },
-        },
-      },
-    },
-  },
-  idempotency_key: 'mcp-req-8c1d2e3f4a5b6c7d',
+  dry_run_request: client.preview(request),
+  idempotency_key: key,
   note: 'dry run: nothing was sent',
 };
 const balance = {
