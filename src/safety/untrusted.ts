@@ -4,10 +4,11 @@
  *
  * - A string longer than maxStringChars keeps its first maxStringChars characters and ends in
  *   a marker saying how many were cut (`… [cut: 899000 more characters]`).
- * - An array longer than maxArrayItems keeps its first maxArrayItems items; an object with more
- *   keys than that keeps its first ones. Each cut is named in `cut` (`promised: 19900 of 20000
- *   items cut`), which the pipeline returns as the result's `truncated` field: an array of
- *   objects has no room for a marker that would still match the tool's output schema.
+ * - An array longer than maxArrayItems keeps its first maxArrayItems items. Each cut is named in
+ *   `cut` (`promised: 19900 of 20000 items cut`), which the pipeline returns as the result's
+ *   `truncated` field: an array of objects has no room for a marker that would still match the
+ *   tool's output schema. Objects keep every key: a tool's reading of an answer has the fixed
+ *   fields of its output schema (keys longer than maxStringChars are cut like strings).
  * - Anything nested deeper than MAX_DEPTH is replaced by a marker string.
  */
 export interface Limits {
@@ -64,10 +65,8 @@ export function bound<T>(value: T, limits: Limits): Bounded<T> {
       if (v.length > max) note(path, `${v.length - max} of ${v.length} items cut`);
       return (v.length > max ? v.slice(0, max) : v).map((x, i) => walk(x, `${path}[${i}]`, depth + 1));
     }
-    const keys = Object.keys(v);
-    if (keys.length > max) note(path, `${keys.length - max} of ${keys.length} keys cut`);
     const out: Record<string, unknown> = {};
-    for (const k of keys.length > max ? keys.slice(0, max) : keys) {
+    for (const k of Object.keys(v)) {
       const x = (v as Record<string, unknown>)[k];
       if (x === undefined) continue;
       const name = clipString(k, KEY_IN_PATH);

@@ -534,5 +534,5 @@ async function printBanner(
       `  sandbox: SIMULATED Capillary API, no real points move${customers ? `; test customers: ${customers}, more in the README` : ''}`,
     );
   }
-  process.stderr.write(`${lines.join('\n')}\n`);
+  process.stderr.write(started.app.redactor.text(`${lines.join('\n')}\n`));
 }
