@@ -1,6 +1,6 @@
 // `npm run bench [-- --smoke]`: tool-call overhead, cold start, context cost, HTTP throughput and
 // ledger cost, measured in one run against the embedded sandbox on loopback. Prints a table and
-// writes bench/results.json (bench/results.smoke.json with --smoke). See docs/readme/performance.md.
+// writes bench/results.json (bench/results.smoke.json with --smoke). See docs/performance.md.
 import { execFileSync } from 'node:child_process';
 import {
   closeSync,
@@ -210,7 +210,7 @@ async function freePort(): Promise<number> {
 
 /** Whether this build has the Streamable HTTP transport (it may land after the bench does). */
 function httpAvailable(): string | undefined {
-  const dir = join(ROOT, 'src', 'transports', 'http.ts');
+  const dir = join(ROOT, 'src', 'mcp', 'http', 'server.ts');
   if (!existsSync(dir) || !/startHttpServer/.test(readFileSync(dir, 'utf8')))
     return 'the Streamable HTTP transport (src/mcp/http/server.ts) is not in this build';
   return undefined;
@@ -391,8 +391,8 @@ async function interleaved(
   // Paths take turns in blocks of back-to-back calls, so slow drift on a shared machine hits every
   // path alike while each is measured in its steady state. The first REWARM calls of a block are
   // not counted: they pay for waking processes that sat idle while the other paths ran (a vCPU
-  // wake-up, not the server's work; see README "How it is measured"). With block = 1 every call
-  // is such a first call: the "sporadic" figures.
+  // wake-up, not the server's work; see "How it is measured" in docs/performance.md). With
+  // block = 1 every call is such a first call: the "sporadic" figures.
   while (names.some((n) => times[n].length < iterations) && ms() < deadline) {
     for (const n of names) {
       for (let i = 0; i < block + rewarm && times[n].length < iterations; i++) {

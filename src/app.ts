@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { CapillaryClient } from './capillary/client.js';
 import { type Config, ConfigError, configSecrets } from './config.js';
 import { Logger } from './log.js';
+import { IdentityResolver } from './pipeline/identity.js';
 import { AuditLog, type AuditSink } from './safety/audit.js';
 import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
 import { KeyedLock } from './safety/lock.js';
@@ -18,6 +19,8 @@ export interface App {
   store: IdempotencyStore;
   audit: AuditLog;
   locks: KeyedLock;
+  /** Resolves the customer a money call names to Capillary's customer id. */
+  identity: IdentityResolver;
   /** In-flight spend operations by fingerprint: identical concurrent calls share one request. */
   inflight: Map<string, Promise<unknown>>;
   tools: Map<string, AnyTool>;
@@ -85,6 +88,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
     store,
     audit,
     locks: new KeyedLock(),
+    identity: new IdentityResolver({ client }, config.identityCacheMs),
     inflight,
     tools: new Map(tools.map((t) => [t.name, t])),
     listed: tools.map((t) => listTool(t)),

@@ -9,6 +9,9 @@ Usage:
                                              serve Streamable HTTP at /mcp (default 127.0.0.1:3000)
   capillary-loyalty-mcp sandbox [--port N] [--seed FILE] [--state FILE]
                                              run only the embedded Capillary sandbox
+  capillary-loyalty-mcp unresolved           list money attempts whose outcome is unknown
+  capillary-loyalty-mcp settle --key K --as applied|not-applied --by NAME --reason TEXT
+                                             settle one by hand (an operator, never the model)
   capillary-loyalty-mcp --help | --version
 
 With no CAPILLARY_BASE_URL the server runs on the embedded sandbox. Configuration: see README.`;
@@ -21,6 +24,17 @@ async function main(argv: string[]): Promise<void> {
   if (argv.includes('--version')) {
     const { SERVER_VERSION } = await import('./mcp/server.js');
     process.stdout.write(`${SERVER_VERSION}\n`);
+    return;
+  }
+  if (argv[0] === 'settle' || argv[0] === 'unresolved') {
+    const { runOperatorCli, UsageError, OPERATOR_USAGE } = await import('./operator-cli.js');
+    try {
+      await runOperatorCli(argv);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      process.stderr.write(`capillary-loyalty-mcp: ${e.message}\n${OPERATOR_USAGE}\n`);
+      process.exitCode = 2;
+    }
     return;
   }
   if (argv[0] === 'sandbox') {

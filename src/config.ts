@@ -11,6 +11,7 @@ export const DEFAULTS = {
   idempotencyWindowSeconds: 86_400,
   httpMaxBodyBytes: 1_048_576,
   shutdownTimeoutMs: 10_000,
+  identityCacheSeconds: 300,
   maxResponseBytes: 1_048_576,
   maxStringChars: 1000,
   maxArrayItems: 100,
@@ -74,6 +75,11 @@ export const ENV_VARS = [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
     'How long an identical redemption is replayed instead of sent again.',
     String(DEFAULTS.idempotencyWindowSeconds),
+  ],
+  [
+    'CAPILLARY_IDENTITY_CACHE_SECONDS',
+    "How long a customer identifier's resolved Capillary id is reused before it is looked up again (0: every money call looks it up).",
+    String(DEFAULTS.identityCacheSeconds),
   ],
   ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
@@ -152,6 +158,8 @@ export interface Config {
   dataDir: string;
   ledger: 'file' | 'memory';
   idempotencyWindowMs: number;
+  /** How long a resolved customer identifier is cached. */
+  identityCacheMs: number;
   auditLog: string;
   maxPointsPerRedemption?: number;
   maxPointsPerCustomerPerDay?: number;
@@ -251,6 +259,14 @@ function reader(env: Env, problems: string[]) {
   return { get, num, bool, list, url };
 }
 
+/** Where the ledger and the audit log are (CAPILLARY_DATA_DIR, CAPILLARY_AUDIT_LOG). */
+export function loadLedgerPaths(env: Env): { dataDir: string; auditLog: string } {
+  const { get } = reader(env, []);
+  const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
+  const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
+  return { dataDir, auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl') };
+}
+
 /** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
 export function loadSandboxConfig(env: Env): { seed?: string; statePath?: string } {
   const { get } = reader(env, []);
@@ -309,8 +325,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       ? (baseUrl as string)
       : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL'), insecure) ?? baseUrl);
 
-  const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
-  const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
+  const { dataDir } = loadLedgerPaths(env);
   const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
   if (ledger !== 'file' && ledger !== 'memory')
     problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
@@ -340,6 +355,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     idempotencyWindowMs:
       (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
+    identityCacheMs:
+      (num('CAPILLARY_IDENTITY_CACHE_SECONDS', { min: 0 }) ?? DEFAULTS.identityCacheSeconds) * 1000,
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
     confirmAbovePoints: num('CAPILLARY_CONFIRM_ABOVE_POINTS', { min: 0 }),

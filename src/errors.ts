@@ -18,14 +18,27 @@ export interface ToolErrorBody {
   outcome: Outcome;
   field?: string;
   http_status?: number;
+  /** The attempt whose unknown outcome blocks this call (unresolved_attempt, outcome_unknown). */
+  attempt?: { tool: string; key: string; points: number; first_sent: string; last_sent: string };
+}
+
+/** What an upstream answer's envelope said (src/capillary/envelope.ts); judged in src/safety/outcome.ts. */
+export interface AnswerReading {
+  status: number;
+  form: 'v1.1' | 'v2' | 'none';
+  code?: string | number;
+  level?: 'item' | 'request';
 }
 
 export class ToolError extends Error {
   readonly body: ToolErrorBody;
-  constructor(body: ToolErrorBody) {
+  /** Set when the error is an upstream answer: what its envelope said. Never sent to the agent. */
+  readonly reading?: AnswerReading;
+  constructor(body: ToolErrorBody, reading?: AnswerReading) {
     super(body.message);
     this.name = 'ToolError';
     this.body = body;
+    this.reading = reading;
   }
 }
 

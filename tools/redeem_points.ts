@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
-  customerKey,
   customerLabel,
   itemStatusSchema,
   normItemStatus,
@@ -38,7 +37,8 @@ export default defineTool({
   envelope: 'v1.1',
   codes: POINTS_CODES,
   spend: {
-    customer: (a) => customerKey(a.customer),
+    whose: (a) => ({ customer: a.customer, group: a.group }),
+    meaning: (a) => ({ points: a.points, program_id: a.program_id, group: a.group }),
     points: (a) => a.points,
     describe: (a) => `Redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)}.`,
     key: (a) => a.external_reference_number,

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
-  customerKey,
   customerLabel,
   POINTS_CODES,
   pointsString,
@@ -58,13 +57,15 @@ export default defineTool({
   embedsAuth: true,
   codes: POINTS_CODES,
   spend: {
-    customer: (a) => customerKey(a.customer),
+    whose: (a) => ({ customer: a.customer, group: a.group }),
+    meaning: (a) => ({ points: a.points, program_id: a.program_id, group: a.group }),
     points: (a) => a.points,
     describe: (a) =>
       `File a request to redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)} (deducted when approved).`,
     key: (a) => a.external_reference_number,
     keyPrefix: 'mcp-req',
     keySentUpstream: true,
+    autoResend: false,
   },
   request: (a, ctx) => ({
     method: 'POST',

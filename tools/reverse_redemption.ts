@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
   customerIdentifier,
-  customerKey,
   customerLabel,
   customerSchema,
   dryRunSchema,
@@ -43,7 +42,8 @@ export default defineTool({
   envelope: 'v2',
   codes: { 'points:too_small': 901, 'points:invalid_type': 901, 'points:not_multiple_of': 878 },
   spend: {
-    customer: (a) => customerKey(a.customer),
+    whose: (a) => ({ customer: a.customer }),
+    meaning: (a) => ({ redemption_id: a.redemption_id, points: a.points }),
     // A reversal spends nothing against the caps: it returns points.
     points: () => 0,
     // Unknown amount ("all") always counts as above a confirmation threshold.

@@ -37,7 +37,7 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** The same table as Markdown (for docs/readme/performance.md). */
+/** The same table as Markdown (for docs/performance.md: `npm run bench -- --markdown`). */
 export function mdTable(head: string[], rows: string[][]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [

@@ -1,50 +1,17 @@
 import type { Config } from '../config.js';
-import { hintFor, ToolError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Redactor } from '../safety/redact.js';
 import { basicHeader } from './credentials.js';
+import { safeParse } from './envelope.js';
+import type {
+  RequestPreview,
+  ResponseHeaders,
+  SendOptions,
+  UpstreamRequest,
+  UpstreamResponse,
+} from './types.js';
 import { stringifyWire, toPlain } from './wire-json.js';
-
-/** One HTTP call to Capillary, as a tool describes it. The server adds host, auth and format. */
-export interface UpstreamRequest {
-  method: 'GET' | 'POST' | 'PUT';
-  /** Which configured host: the API host or the request-workflow (CRM) host. */
-  host: 'api' | 'workflow';
-  path: string;
-  query?: Record<string, string | number | boolean | undefined>;
-  body?: unknown;
-  /** Adds X-CAP-API-AUTH-ORG-ID and X-CAP-UI-AUTH-TOKEN. */
-  workflowAuth?: boolean;
-}
-
-/** Response headers, read by name (case-insensitive), as Headers.get reads them. */
-export interface ResponseHeaders {
-  get(name: string): string | null;
-}
-
-export interface UpstreamResponse {
-  status: number;
-  headers: ResponseHeaders;
-  text: string;
-  /** Parsed body; undefined when the body was empty or not JSON. */
-  json: unknown;
-}
-
-export interface RequestPreview {
-  method: string;
-  url: string;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  body?: unknown;
-}
-
-export interface SendOptions {
-  /** A mutating call is never re-sent once it may have reached the API. */
-  mutating: boolean;
-  signal?: AbortSignal;
-  /** Called with a note each time the client waits to retry (for progress and logs). */
-  onRetry?: (note: string) => void;
-}
 
 const RETRY = { maxAttempts: 4, maxTotalMs: 8_000, maxRetryAfterMs: 5_000 } as const;
 
@@ -379,7 +346,7 @@ export class CapillaryClient {
         if (e instanceof ToolError) throw e;
         if (e instanceof TooLarge)
           // The request reached the API and an answer came back that was not read: a money call
-          // may have been applied; a read simply failed.
+          // may have been applied (a body that cannot be read proves nothing); a read simply failed.
           throw new ToolError({
             code: 'response_too_large',
             message: `The API answered HTTP ${e.status} with a body larger than ${e.limit} bytes (CAPILLARY_MAX_RESPONSE_BYTES); it was not read.`,
@@ -427,7 +394,12 @@ export class CapillaryClient {
         });
       }
       const status = res.status;
-      if (status === 401 && this.cfg.auth.kind === 'oauth' && !refreshed) {
+      if (
+        status === 401 &&
+        this.cfg.auth.kind === 'oauth' &&
+        !refreshed &&
+        (!opts.mutating || opts.resendable)
+      ) {
         refreshed = true;
         await this.token(true);
         opts.onRetry?.('token refreshed after 401');
@@ -436,8 +408,10 @@ export class CapillaryClient {
       if (status === 429 || status === 503 || status === 521) {
         const ra = retryAfterMs(res.headers);
         const wait = Math.min(ra ?? 250 * 2 ** (attempt - 1), RETRY.maxRetryAfterMs);
-        // 429/503 retry only when the API said when; 521 (customer lock) always backs off.
-        if ((status === 521 || ra !== undefined) && canRetry(wait)) {
+        // 429/503 retry only when the API said when; 521 (customer lock) always backs off. A
+        // mutating call is sent again only when its key makes the repeat a no-op upstream.
+        const again = !opts.mutating || !!opts.resendable;
+        if (again && (status === 521 || ra !== undefined) && canRetry(wait)) {
           opts.onRetry?.(`HTTP ${status}; retrying in ${wait} ms`);
           this.log.debug('retrying', { status, wait, path: req.path });
           await pause(wait, opts.signal);
@@ -450,130 +424,11 @@ export class CapillaryClient {
   }
 }
 
-function safeParse(text: string): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-type Envelope = 'v1.1' | 'v2';
-
-/**
- * Reads both the HTTP status and Capillary's envelope. A 2xx with success "false" or a
- * non-empty errors array is a failure. Returns the parsed body on success.
- */
-export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: boolean): any {
-  const body = res.json as any;
-  const fail = (
-    code: string | number,
-    message: string,
-    outcome: 'failed' | 'unknown',
-    retryable = false,
-    upstream?: string,
-  ) => {
-    throw new ToolError({
-      code,
-      message,
-      // The API's own words are data for the agent to read, never part of the server's text.
-      ...(upstream ? { upstream_message: upstream } : {}),
-      hint:
-        hintFor(code) ??
-        (outcome === 'unknown'
-          ? 'The outcome is unknown. Repeat the identical call: it is re-sent with the same external_reference_number.'
-          : undefined),
-      retryable,
-      source: 'upstream',
-      outcome,
-      http_status: res.status,
-    });
-  };
-  const status = res.status;
-  // 5xx: for a mutating call we cannot know whether it was applied (unless the envelope says it failed).
-  if (body === undefined) {
-    if (status >= 200 && status < 300) {
-      fail(
-        'malformed_response',
-        `The API answered HTTP ${status} with ${res.text ? 'a body that is not JSON' : 'an empty body'}.`,
-        mutating ? 'unknown' : 'failed',
-        true,
-      );
-    }
-    fail(
-      status,
-      `The API answered HTTP ${status}${res.text ? ' with a body that is not JSON' : ''}.`,
-      mutating && status >= 500 && status !== 503 && status !== 521 ? 'unknown' : 'failed',
-      status >= 500 || status === 429,
-    );
-  }
-  if (kind === 'v1.1') {
-    const st = body?.response?.status;
-    const item = findItemStatus(body?.response?.responses);
-    const itemFailed = item && String(item.success) === 'false';
-    if (String(st?.success) === 'false' || itemFailed || status >= 400) {
-      const code = upstreamCode(item && itemFailed ? item.code : st?.code, status);
-      const message = item && itemFailed ? item.message : st?.message;
-      const unknown = mutating && status >= 500 && !st && status !== 503 && status !== 521;
-      fail(
-        code,
-        refusal(code, status, unknown),
-        unknown ? 'unknown' : 'failed',
-        status === 429 || status === 503 || status === 521,
-        upstreamText(message),
-      );
-    }
-    if (!st)
-      fail(
-        'malformed_response',
-        'The API answered without a response.status envelope.',
-        mutating ? 'unknown' : 'failed',
-        true,
-      );
-    return body;
-  }
-  const errs = Array.isArray(body?.errors) ? body.errors : [];
-  if (errs.length || status >= 400) {
-    const e = errs[0] ?? {};
-    const code = upstreamCode(e?.code, status);
-    const unknown = mutating && status >= 500 && !errs.length && status !== 503 && status !== 521;
-    fail(
-      code,
-      refusal(code, status, unknown),
-      unknown ? 'unknown' : 'failed',
-      status === 429 || status === 503 || status === 521,
-      upstreamText(e?.message),
-    );
-  }
-  return body;
-}
-
-/** The server's own sentence for an envelope failure; the API's message goes in upstream_message. */
-const refusal = (code: string | number, status: number, unknown: boolean) =>
-  unknown
-    ? `The API answered HTTP ${status} (code ${code}); whether the request was applied is unknown.`
-    : `The API refused the request: code ${code}, HTTP ${status}.`;
-
-/**
- * A vendor code as the agent sees it: a number, or a short token. Anything else an answer puts
- * there (a sentence, an object) is not a code: the HTTP status stands in.
- */
-function upstreamCode(code: unknown, status: number): string | number {
-  if (typeof code === 'number' && Number.isFinite(code)) return code;
-  if (typeof code === 'string' && /^[A-Za-z0-9_.:-]{1,40}$/.test(code)) return code;
-  return status;
-}
-
-/** The API's free text, when it is text (bounded later, with everything else it answered). */
-const upstreamText = (m: unknown): string | undefined =>
-  typeof m === 'string' ? m || undefined : typeof m === 'number' ? String(m) : undefined;
-
-function findItemStatus(responses: any): any {
-  if (!responses || typeof responses !== 'object') return undefined;
-  for (const v of Object.values(responses)) {
-    const item = Array.isArray(v) ? v[0] : v;
-    if (item && typeof item === 'object' && (item as any).item_status) return (item as any).item_status;
-  }
-  return undefined;
-}
+export { checkEnvelope } from './envelope.js';
+export type {
+  RequestPreview,
+  ResponseHeaders,
+  SendOptions,
+  UpstreamRequest,
+  UpstreamResponse,
+} from './types.js';

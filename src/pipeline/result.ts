@@ -1,12 +1,14 @@
 // The last stop: every result leaves through okResult or errorResult, redacted. What the API
 // answered is bounded first (fromUpstream, and the error's upstream_message here).
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
 import type { Config } from '../config.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Redactor } from '../safety/redact.js';
 import { bound, clipString } from '../safety/untrusted.js';
 import type { AnyTool } from '../toolkit/define.js';
+import { fullOutput } from '../toolkit/listing.js';
 
 export type Out = Record<string, unknown>;
 
@@ -32,13 +34,50 @@ export function boundedError(app: ResultShaper, e: ToolErrorBody): ToolErrorBody
     : { ...e, upstream_message: clipString(e.upstream_message, app.config.maxStringChars) };
 }
 
-export function okResult(app: ResultShaper, out: Out): CallToolResult {
-  const structured = app.redactor.value({ environment: app.config.environment, ...out });
+export function okResult(app: ResultShaper, out: Out, tool?: AnyTool): CallToolResult {
+  let structured: Out = app.redactor.value({ environment: app.config.environment, ...out });
+  if (tool) structured = conform(tool, structured);
   return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
 
-export function markReplayed(app: ResultShaper, r: CallToolResult, note: string): CallToolResult {
-  return okResult(app, { ...(r.structuredContent as Out), replayed: true, note });
+export function markReplayed(
+  app: ResultShaper,
+  r: CallToolResult,
+  note: string,
+  tool?: AnyTool,
+): CallToolResult {
+  return okResult(app, { ...(r.structuredContent as Out), replayed: true, note }, tool);
+}
+
+const listedSchemas = new WeakMap<AnyTool, z.ZodType>();
+/** The output schema as clients check it: every field optional but environment, nothing extra. */
+const listedSchema = (t: AnyTool): z.ZodType => {
+  let s = listedSchemas.get(t);
+  if (!s) {
+    s = fullOutput(t).partial().required({ environment: true }).strict();
+    listedSchemas.set(t, s);
+  }
+  return s;
+};
+
+/**
+ * A result is checked against the tool's own listed output schema before it leaves: an upstream
+ * value of an unexpected type is dropped, with a note naming it, so a client that checks the
+ * schema never turns a result (a redemption that happened) into a protocol error.
+ */
+export function conform(tool: AnyTool, structured: Out): Out {
+  const schema = listedSchema(tool);
+  const first = schema.safeParse(structured);
+  if (first.success) return structured;
+  const bad = new Set(
+    first.error.issues.map((i) => String(i.path[0] ?? '')).filter((k) => k && k !== 'environment'),
+  );
+  const kept: Out = {};
+  for (const [k, v] of Object.entries(structured)) if (!bad.has(k)) kept[k] = v;
+  const dropped = `upstream value(s) of an unexpected type dropped: ${[...bad].join(', ')}`;
+  const canNote = 'note' in (fullOutput(tool).shape as object);
+  if (canNote) kept.note = typeof kept.note === 'string' ? `${kept.note}; ${dropped}` : dropped;
+  return schema.safeParse(kept).success ? kept : { environment: structured.environment };
 }
 
 export function errorResult(app: ResultShaper, error: ToolErrorBody): CallToolResult {

@@ -1,13 +1,15 @@
-// Money calls: idempotency from the ledger, caps, confirmation, one call per customer at a time.
+// Money calls: the ledger's atomic reserve step (idempotency, unresolved attempts, caps),
+// confirmation, one call per customer at a time, and the outcome rules once an answer is in.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/client.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';
 import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
-import { checkCaps } from '../safety/caps.js';
 import { confirm } from '../safety/confirm.js';
-import { mintKey } from '../safety/fingerprint.js';
+import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
+import { moneyOutcome } from '../safety/outcome.js';
+import { type Decision, decide, type ReserveAsk } from '../safety/reserve.js';
 import type { CallContext } from './call.js';
 import type { Operation } from './operation.js';
 import { buildRequest, toolContext } from './request.js';
@@ -16,22 +18,56 @@ import { errorResult, fromUpstream, markReplayed, type Out, okResult, toErrorBod
 const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =>
   recordAudit(auditSink(app), { tool: op.tool.name, args: op.args, ...ev });
 
-const caps = (app: App, op: Operation, alreadyCounted = 0) =>
-  checkCaps(app.config, (c, since) => app.store.spentSince(c, since), op.customer, op.points, alreadyCounted);
+/** How long another writer's pending entry counts as in flight: every retry the client may make. */
+const staleMs = (app: App) => app.config.timeoutMs * 4 + 10_000;
+
+function askFor(app: App, op: Operation): ReserveAsk {
+  const now = Date.now();
+  const stale = staleMs(app);
+  return {
+    tool: op.tool.name,
+    fingerprint: op.fingerprint,
+    meaning: op.meaning,
+    customer: op.customer,
+    ids: op.identities,
+    points: op.points,
+    agentKey: op.agentKey,
+    keyPrefix: op.keyPrefix,
+    keySentUpstream: op.keySentUpstream,
+    now,
+    windowMs: app.config.idempotencyWindowMs,
+    limits: app.config,
+    owner: PROCESS_OWNER,
+    live: (e) => e.status === 'pending' && !!e.owner && !ownerGone(e.owner) && now - e.updated < stale,
+  };
+}
 
 export async function spend(app: App, op: Operation, ctx: CallContext): Promise<CallToolResult> {
   const started = Date.now();
   if (op.args.dry_run) {
-    await caps(app, op);
-    const prev = await app.store.latest(op.fingerprint);
-    const key = op.agentKey ?? (prev && reusable(prev) ? prev.key : '<minted when sent>');
+    // A dry run shows what would be sent: the caps apply; the key is the one a send would use.
+    const d = await ledger(app, () =>
+      app.store.peek((v) => {
+        try {
+          return decide(v, askFor(app, op));
+        } catch (e) {
+          if (e instanceof ToolError && String(e.body.code).startsWith('cap_')) throw e;
+          return undefined;
+        }
+      }),
+    );
+    const key = !d || d.kind === 'wait' ? (op.agentKey ?? '<minted when sent>') : d.entry.key;
     const req = await buildRequest(app, op.tool, op.sendArgs, key);
     await audit(app, op, { outcome: 'dry_run', started, key });
-    return okResult(app, {
-      dry_run_request: app.client.preview(req),
-      ...(op.keySentUpstream ? { idempotency_key: key } : {}),
-      note: 'dry run: nothing was sent',
-    });
+    return okResult(
+      app,
+      {
+        dry_run_request: app.client.preview(req),
+        ...(op.keySentUpstream ? { idempotency_key: key } : {}),
+        note: 'dry run: nothing was sent',
+      },
+      op.tool,
+    );
   }
 
   // Identical calls already in flight in this process share its single upstream request.
@@ -40,7 +76,12 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
     const r = (await running) as CallToolResult;
     return r.isError
       ? r
-      : markReplayed(app, r, 'identical call was in flight; its result is shared, nothing sent twice');
+      : markReplayed(
+          app,
+          r,
+          'identical call was in flight; its result is shared, nothing sent twice',
+          op.tool,
+        );
   }
   const job = (async () => {
     try {
@@ -57,8 +98,31 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
   }
 }
 
-/** A recorded attempt may be re-sent with its key when its outcome is unknown (or pending elsewhere). */
-const reusable = (e: LedgerEntry) => e.status === 'unknown' || e.status === 'pending';
+async function replay(app: App, op: Operation, prev: LedgerEntry, started: number): Promise<CallToolResult> {
+  await audit(app, op, { outcome: 'replayed', started, key: prev.key });
+  return okResult(
+    app,
+    {
+      ...prev.result,
+      ...(op.keySentUpstream ? { idempotency_key: prev.key } : {}),
+      replayed: true,
+      note: `identical call succeeded at ${new Date(prev.at).toISOString()}; replayed, nothing sent`,
+    },
+    op.tool,
+  );
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The reserve step, waiting out another process's attempt for this customer while it is in flight. */
+async function reserve(app: App, op: Operation): Promise<Exclude<Decision, { kind: 'wait' }>> {
+  for (let i = 0; ; i++) {
+    const d = await ledger(app, () => app.store.reserve((v) => decide(v, askFor(app, op))));
+    if (d.kind !== 'wait') return d;
+    // Bounded: past staleMs the other attempt no longer counts as live and decide() stops waiting.
+    await sleep(Math.min(5 + 5 * i, 50));
+  }
+}
 
 async function spendOnce(
   app: App,
@@ -66,53 +130,10 @@ async function spendOnce(
   ctx: CallContext,
   started: number,
 ): Promise<CallToolResult> {
-  const { tool, fingerprint: fp, customer, points, agentKey } = op;
-  const now = Date.now();
-  const prev = await ledger(app, async () => {
-    await app.store.refresh();
-    return app.store.latest(fp);
-  });
-  const inWindow = prev && now - prev.at <= app.config.idempotencyWindowMs;
-  if (prev && inWindow && prev.status === 'succeeded' && prev.result) {
-    await audit(app, op, { outcome: 'replayed', started, key: prev.key });
-    return markReplayed(
-      app,
-      okResult(app, { ...prev.result, ...(op.keySentUpstream ? { idempotency_key: prev.key } : {}) }),
-      `identical call succeeded at ${new Date(prev.at).toISOString()}; replayed, nothing sent`,
-    );
-  }
-  if (agentKey) {
-    const other = await app.store.byKey(agentKey);
-    if (other && other.fingerprint !== fp)
-      throw safetyError(
-        'key_conflict',
-        `external_reference_number "${agentKey}" was already used for a different ${other.tool} call.`,
-        'Use a new external_reference_number for a different operation.',
-      );
-    if (other && other.status === 'failed')
-      throw safetyError(
-        'key_failed',
-        `external_reference_number "${agentKey}" belongs to a failed attempt; Capillary does not accept it again.`,
-        'Pass a new external_reference_number to try again.',
-      );
-  }
-  if (prev && inWindow && reusable(prev) && !op.keySentUpstream && !agentKey)
-    throw safetyError(
-      'outcome_unknown',
-      `An identical ${tool.name} call at ${new Date(prev.at).toISOString()} has an unknown outcome, and this API cannot deduplicate a re-send.`,
-      'Check get_points_balance first. If it did not happen, call again with points set explicitly to what is still to be done (a different call), or ask an operator.',
-    );
-  const key = agentKey ?? (prev && inWindow && reusable(prev) ? prev.key : mintKey(op.keyPrefix));
-  // This call re-sends an attempt whose outcome is unknown: same key, same ledger entry.
-  const resent = prev && reusable(prev) && prev.key === key ? prev : undefined;
-  const note =
-    resent && inWindow
-      ? `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`
-      : undefined;
-  // The entry being re-sent is replaced, so its points must not count twice against the caps.
-  const counted = resent?.points ?? 0;
-
-  await caps(app, op, counted);
+  const { tool } = op;
+  // First a look, writing nothing: a replay or a refusal comes before any human is asked.
+  const pre = await ledger(app, () => app.store.peek((v) => decide(v, askFor(app, op))));
+  if (pre.kind === 'replay') return replay(app, op, pre.entry, started);
   await confirm(
     app.config.confirmAbovePoints,
     ctx.elicit,
@@ -120,81 +141,116 @@ async function spendOnce(
     app.log,
   );
 
-  return app.locks.run(customer, async () => {
-    // Caps again under the customer's lock: a concurrent call may have spent meanwhile.
-    await caps(app, op, counted);
-    const req = await buildRequest(app, tool, op.sendArgs, key);
-    const entry: LedgerEntry = {
-      key,
-      fingerprint: fp,
-      tool: tool.name,
-      customer,
-      points,
-      status: 'pending',
-      at: resent?.at ?? Date.now(),
-      updated: Date.now(),
-      agent_key: !!agentKey,
-    };
-    // Durable before anything is sent, in this order: the audit record of the attempt (no record,
-    // no call), then the ledger entry (a crash after it reads back as unknown).
-    await recordAttempt(auditSink(app), { tool: tool.name, args: op.args, started, key });
+  return app.locks.run(op.customer, async () => {
+    const d = await reserve(app, op);
+    if (d.kind === 'replay') return replay(app, op, d.entry, started);
+    const { entry, resent } = d;
+    const key = entry.key;
+    const note = resent
+      ? `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`
+      : undefined;
+    let res: Awaited<ReturnType<App['client']['send']>>;
+    let body: any;
     try {
-      await ledger(app, () => app.store.put(entry));
-    } catch (e) {
-      await audit(app, op, { outcome: 'not_sent', code: (e as ToolError).body.code, started, key });
-      throw e;
-    }
-    try {
-      const res = await app.client.send(req, { mutating: true, signal: ctx.signal, onRetry: ctx.progress });
-      const body = checkEnvelope(res, tool.envelope, true);
-      // Bounded here, so the ledger keeps no more of the answer than the agent is shown.
-      const out = fromUpstream(app, tool.parse(body, op.args, res, toolContext(app, key)) as Out);
-      // The outcome and the audit record are in their files before the answer leaves; their
-      // fsyncs (group commit) run behind it. Only the pending entry above must be on disk first.
-      await Promise.all([
-        app.store.settle({ ...entry, status: 'succeeded', updated: Date.now(), result: out }),
-        audit(app, op, { outcome: 'succeeded', status: res.status, started, key }),
-      ]);
-      return okResult(app, {
-        ...out,
-        ...(op.keySentUpstream ? { idempotency_key: key } : {}),
-        ...(note ? { note } : {}),
+      const req = await buildRequest(app, tool, op.sendArgs, key);
+      // The audit log fails closed: the attempt is on disk before the request leaves, or it does
+      // not leave (not_sent; the reserved entry is settled as not sent and its key stays usable).
+      await recordAttempt(auditSink(app), { tool: tool.name, args: op.args, started, key });
+      res = await app.client.send(req, {
+        mutating: true,
+        resendable: op.autoResend,
+        signal: ctx.signal,
+        onRetry: ctx.progress,
       });
+      body = checkEnvelope(res, tool.envelope, true);
     } catch (e) {
-      const body = e instanceof ToolError ? e.body : undefined;
-      // A re-send of a key whose earlier attempt has an unknown outcome is settled only by an
-      // answer about that key. Not sent, rate-limited, locked, 5xx or refused credentials say
-      // nothing about the earlier attempt, which may have been applied: it stays unknown, so the
-      // next repeat re-sends the same key again instead of minting one that would spend twice.
-      const settlesNothing =
-        body?.outcome === 'not_sent' ||
-        !!body?.retryable ||
-        (body?.http_status ?? 0) >= 500 ||
-        body?.http_status === 401 ||
-        body?.http_status === 403;
-      const status =
-        !body || body.outcome === 'unknown' || (!!resent && settlesNothing) ? 'unknown' : 'failed';
-      await Promise.all([
-        app.store.settle({ ...entry, status, updated: Date.now(), error: body && ledgerError(body) }),
-        audit(app, op, { outcome: status, status: body?.http_status, code: body?.code, started, key }),
-      ]);
-      if (e instanceof ToolError && status === 'unknown')
-        throw new ToolError({
-          ...e.body,
-          outcome: 'unknown',
-          retryable: true,
-          hint: op.keySentUpstream
-            ? `The outcome is unknown: points may have been deducted. Repeat the identical call: the server re-sends it with the same external_reference_number (${key}), which Capillary deduplicates. Do not change the arguments or pass a new key.`
-            : 'The outcome is unknown: points may have been restored. Check get_points_balance before anything else; an identical repeat is refused until then.',
-        });
-      if (e instanceof ToolError)
-        throw new ToolError({
-          ...e.body,
-          hint: e.body.hint ?? 'Nothing was spent. A repeat gets a fresh key.',
-        });
-      throw e;
+      throw await failed(app, op, entry, !!resent, e, started);
     }
+    // The upstream said yes: whatever happens from here, this is a success.
+    let out: Out;
+    let readNote: string | undefined;
+    try {
+      // Bounded here (untrusted input), so the ledger keeps no more of the answer than the agent is shown.
+      out = fromUpstream(app, tool.parse(body, op.args, res, toolContext(app, key)) as Out);
+    } catch (e) {
+      app.log.warn(`could not read ${tool.name}'s successful answer`, { error: String(e) });
+      out = {};
+      readNote = 'the API confirmed the call but its answer could not be read in full';
+    }
+    // The outcome and the audit record are in their files before the answer leaves; their
+    // fsyncs (group commit) run behind it. Only the pending entry must be on disk first.
+    const shaped = okResult(app, out, tool).structuredContent as Out;
+    const { environment: _env, ...result } = shaped;
+    await Promise.all([
+      settle(app, { ...entry, status: 'succeeded', updated: Date.now(), result }),
+      audit(app, op, { outcome: 'succeeded', status: res.status, started, key }),
+    ]);
+    const notes = [note, readNote, typeof result.note === 'string' ? result.note : undefined].filter(Boolean);
+    return okResult(
+      app,
+      {
+        ...result,
+        ...(op.keySentUpstream ? { idempotency_key: key } : {}),
+        ...(notes.length ? { note: notes.join('; ') } : {}),
+      },
+      tool,
+    );
   });
+}
+
+/** Records a money call that did not succeed, by the outcome rules, and says what to do next. */
+async function failed(
+  app: App,
+  op: Operation,
+  entry: LedgerEntry,
+  resend: boolean,
+  e: unknown,
+  started: number,
+): Promise<unknown> {
+  const outcome = moneyOutcome(e, resend);
+  const body = e instanceof ToolError ? e.body : undefined;
+  // Not sent on a first attempt: the key never reached the API, so it stays usable.
+  const status = outcome === 'unknown' || (outcome === 'not_sent' && resend) ? 'unknown' : 'failed';
+  await Promise.all([
+    settle(app, {
+      ...entry,
+      status,
+      updated: Date.now(),
+      error: body && ledgerError({ ...body, outcome: status === 'unknown' ? 'unknown' : outcome }),
+    }),
+    audit(app, op, { outcome: status, status: body?.http_status, code: body?.code, started, key: entry.key }),
+  ]);
+  if (!(e instanceof ToolError)) return e;
+  if (status === 'unknown')
+    return new ToolError({
+      ...e.body,
+      outcome: 'unknown',
+      retryable: op.keySentUpstream,
+      hint: op.keySentUpstream
+        ? `The outcome is unknown: points may have been deducted. Repeat the identical call: the server re-sends it with the same external_reference_number (${entry.key}), which Capillary deduplicates. Do not change the points or pass a new key; other money calls for this customer are refused until this one is resolved.`
+        : `The outcome is unknown: points may have moved. This call cannot be re-sent safely (the API has no key for it). Check get_points_balance; an operator settles the attempt (${entry.key}) with \`capillary-loyalty-mcp settle\`. Until then money calls for this customer are refused.`,
+    });
+  return new ToolError({
+    ...e.body,
+    outcome,
+    hint:
+      e.body.hint ??
+      (outcome === 'not_sent' ? 'Nothing was sent.' : 'Nothing was spent. A repeat gets a fresh key.'),
+  });
+}
+
+/** What the ledger keeps of an error: what decides a repeat, not the API's words. */
+const ledgerError = ({ upstream_message: _, ...body }: ToolErrorBody): ToolErrorBody => body;
+
+/** An outcome that cannot be written leaves the pending entry, which reads back as unknown. */
+async function settle(app: App, e: LedgerEntry): Promise<void> {
+  try {
+    await app.store.settle(e);
+  } catch (err) {
+    app.log.error('ledger: could not record an outcome; the attempt reads back as unknown', {
+      error: String(err),
+    });
+  }
 }
 
 /** Runs a ledger step; if the ledger cannot be read or written, nothing is sent. */
@@ -202,6 +258,7 @@ async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (e) {
+    if (e instanceof ToolError) throw e;
     app.log.error('ledger unavailable; refusing to send', { error: String(e) });
     throw new ToolError({
       code: 'ledger_unavailable',
@@ -213,9 +270,3 @@ async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
     });
   }
 }
-
-/** What the ledger keeps of an error: what decides a repeat, not the API's words. */
-const ledgerError = ({ upstream_message: _, ...body }: ToolErrorBody): ToolErrorBody => body;
-
-const safetyError = (code: string, message: string, hint: string) =>
-  new ToolError({ code, message, hint, retryable: false, source: 'safety', outcome: 'not_sent' });

@@ -9,9 +9,22 @@ export interface AuditRecord {
   /**
    * `attempt`: about to be sent, on disk before anything is (the outcome follows in a later
    * line; an attempt with none after it means the process died in between, and the ledger has
-   * the answer). The others are the call's outcome.
+   * the answer). The others are the call's outcome, or an operator's settlement.
    */
-  outcome: 'attempt' | 'succeeded' | 'failed' | 'unknown' | 'replayed' | 'refused' | 'dry_run' | 'not_sent';
+  outcome:
+    | 'attempt'
+    | 'succeeded'
+    | 'failed'
+    | 'unknown'
+    | 'replayed'
+    | 'refused'
+    | 'dry_run'
+    | 'not_sent'
+    | 'settled_applied'
+    | 'settled_not_applied';
+  /** Who settled an unknown attempt by hand, and why. */
+  settled_by?: string;
+  reason?: string;
   upstream_status?: number;
   code?: string | number;
   duration_ms: number;
@@ -27,12 +40,13 @@ export class AuditLog {
   private readonly out: DurableAppender;
   constructor(
     path: string,
-    private readonly redactor: { value<T>(v: T): T },
+    /** The server passes its secret redactor (the operator CLI, which holds no secret, none). */
+    private readonly redactor?: { value<T>(v: T): T },
   ) {
     this.out = new DurableAppender(path);
   }
   write(r: AuditRecord, until: Until = 'written'): Promise<void> {
-    return this.out.append(JSON.stringify(this.redactor.value(r)), until);
+    return this.out.append(JSON.stringify(this.redactor ? this.redactor.value(r) : r), until);
   }
   close(): Promise<void> {
     return this.out.close();

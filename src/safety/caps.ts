@@ -21,10 +21,21 @@ export async function checkCaps(
   points: number,
   alreadyCounted = 0,
 ): Promise<void> {
-  const { maxPointsPerRedemption: perCall, maxPointsPerCustomerPerDay: perDay } = limits;
   if (points <= 0) return;
+  const spent =
+    limits.maxPointsPerCustomerPerDay === undefined
+      ? 0
+      : (await spentSince(customer, Date.now() - 86_400_000)) - alreadyCounted;
+  const refusal = capRefusal(limits, points, spent);
+  if (refusal) throw refusal;
+}
+
+/** The refusal for `points` given what the customer has `spent` in the last 24 h, if any. */
+export function capRefusal(limits: CapLimits, points: number, spent: number): ToolError | undefined {
+  const { maxPointsPerRedemption: perCall, maxPointsPerCustomerPerDay: perDay } = limits;
+  if (points <= 0) return undefined;
   if (perCall !== undefined && points > perCall)
-    throw new ToolError({
+    return new ToolError({
       code: 'cap_per_redemption',
       message: `points: ${pointsString(points)} exceeds the cap of ${pointsString(perCall)} points per redemption (CAPILLARY_MAX_POINTS_PER_REDEMPTION).`,
       hint: `Redeem at most ${pointsString(perCall)} points in one call, or ask an operator.`,
@@ -34,10 +45,9 @@ export async function checkCaps(
       field: 'points',
     });
   if (perDay !== undefined) {
-    const spent = (await spentSince(customer, Date.now() - 86_400_000)) - alreadyCounted;
     const left = Math.max(0, Math.round((perDay - spent) * 1000) / 1000);
     if (points > left)
-      throw new ToolError({
+      return new ToolError({
         code: 'cap_per_customer_per_day',
         message: `points: ${pointsString(points)} exceeds what is left of this customer's cap of ${pointsString(perDay)} points per 24 h (CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY): ${pointsString(left)} left.`,
         hint:
@@ -50,4 +60,5 @@ export async function checkCaps(
         field: 'points',
       });
   }
+  return undefined;
 }

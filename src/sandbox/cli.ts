@@ -94,6 +94,7 @@ export async function runSandboxCli(
       `  Basic auth username: ${c.username} (password: see the sandbox README)`,
       `  OAuth key: ${c.oauthKey}   org id (X-CAP-API-AUTH-ORG-ID): ${c.orgId}`,
       opts.statePath ? `  state file: ${opts.statePath}` : '  state: in memory (lost on exit)',
+      `  what was committed (for tests, loopback only, no auth): GET ${handle.url}/__sandbox/stats`,
       '  Press Ctrl+C to stop.',
       '',
     ].join('\n'),

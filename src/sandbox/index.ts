@@ -8,7 +8,9 @@ import { SandboxCore } from './core.js';
 import { cloneJson } from './exact-json.js';
 import { DEFAULT_SEED, loadSeedFile, type SandboxSeed, validateSeed } from './seed.js';
 import { createRequestListener } from './server.js';
-import { readStateFile, Store } from './state.js';
+import { Store } from './state.js';
+import { readStateFile, saveState } from './state-file.js';
+import { computeStats, type SandboxStats } from './stats.js';
 
 export { basicAuthHeader, md5hex, SANDBOX_CREDENTIALS } from './credentials.js';
 export { RawNumber } from './exact-json.js';
@@ -21,7 +23,8 @@ export type {
   SandboxSeedPromised,
 } from './seed.js';
 export { DEFAULT_SEED, loadSeedFile, SeedError, validateSeed } from './seed.js';
-export { StateFileError } from './state.js';
+export { StateFileError } from './state-file.js';
+export type { SandboxStats, Tally, TallyBy } from './stats.js';
 export type { SandboxSeed };
 
 export interface SandboxOptions {
@@ -46,8 +49,10 @@ export interface SandboxHandle {
   url: string;
   port: number;
   close(): Promise<void>;
-  /** count of HTTP requests received */
+  /** count of HTTP requests received (reads of the debug path /__sandbox/stats aside) */
   readonly requests: number;
+  /** what was actually committed, per customer id and external_reference_number (see stats.ts) */
+  stats(): SandboxStats;
   /** deep copy of the state (for tests; shape is internal) */
   snapshot(): unknown;
 }
@@ -66,7 +71,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
           ? loadSeedFile(opts.seed)
           : validateSeed(opts.seed);
     store = Store.fromSeed(seed, opts.statePath);
-    store.persist(now()); // creates the state file when a path is set
+    saveState(store, now()); // creates the state file when a path is set
   }
   const core = new SandboxCore(store, {
     now,
@@ -98,6 +103,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
       return requests;
     },
     snapshot: () => cloneJson(store.toData(now())),
+    stats: () => computeStats(store),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

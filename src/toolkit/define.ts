@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { UpstreamRequest, UpstreamResponse } from '../capillary/client.js';
 import type { Config } from '../config.js';
+import type { Customer, Group } from './fields.js';
 
 /**
  * What a tool does to the world. The MCP annotations are derived from this in one place
@@ -49,8 +50,16 @@ export interface ToolContext {
 
 /** How a spend tool exposes what the safety layer needs: whose points, how many, which key. */
 export interface SpendSpec<I> {
-  /** A stable customer identity for caps, locks and the ledger, e.g. "mobile:9190...". */
-  customer(args: I): string;
+  /** Whose points: the customer the call names, and the group whose pool it draws from, if any.
+   * The pipeline resolves them to one identity (src/pipeline/identity.ts). */
+  whose(args: I): { customer: Customer; group?: Group };
+  /**
+   * What the call moves, beyond whose points (the customer) and which key: the fields that
+   * make it a different operation (points, program, group; a reversal's redemption). Notes,
+   * transaction numbers, extra identifiers and defaults written out do not: a repeat that
+   * differs only in those is the same operation.
+   */
+  meaning(args: I): Record<string, unknown>;
   /** Points this call spends (counted against caps); 0 for reversals, which restore points. */
   points(args: I): number;
   /** Points to show a human when confirming (defaults to points()). */
@@ -66,6 +75,12 @@ export interface SpendSpec<I> {
    * API, which deduplicates it. Without that, the repeat is refused until the agent has checked.
    */
   keySentUpstream: boolean;
+  /**
+   * Whether the client may send the request again by itself (a 429/503 with Retry-After, a 521):
+   * only when the API deduplicates that very request by its key. Defaults to keySentUpstream;
+   * false for the maker-checker request, whose key dedupes the redemption it runs, not the filing.
+   */
+  autoResend?: boolean;
 }
 
 interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {

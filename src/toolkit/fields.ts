@@ -49,15 +49,23 @@ export const customerSchema = z
 
 export type Customer = z.infer<typeof customerSchema>;
 
-/** One stable key per customer for caps, locks and the ledger. */
-export const customerKey = (c: Customer): string =>
-  c.id
-    ? `id:${c.id}`
-    : c.mobile
-      ? `mobile:${c.mobile.replace(/^\+/, '')}`
-      : c.external_id
-        ? `external_id:${c.external_id}`
-        : `email:${c.email?.toLowerCase()}`;
+/** Identifiers normalised where Capillary treats them as equal: ids without leading zeros,
+ * mobiles as digits, emails case-insensitively. */
+const norm = {
+  id: (v: string) => v.replace(/^0+(?=\d)/, ''),
+  mobile: (v: string) => v.replace(/\D/g, ''),
+  external_id: (v: string) => v,
+  email: (v: string) => v.toLowerCase(),
+} as const;
+
+/** Every identifier the call names, normalised, in priority order: id, mobile, external_id, email. */
+export const customerIds = (c: Customer): string[] =>
+  (['id', 'mobile', 'external_id', 'email'] as const)
+    .filter((k) => c[k])
+    .map((k) => `${k}:${norm[k](c[k] as string)}`);
+
+/** One stable key per customer for caps, locks and the ledger: the first of customerIds. */
+export const customerKey = (c: Customer): string => customerIds(c)[0];
 
 export const customerLabel = (c: Customer): string => customerKey(c).replace(':', ' ');
 

@@ -13,7 +13,7 @@ export interface ListedTool {
 /**
  * Fields the server adds to every result. The error and dry-run objects are described in one
  * line each rather than field by field: tools/list is paid for in every conversation's context.
- * Their exact shapes are ToolErrorBody (errors.ts) and RequestPreview (http.ts).
+ * Their exact shapes are ToolErrorBody (errors.ts) and RequestPreview (capillary/client.ts).
  */
 export const commonOutput = {
   environment: z.enum(['live', 'sandbox']).describe('sandbox = simulated'),
@@ -77,7 +77,7 @@ const DROP = new Set(['pattern', 'minLength', 'maxLength', 'propertyNames', 'max
  *
  * With `typesOnly` (listed output schemas), also every description and additionalProperties:
  * field names and types (and enums) remain. That still matches every result the tool returns;
- * what each field means is in the README's tool reference and in the result itself. Output
+ * what each field means is in docs/tools.md (the Returns tables) and in the result itself. Output
  * descriptions were a third of tools/list, read in every conversation, for fields whose names
  * already say it.
  */
@@ -147,5 +147,5 @@ const outputSchema = (t: AnyTool, typesOnly: boolean) => {
   return jsonSchema(typesOnly ? full.omit({ truncated: true }) : full, 'output', typesOnly);
 };
 
-/** The output schema with every field's description, for the README. */
+/** The output schema with every field's description, for docs/tools.md. */
 export const describedOutput = (t: AnyTool): Record<string, unknown> => outputSchema(t, false);

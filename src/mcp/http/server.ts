@@ -1,12 +1,9 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from '../../app.js';
 import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConfig } from '../../config.js';
 import type { Started } from '../../start.js';
-import { createServer } from '../server.js';
+import { type ExchangeContext, exchange, ServerPool } from './exchange.js';
 import {
   type AllowedPeers,
   allowedPeers,
@@ -18,9 +15,17 @@ import {
   parseHttpArgs,
   tokenChecker,
 } from './guard.js';
-import { decodeSession, encodeSession, Relay } from './relay.js';
-
-const MAX_IDLE_SERVERS = 256;
+import { Relay } from './relay.js';
+import {
+  acceptsBoth,
+  isJsonContentType,
+  isRequest,
+  isResponse,
+  JSON_HEADERS,
+  type Msg,
+  readBody,
+  reply,
+} from './wire.js';
 
 export interface HttpServerOptions {
   /** Interface to bind; default 127.0.0.1. */
@@ -53,103 +58,20 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 const OK_BODY = '{"status":"ok"}';
 const DRAINING_BODY = '{"status":"draining"}';
 
-/** A JSON-RPC error body with no id: never credentials, stack traces or internals. */
-function reply(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  headers?: Record<string, string>,
-  code = -32000,
-): void {
-  const body = `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(message)}},"id":null}`;
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-type Body = { ok: true; text: string } | { ok: false; tooLarge: boolean };
-
-/** Reads the body up to max bytes; a declared or actual excess stops reading at once. */
-function readBody(req: IncomingMessage, max: number): Promise<Body> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > max) return Promise.resolve({ ok: false, tooLarge: true });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        resolve({ ok: false, tooLarge: true });
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = () =>
-      resolve({
-        ok: true,
-        text: chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8'),
-      });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', () => resolve({ ok: false, tooLarge: false }));
-  });
-}
-
-const isJsonContentType = (ct: string | undefined) => {
-  if (!ct) return false;
-  const semi = ct.indexOf(';');
-  return (semi < 0 ? ct : ct.slice(0, semi)).trim().toLowerCase() === 'application/json';
-};
-
-const acceptsBoth = (accept: string | undefined) =>
-  !!accept && accept.includes('application/json') && accept.includes('text/event-stream');
-
-type Msg = Record<string, unknown>;
-const isResponse = (m: Msg) => !('method' in m) && 'id' in m && ('result' in m || 'error' in m);
-const isRequest = (m: Msg) => typeof m.method === 'string' && 'id' in m;
-const wantsProgress = (m: Msg) =>
-  isRequest(m) &&
-  (m.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken !== undefined;
-
 /**
  * Serves MCP over stateless Streamable HTTP at POST /mcp: one SDK Server and transport per
- * POST, all sharing the one App (ledger, locks, HTTP client). See http-relay.ts for how a tool
- * call's elicitation is answered across POSTs.
+ * POST, all sharing the one App (ledger, locks, HTTP client). See relay.ts for how a tool
+ * call's elicitation is answered across POSTs, and exchange.ts for one POST.
  */
 export async function startHttpServer(app: App, opts: HttpServerOptions = {}): Promise<HttpServerHandle> {
   const bindHost = opts.host ?? '127.0.0.1';
   const maxBody = opts.maxBodyBytes ?? DEFAULTS.httpMaxBodyBytes;
   const checkToken = tokenChecker(opts.token);
   const relay = new Relay();
-  /**
-   * Idle Servers. The SDK forbids reusing a stateless transport, but a Server may connect to a
-   * new transport once closed; building one costs far more than a request (its constructor
-   * sets up a JSON Schema validator), so finished Servers are closed and kept for the next POST.
-   */
-  const servers: Server[] = [];
-  const release = (server: Server) => {
-    // Closing runs the SDK's connection-closed path, which builds an McpError to fail pending
-    // requests (there are none once a POST is answered): without a stack trace it costs far less.
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    let closed: Promise<void>;
-    try {
-      closed = server.close();
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
-    closed.then(
-      () => {
-        if (!draining && servers.length < MAX_IDLE_SERVERS) servers.push(server);
-      },
-      () => {},
-    );
-  };
+  const pool = new ServerPool(app);
   let allowed: AllowedPeers = { hosts: new Set(), origins: new Set() };
   let draining = false;
   /** HTTP requests not yet closed, plus tool calls still running after their client left. */
@@ -161,6 +83,15 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       idleWaiters = [];
       for (const f of w) f();
     }
+  };
+  const ctx: ExchangeContext = {
+    app,
+    relay,
+    pool,
+    begin: () => {
+      busy++;
+    },
+    end: settle,
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -257,94 +188,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
         'retry-after': '1',
       });
     const forSdk = responses ? list.filter((m) => !isResponse(m)) : parsed;
-    await exchange(req, res, forSdk, list, requests, session);
-  };
-
-  /** One POST that carries requests: a fresh Server and transport over the shared app. */
-  const exchange = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-    list: Msg[],
-    requests: number,
-    session: string | undefined,
-  ): Promise<void> => {
-    const init = list.find((m) => m.method === 'initialize') as
-      | { params?: { capabilities?: unknown } }
-      | undefined;
-    if (init) {
-      const sid = encodeSession(init.params?.capabilities);
-      if (sid) res.setHeader('mcp-session-id', sid);
-    }
-    const server = servers.pop() ?? createServer(app);
-    // The per-POST Server never saw initialize: give it what the client declared then (or
-    // nothing, which also clears what a previous POST on this pooled Server set).
-    const caps = decodeSession(session);
-    (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = caps;
-    // The answer is an SSE stream when something may come before it on this POST: the server
-    // asking the human (the client declared elicitation) or progress (a request asked for it).
-    // Those are the only messages the server sends a client unasked (src/mcp/server.ts). Otherwise
-    // it is plain JSON, which spares the SDK a stream per POST.
-    const streamed = !!caps?.elicitation || list.some(wantsProgress);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: !streamed,
-    });
-    let open = requests;
-    let owned: Set<string> | undefined;
-    busy++;
-    let running = true;
-    const finish = () => {
-      if (!running) return;
-      running = false;
-      if (owned) for (const w of owned) relay.forget(w);
-      settle();
-      // Back to the pool once the SDK has finished with this request (after this tick).
-      setImmediate(release, server);
-    };
-    const send = transport.send.bind(transport);
-    transport.send = (msg: JSONRPCMessage, options) => {
-      const m = msg as Msg;
-      if (typeof m.method === 'string') {
-        if ('id' in m) {
-          owned ??= new Set();
-          const wire = relay.register({
-            id: m.id as string | number,
-            session,
-            deliver: (r) => transport.onmessage?.(r),
-          });
-          owned.add(wire);
-          msg = { ...msg, id: wire } as JSONRPCMessage;
-        } else if (m.method === 'notifications/cancelled' && owned) {
-          const params = m.params as { requestId?: string | number } | undefined;
-          const wire = params?.requestId === undefined ? undefined : relay.wireId(owned, params.requestId);
-          if (wire) {
-            relay.forget(wire);
-            owned.delete(wire);
-            msg = { ...msg, params: { ...params, requestId: wire } } as JSONRPCMessage;
-          }
-        }
-      } else if (--open === 0) {
-        // The last response of this POST: after it is handed over, the exchange is over.
-        return send(msg, options).finally(finish);
-      }
-      return send(msg, options);
-    };
-    res.once('close', () => {
-      // The client left while the server waited on it: end those waits, so the call ends.
-      if (running && owned?.size) relay.fail(owned, 'client disconnected');
-    });
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(req, res, body);
-    } catch (e) {
-      app.log.error('HTTP transport error', { error: e instanceof Error ? e.message : String(e) });
-      if (!res.headersSent) reply(res, 500, 'Internal Server Error');
-      else res.destroy();
-      finish();
-    }
-    // Refused before any handler ran (406, bad protocol version...): nothing is running.
-    if (res.statusCode !== 200) finish();
+    await exchange(ctx, req, res, forSdk, list, requests, session);
   };
 
   // Keep-alive longer than the usual 60 s idle timeout of load balancers in front, so they, not
@@ -388,6 +232,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
 
   const drain = async (timeoutMs: number): Promise<boolean> => {
     draining = true;
+    pool.close();
     if (relay.size === 0) stopListening();
     let timer: NodeJS.Timeout | undefined;
     const inTime =

@@ -1,0 +1,105 @@
+/**
+ * The operator's side of an unknown outcome, on the command line (a human, never the model):
+ *   capillary-loyalty-mcp unresolved
+ *   capillary-loyalty-mcp settle --key KEY --as applied|not-applied --by NAME --reason TEXT
+ * An attempt whose outcome is unknown blocks its customer's money calls until an identical repeat
+ * succeeds or an operator settles it here, after checking the customer's balance or Capillary's
+ * records. Each settlement is a ledger line and an audit record naming who and why.
+ */
+import { existsSync } from 'node:fs';
+import { loadLedgerPaths } from './config.js';
+import { AuditLog } from './safety/audit.js';
+import { DEFAULT_HORIZON_MS, FileStore, type LedgerEntry } from './safety/ledger.js';
+
+export const OPERATOR_USAGE = `Usage:
+  capillary-loyalty-mcp unresolved
+      list the attempts whose outcome is unknown (they block their customer's money calls)
+  capillary-loyalty-mcp settle --key KEY --as applied|not-applied --by NAME --reason TEXT
+      settle one by hand, after checking the customer's balance or Capillary's records:
+      applied      the points did move: an identical repeat is replayed, never sent again
+      not-applied  nothing moved: the customer is unblocked and a repeat is sent with a new key
+Reads CAPILLARY_DATA_DIR (and CAPILLARY_AUDIT_LOG) like the server.`;
+
+export class UsageError extends Error {}
+
+function flags(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--') || i + 1 >= argv.length) throw new UsageError(`unexpected argument "${a}"`);
+    out[a.slice(2)] = argv[++i];
+  }
+  return out;
+}
+
+const describe = (e: LedgerEntry) =>
+  `${e.key}  ${e.tool}  customer ${e.customer}  ${e.points} points  status ${e.status}  last sent ${new Date(e.at).toISOString()}`;
+
+export async function runOperatorCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  out: (s: string) => void = (s) => process.stdout.write(s),
+): Promise<void> {
+  const [cmd, ...rest] = argv;
+  const { dataDir, auditLog } = loadLedgerPaths(env);
+  if (!existsSync(dataDir)) throw new UsageError(`no ledger in CAPILLARY_DATA_DIR (${dataDir})`);
+  const store = new FileStore(dataDir, DEFAULT_HORIZON_MS);
+  try {
+    const open = store.unresolvedAll();
+    if (cmd === 'unresolved') {
+      out(open.length ? `${open.map(describe).join('\n')}\n` : 'no unresolved attempts\n');
+      return;
+    }
+    const f = flags(rest);
+    const as = f.as;
+    if (!f.key || (as !== 'applied' && as !== 'not-applied') || !f.by?.trim() || !f.reason?.trim())
+      throw new UsageError('settle needs --key, --as applied|not-applied, --by and --reason');
+    const e = open.find((x) => x.key === f.key);
+    if (!e)
+      throw new UsageError(`no unresolved attempt with key ${f.key} (see: capillary-loyalty-mcp unresolved)`);
+    const by = `${f.by.trim()}: ${f.reason.trim()}`;
+    const now = Date.now();
+    const settled: LedgerEntry =
+      as === 'applied'
+        ? {
+            ...e,
+            status: 'succeeded',
+            updated: now,
+            settled_by: by,
+            result: { note: `settled by hand as applied (${by})` },
+          }
+        : {
+            ...e,
+            status: 'failed',
+            updated: now,
+            settled_by: by,
+            error: {
+              code: 'settled_not_applied',
+              message: `settled by hand as not applied (${by})`,
+              retryable: false,
+              source: 'safety',
+              outcome: 'failed',
+            },
+          };
+    await store.put(settled);
+    const audit = new AuditLog(auditLog);
+    try {
+      await audit.write({
+        time: new Date(now).toISOString(),
+        tool: e.tool,
+        arguments: { customer: e.customer, points: e.points },
+        idempotency_key: e.key,
+        outcome: as === 'applied' ? 'settled_applied' : 'settled_not_applied',
+        settled_by: f.by.trim(),
+        reason: f.reason.trim(),
+        duration_ms: 0,
+        environment: 'live',
+      });
+    } finally {
+      await audit.close();
+    }
+    out(`settled ${e.key} as ${as}\n`);
+  } finally {
+    await store.close();
+  }
+}

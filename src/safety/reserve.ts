@@ -1,0 +1,151 @@
+/**
+ * The ledger's one atomic step, "reserve", decided here and carried out by every store in one
+ * go (the file store under a lock shared by the processes on its data dir, the memory store in
+ * one synchronous turn): look at what the ledger holds for this operation and this customer,
+ * then replay, wait, refuse, or write the pending entry that lets the call be sent.
+ *
+ * The rules, in order:
+ * 1. An agent's key already claimed by a different operation (even one still in flight) is a
+ *    `key_conflict`; a key of a failed attempt is refused (Capillary does not take it again).
+ * 2. An attempt of this customer still in flight (its writer alive, not past the stale bound)
+ *    is waited for: one call per customer at a time, across processes.
+ * 3. An attempt whose outcome is unknown blocks the customer: any other operation is refused
+ *    (`unresolved_attempt`); the identical operation re-sends the same key, at any age (the
+ *    idempotency window never turns an unknown attempt into a new key). A money call whose key
+ *    does not travel upstream cannot be re-sent: it is refused until a human settles it.
+ * 4. The same operation (by meaning) that succeeded within the idempotency window is replayed.
+ * 5. The caps, counted from the ledger at this moment (a re-sent attempt is not counted twice,
+ *    and counts in the window of its latest send).
+ * 6. Otherwise the pending entry is written, durably, before anything is sent.
+ */
+import type { ToolErrorBody } from '../errors.js';
+import { ToolError } from '../errors.js';
+import { type CapLimits, capRefusal } from './caps.js';
+import { mintKey } from './fingerprint.js';
+import type { LedgerEntry } from './ledger.js';
+
+/** What a store shows the decision: read at the moment of the step, under its lock. */
+export interface LedgerView {
+  latest(fingerprint: string): LedgerEntry | undefined;
+  /** The newest entry of an operation by meaning (entries written before meanings: none). */
+  latestByMeaning(meaning: string): LedgerEntry | undefined;
+  byKey(key: string): LedgerEntry | undefined;
+  /** Attempts whose outcome is not known (pending or unknown), at any age, of the customer
+   * named by any of these identities. */
+  unresolved(ids: string[]): LedgerEntry[];
+  spentSince(customer: string, since: number): number;
+}
+
+export interface ReserveAsk {
+  tool: string;
+  /** The call byte for byte: a success with it is replayed. */
+  fingerprint: string;
+  /** The operation by meaning: an unknown attempt with it is re-sent. */
+  meaning: string;
+  customer: string;
+  /** Every identity of the customer the call named (the customer key among them). */
+  ids: string[];
+  points: number;
+  agentKey?: string;
+  keyPrefix: string;
+  keySentUpstream: boolean;
+  now: number;
+  /** How long an identical success is replayed. */
+  windowMs: number;
+  limits: CapLimits;
+  /** This process, as written into its entries ("host:pid:nonce"). */
+  owner: string;
+  /** Whether a pending entry is still being sent by a live writer. */
+  live(e: LedgerEntry): boolean;
+}
+
+export type Decision =
+  | { kind: 'replay'; entry: LedgerEntry }
+  | { kind: 'wait'; on: LedgerEntry }
+  | { kind: 'send'; entry: LedgerEntry; resent?: LedgerEntry };
+
+const refuse = (code: string, message: string, hint: string, extra: Partial<ToolErrorBody> = {}) =>
+  new ToolError({ code, message, hint, retryable: false, source: 'safety', outcome: 'not_sent', ...extra });
+
+const when = (ms: number) => new Date(ms).toISOString();
+
+/** The reserve rules; throws a `not_sent` ToolError for a refusal. Pure: reads only the view. */
+export function decide(view: LedgerView, ask: ReserveAsk): Decision {
+  const { fingerprint: fp, meaning, customer, agentKey, now } = ask;
+  const sameOp = (e: LedgerEntry) => (e.meaning ?? e.fingerprint) === meaning || e.fingerprint === fp;
+  if (agentKey) {
+    const other = view.byKey(agentKey);
+    if (other && !sameOp(other))
+      throw refuse(
+        'key_conflict',
+        `external_reference_number "${agentKey}" was already used for a different ${other.tool} call${other.status === 'pending' ? ' (still in flight)' : ''}.`,
+        'Use a new external_reference_number for a different operation.',
+      );
+    if (other && other.status === 'failed' && other.error?.outcome !== 'not_sent')
+      throw refuse(
+        'key_failed',
+        `external_reference_number "${agentKey}" belongs to a failed attempt; Capillary does not accept it again.`,
+        'Pass a new external_reference_number to try again.',
+      );
+  }
+  let resend: LedgerEntry | undefined;
+  for (const u of view.unresolved(ask.ids)) {
+    if (u.status === 'pending' && ask.live(u)) return { kind: 'wait', on: u };
+    if (!sameOp(u)) throw unresolvedRefusal(u);
+    resend ??= u;
+  }
+  if (resend && !ask.keySentUpstream)
+    throw refuse(
+      'outcome_unknown',
+      `An identical ${ask.tool} call at ${when(resend.at)} has an unknown outcome, and this API cannot deduplicate a re-send, so it is not sent again.`,
+      `Check get_points_balance. An operator settles the attempt (${resend.key}) with \`capillary-loyalty-mcp settle\`; until then money calls for this customer are refused.`,
+      { attempt: attemptOf(resend) },
+    );
+  if (!resend) {
+    // By meaning: a repeat that differs only cosmetically (notes, a `+`, an extra identifier of
+    // the same customer key) is the same operation, replayed. By bytes too, for entries written
+    // before meanings were recorded.
+    for (const prev of [view.latestByMeaning(meaning), view.latest(fp)])
+      if (prev && prev.status === 'succeeded' && prev.result && now - prev.at <= ask.windowMs)
+        return { kind: 'replay', entry: prev };
+  }
+  const counted = resend?.points ?? 0;
+  const spent = view.spentSince(customer, now - 86_400_000) - counted;
+  const capped = capRefusal(ask.limits, ask.points, spent);
+  if (capped) throw capped;
+  const entry: LedgerEntry = {
+    key: resend?.key ?? agentKey ?? mintKey(ask.keyPrefix),
+    fingerprint: fp,
+    meaning,
+    tool: ask.tool,
+    customer,
+    ...(ask.ids.length > 1 ? { ids: ask.ids.filter((i) => i !== customer) } : {}),
+    points: ask.points,
+    status: 'pending',
+    // A re-send counts against the caps in the window of its latest send.
+    at: now,
+    first_at: resend ? (resend.first_at ?? resend.at) : now,
+    updated: now,
+    agent_key: !!agentKey,
+    owner: ask.owner,
+  };
+  return { kind: 'send', entry, resent: resend };
+}
+
+/** What an agent is told about the attempt that blocks a customer. */
+export const attemptOf = (u: LedgerEntry) => ({
+  tool: u.tool,
+  key: u.key,
+  points: u.points,
+  first_sent: when(u.first_at ?? u.at),
+  last_sent: when(u.at),
+});
+
+function unresolvedRefusal(u: LedgerEntry): ToolError {
+  return refuse(
+    'unresolved_attempt',
+    `This customer has a ${u.tool} attempt of ${u.points} points (key ${u.key}, last sent ${when(u.at)}) whose outcome is unknown, so no other money call is sent for them until it is resolved.`,
+    `Two ways out: repeat that identical ${u.tool} call (it is re-sent with the same key, which Capillary deduplicates), or have an operator settle it: \`capillary-loyalty-mcp settle --key ${u.key} --as applied|not-applied\`.`,
+    { attempt: attemptOf(u) },
+  );
+}
