@@ -34,7 +34,6 @@ export interface App {
 /** What the audit writer needs of the app. */
 export const auditSink = (app: App): AuditSink => ({
   audit: app.audit,
-  redactor: app.redactor,
   log: app.log,
   environment: app.config.environment,
 });
@@ -58,8 +57,15 @@ export function selectTools(
   );
 }
 
-/** The process's logger: stderr, every configured secret removed. */
-export const loggerFor = (config: Config) => new Logger(config.logLevel, new Redactor(configSecrets(config)));
+/** The process's redactor (one: OAuth tokens are added to it as issued) and its logger (stderr). */
+export interface Voice {
+  redactor: Redactor;
+  log: Logger;
+}
+export function voiceFor(config: Config): Voice {
+  const redactor = new Redactor(configSecrets(config));
+  return { redactor, log: new Logger(config.logLevel, redactor) };
+}
 
 /** Nothing older than this can change a decision (replay window, 24 h caps). */
 const horizonOf = (config: Config) => Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
@@ -68,7 +74,10 @@ const horizonOf = (config: Config) => Math.max(config.idempotencyWindowMs, DEFAU
  * Opens the PostgreSQL ledger when it is configured (connects, migrates; a clear ConfigError
  * when it cannot): the one store that needs a wait before the app exists. Else undefined.
  */
-export async function openLedger(config: Config, log: Logger): Promise<IdempotencyStore | undefined> {
+export async function openLedger(
+  config: Config,
+  { log, redactor }: Voice,
+): Promise<IdempotencyStore | undefined> {
   if (config.ledger !== 'postgres' || !config.ledgerTarget) return undefined;
   const { PgStore } = await import('./safety/pg-store.js');
   const store = await PgStore.open({
@@ -77,19 +86,19 @@ export async function openLedger(config: Config, log: Logger): Promise<Idempoten
     timeoutMs: config.ledgerTimeoutMs,
     horizonMs: horizonOf(config),
     log: (level, msg, fields) => log.log(level, msg, fields),
+    redactor,
   });
   log.info(`ledger: PostgreSQL at ${store.where} (up to ${config.ledgerPoolSize} connections)`);
   return store;
 }
 
-/** `opened`: the store openLedger() returned, and the logger it reports to. */
+/** `opened`: the store openLedger() returned, and the redactor and logger it was given. */
 export function createApp(
   config: Config,
   allTools: AnyTool[],
-  opened?: { store?: IdempotencyStore; log: Logger },
+  opened?: Voice & { store?: IdempotencyStore },
 ): App {
-  const redactor = new Redactor(configSecrets(config));
-  const log = opened?.log ?? new Logger(config.logLevel, redactor);
+  const { redactor, log } = opened ?? voiceFor(config);
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -103,7 +112,7 @@ export function createApp(
     else
       store =
         config.ledger === 'file'
-          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1)
+          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor)
           : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
@@ -112,7 +121,7 @@ export function createApp(
   }
   if (store instanceof FileStore && store.skipped)
     log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
-  const audit = new AuditLog(config.auditLog);
+  const audit = new AuditLog(config.auditLog, redactor);
   return {
     config,
     log,

@@ -1,4 +1,4 @@
-import { type App, createApp, loggerFor, openLedger } from './app.js';
+import { type App, createApp, openLedger, voiceFor } from './app.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, loadSandboxConfig, type SandboxTarget } from './config.js';
 import { SANDBOX_CREDENTIALS } from './sandbox/credentials.js';
@@ -54,10 +54,10 @@ export async function start(
 
 /** The app, over its ledger: a PostgreSQL ledger is connected and migrated first. */
 async function build(config: Config): Promise<App> {
-  const log = loggerFor(config);
-  const store = await openLedger(config, log);
+  const voice = voiceFor(config);
+  const store = await openLedger(config, voice);
   try {
-    return createApp(config, ALL_TOOLS, { store, log });
+    return createApp(config, ALL_TOOLS, { ...voice, store });
   } catch (e) {
     await store?.close();
     throw e;

@@ -16,7 +16,7 @@
 import pg from 'pg';
 import type { PgTarget } from '../config.js';
 import type { IdempotencyStore, LedgerEntry, LedgerHealth } from './ledger.js';
-import { DEFAULT_HORIZON_MS } from './ledger-index.js';
+import { atTheDoor, DEFAULT_HORIZON_MS } from './ledger-index.js';
 import {
   INSERT_SQL,
   LOCK_SQL,
@@ -58,6 +58,8 @@ export interface PgStoreOptions {
   log?: (level: 'warn' | 'error' | 'info', msg: string, fields?: Record<string, unknown>) => void;
   /** Written into connections (pg_stat_activity). */
   name?: string;
+  /** Applied to what an entry carries from the API (its result and error) before it is written. */
+  redactor?: { value<T>(v: T): T };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,6 +67,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class PgStore implements IdempotencyStore {
   readonly pool: pg.Pool;
   private readonly horizonMs: number;
+  private readonly redactor?: { value<T>(v: T): T };
   private readonly now: () => number;
   private readonly log: NonNullable<PgStoreOptions['log']>;
   /** Writes that did not reach the database, by key (newest wins), retried before any decision. */
@@ -79,6 +82,7 @@ export class PgStore implements IdempotencyStore {
   private constructor(opts: PgStoreOptions) {
     const timeout = opts.timeoutMs ?? 5_000;
     this.horizonMs = opts.horizonMs ?? DEFAULT_HORIZON_MS;
+    this.redactor = opts.redactor;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
     this.where = describeTarget(opts.target);
@@ -240,8 +244,8 @@ export class PgStore implements IdempotencyStore {
     return r.rows[0]?.entry as LedgerEntry | undefined;
   }
 
-  async put(e: LedgerEntry) {
-    await this.query(UPSERT_SQL, row(e));
+  async put(entry: LedgerEntry) {
+    await this.query(UPSERT_SQL, row(atTheDoor(entry, this.redactor)));
   }
 
   /**
@@ -249,7 +253,8 @@ export class PgStore implements IdempotencyStore {
    * without waiting for the WAL flush, like the file ledger's outcome lines (on disk one group
    * commit later): a database crash in that gap leaves the pending entry, read back as unknown.
    */
-  async settle(e: LedgerEntry) {
+  async settle(entry: LedgerEntry) {
+    const e = atTheDoor(entry, this.redactor);
     try {
       await this.flush();
       await this.query(settleSql(e));

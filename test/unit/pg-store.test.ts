@@ -230,6 +230,31 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
     }
   });
 
+  it("what an entry carries from the API passes the server's redactor before it is written", async () => {
+    const url = await createDatabase(cluster, 'door');
+    const secret = 'tok-9f8e7d6c5b4a';
+    const redactor = {
+      value: <T>(v: T): T =>
+        JSON.parse(
+          JSON.stringify(v ?? null)
+            .split(secret)
+            .join('[redacted]'),
+        ),
+    };
+    const s = await open(url, { redactor });
+    try {
+      await s.put(entry('door-1', 'pending', { customer: 'id:door' }));
+      await s.settle(
+        entry('door-1', 'succeeded', { customer: 'id:door', result: { echo: `Bearer ${secret}` } }),
+      );
+      const raw = await s.pool.query('SELECT entry::text AS t FROM capillary_ledger');
+      expect(raw.rows.map((r) => r.t).join('\n')).not.toContain(secret);
+      expect((await s.byKey('door-1'))?.result).toEqual({ echo: 'Bearer [redacted]' });
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a decision reads only through indexes: no sequential scan of the ledger', async () => {
     const url = await createDatabase(cluster, 'plan');
     const s = await open(url);
