@@ -1,5 +1,14 @@
 import type { GetPromptResult, Prompt } from '@modelcontextprotocol/sdk/types.js';
 
+/** The tools a prompt's workflow calls: it is listed only when every one of them is. */
+const NEEDS: Record<string, string[]> = {
+  redeem_points_for_customer: ['get_points_balance', 'check_points_redeemable', 'redeem_points'],
+};
+
+/** The prompts whose tools are all listed: read-only mode (or a deny-list) hides the ones that write. */
+export const promptsFor = (listed: (name: string) => boolean): Prompt[] =>
+  PROMPTS.filter((p) => (NEEDS[p.name] ?? []).every(listed));
+
 export const PROMPTS: Prompt[] = [
   {
     name: 'redeem_points_for_customer',

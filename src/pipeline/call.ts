@@ -6,7 +6,7 @@ import type { App } from '../app.js';
 import { validationError } from '../errors.js';
 import type { Ask } from '../safety/confirm.js';
 import { isSpendTool } from '../toolkit/define.js';
-import { checkArgs, clip, pinProgram } from './args.js';
+import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
 import { deriveOperation } from './operation.js';
 import { plain } from './plain.js';
 import { errorResult, toErrorBody } from './result.js';
@@ -36,6 +36,7 @@ export async function callTool(
     if (app.ready) await app.ready;
     const args = checkArgs(tool, rawArgs ?? {});
     const sendArgs = pinProgram(tool, args, app.config.programId);
+    checkSkipValidation(tool, sendArgs, app.config.allowSkipValidation);
     if (!isSpendTool(tool)) return await plain(app, tool, args, sendArgs, ctx);
     // One customer identity, resolved through the API before anything else (a dry run sends
     // nothing at all, so it keys on the normalised identifiers).
