@@ -187,8 +187,12 @@ class Index implements LedgerView {
     if (money(e)) this.track(e);
     if (e.at < this.now() - this.horizonMs) return;
     this.order.push(e);
-    if (e.kind === 'answer') return this.applyAnswer(e);
-    if (e.kind === 'code') return this.account(e);
+    if (e.kind === 'answer') this.applyAnswer(e);
+    else if (e.kind === 'code') this.account(e);
+    else this.applyAttempt(e);
+  }
+
+  private applyAttempt(e: LedgerEntry): void {
     const old = this.keyMap.get(e.key);
     this.account(e, old);
     this.useApproval(e, old);
