@@ -14,6 +14,10 @@ import {
 } from './helpers/http-server.js';
 import { call, liveEnv } from './helpers/mcp.js';
 
+// A confirmation threshold over HTTP needs an authenticated caller.
+const TOKEN = 'shutdown-test-token-77c1e0b4';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
 /** Every segment of the ledger, in read order. */
 const readLedger = (dir: string) =>
   ledgerFiles(dir).flatMap((f) =>
@@ -91,9 +95,13 @@ describe('graceful shutdown of the HTTP server', () => {
   it('a call waiting on an unanswered confirmation does not hold shutdown past the bound; nothing is sent', async () => {
     slow = await new SlowUpstream(0, redeemReply).start();
     srv = await spawnHttp(
-      liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', MCP_SHUTDOWN_TIMEOUT_MS: '300' }),
+      liveEnv(slow.url, {
+        CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
+        MCP_SHUTDOWN_TIMEOUT_MS: '300',
+        MCP_HTTP_TOKEN: TOKEN,
+      }),
     );
-    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} } });
+    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} }, headers: AUTH });
     let asked!: () => void;
     const wasAsked = new Promise<void>((r) => {
       asked = r;
@@ -115,8 +123,10 @@ describe('graceful shutdown of the HTTP server', () => {
 
   it('while a call waits for a human, new work gets 503 but the answer still gets through', async () => {
     slow = await new SlowUpstream(0, redeemReply).start();
-    srv = await spawnHttp(liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
-    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} } });
+    srv = await spawnHttp(
+      liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', MCP_HTTP_TOKEN: TOKEN }),
+    );
+    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} }, headers: AUTH });
     let asked!: () => void;
     const wasAsked = new Promise<void>((r) => {
       asked = r;
@@ -135,7 +145,11 @@ describe('graceful shutdown of the HTTP server', () => {
     srv.proc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
     const base = `http://127.0.0.1:${srv.port}`;
-    const busy = await raw(`${base}/mcp`, { method: 'POST', headers: MCP_HEADERS, body: rpc('tools/list') });
+    const busy = await raw(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, ...AUTH },
+      body: rpc('tools/list'),
+    });
     expect(busy.status).toBe(503);
     expect(JSON.parse(busy.body)).toMatchObject({ error: { code: -32000 }, id: null });
     const hz = await raw(`${base}/healthz`);

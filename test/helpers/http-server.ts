@@ -162,10 +162,10 @@ export const rpc = (method: string, params: Record<string, unknown> = {}, id: nu
  * when the server is told to stop). `received` resolves when the first request arrives.
  */
 /** A raw initialize that declares elicitation; its answer carries the session id to send back. */
-export const initEliciting = (url: string, name = 'raw') =>
+export const initEliciting = (url: string, name = 'raw', headers: Record<string, string> = {}) =>
   raw(url, {
     method: 'POST',
-    headers: MCP_HEADERS,
+    headers: { ...MCP_HEADERS, ...headers },
     body: rpc('initialize', {
       protocolVersion: '2025-06-18',
       capabilities: { elicitation: {} },
