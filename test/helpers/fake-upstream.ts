@@ -34,16 +34,42 @@ export function onRequest(req: IncomingMessage, then: (rec: Recorded) => void): 
 
 export const LOOKUP_PATH = '/v2/customers/lookup/customerDetails';
 
+/** A customer the look-up knows by several identifiers (see FakeUpstream.customers). */
+export interface LookupCustomer {
+  id: number;
+  mobile?: string;
+  email?: string;
+  external_id?: string;
+}
+
+/** An identifier as the look-up compares it: mobiles as digits, emails case-insensitively. */
+const normLookup = (name: string, value: string) => {
+  const v = value.trim();
+  if (name === 'mobile') return v.replace(/\D/g, '');
+  if (name === 'email') return v.toLowerCase();
+  return v;
+};
+const LOOKUP_FIELD: Record<string, keyof LookupCustomer> = {
+  mobile: 'mobile',
+  email: 'email',
+  externalId: 'external_id',
+};
+
 /**
  * The customer-details look-up every money call makes first (one customer identity): the fakes
- * answer it by themselves, with a customer id that is stable per normalised identifier, and keep
- * it out of `requests` (tests count what the API was asked to do, not who the customer is).
+ * answer it by themselves, and keep it out of `requests` (tests count what the API was asked to
+ * do, not who the customer is). A customer in `table` is found by any of its identifiers; any
+ * other identifier gets a customer id that is stable per normalised identifier.
  */
-export function lookupAnswer(query: Record<string, string>): { status: number; json: unknown } {
+export function lookupAnswer(
+  query: Record<string, string>,
+  table: LookupCustomer[] = [],
+): { status: number; json: unknown } {
   const name = query.identifierName ?? '';
-  let value = (query.identifierValue ?? '').trim();
-  if (name === 'mobile') value = value.replace(/\D/g, '');
-  if (name === 'email') value = value.toLowerCase();
+  const value = normLookup(name, query.identifierValue ?? '');
+  const field = LOOKUP_FIELD[name];
+  const known = field && table.find((c) => c[field] !== undefined && normLookup(name, String(c[field])) === value);
+  if (known) return { status: 200, json: { id: known.id, profiles: [], warnings: [] } };
   let h = 0;
   for (const ch of `${name}:${value}`) h = (h * 31 + ch.codePointAt(0)!) % 900_000;
   return { status: 200, json: { id: 100_000 + h, profiles: [], warnings: [] } };
@@ -57,6 +83,8 @@ export class FakeUpstream {
   readonly requests: Recorded[] = [];
   /** Customer look-ups answered by the fake itself (lookupAnswer). */
   readonly lookups: Recorded[] = [];
+  /** Customers the look-up finds by any of their identifiers. */
+  customers: LookupCustomer[] = [];
   private readonly routes = new Map<string, Route>();
   private readonly counts = new Map<string, number>();
   private server?: Server;
@@ -80,7 +108,7 @@ export class FakeUpstream {
       const key = `${rec.method} ${rec.path}`;
       if (key === `GET ${LOOKUP_PATH}` && !this.routes.has(key)) {
         this.lookups.push(rec);
-        const a = lookupAnswer(rec.query);
+        const a = lookupAnswer(rec.query, this.customers);
         res.writeHead(a.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(a.json));
         return;
