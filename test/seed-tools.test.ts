@@ -55,7 +55,8 @@ describe('the four seed tools over stdio against a recording fake upstream', () 
             },
       )
       .start();
-    mcp = await connectStdio(liveEnv(fake.url));
+    // skip_validation is allowed here: these tests check that every argument reaches the wire.
+    mcp = await connectStdio(liveEnv(fake.url, { CAPILLARY_ALLOW_SKIP_VALIDATION: 'true' }));
   });
   afterAll(async () => {
     await mcp?.close();

@@ -53,7 +53,12 @@ async function fakeCapillary() {
     { orgId: '777', uiToken: CANARY.uiToken },
   );
   const fake = await new FaultUpstream(cap.handle).start();
-  const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug' });
+  // The operator's argument policies off: these runs check that every argument reaches the wire.
+  const env = liveEnv(fake.url, {
+    CAPILLARY_LOG_LEVEL: 'debug',
+    CAPILLARY_ALLOW_SKIP_VALIDATION: 'true',
+    CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR: '1000000',
+  });
   return { cap, fake, env };
 }
 

@@ -251,6 +251,8 @@ describe.skipIf(!hasHttp)('load over Streamable HTTP', () => {
       const env = liveEnv(fake.url, {
         CAPILLARY_LOG_LEVEL: 'warn',
         MCP_HTTP_TOKEN: BEARER,
+        // Codes are sent by the thousand here: the per-customer rate is not what this measures.
+        CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR: '1000000',
         NODE_OPTIONS: `--import=${GC_PRELOAD}`,
       });
       const srv = await spawnHttp(env);
