@@ -68,7 +68,8 @@ export function lookupAnswer(
   const name = query.identifierName ?? '';
   const value = normLookup(name, query.identifierValue ?? '');
   const field = LOOKUP_FIELD[name];
-  const known = field && table.find((c) => c[field] !== undefined && normLookup(name, String(c[field])) === value);
+  const known =
+    field && table.find((c) => c[field] !== undefined && normLookup(name, String(c[field])) === value);
   if (known) return { status: 200, json: { id: known.id, profiles: [], warnings: [] } };
   let h = 0;
   for (const ch of `${name}:${value}`) h = (h * 31 + ch.codePointAt(0)!) % 900_000;
