@@ -79,6 +79,13 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   const log = new Logger(config.logLevel, redactor);
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
+  const byFamily = allTools
+    .filter((t) => !config.excludeTools?.includes(t.name) && !tools.includes(t))
+    .filter((t) => !config.readOnly && (!config.tools?.length || config.tools.includes(t.name)));
+  if (byFamily.length)
+    log.info(
+      `CAPILLARY_EXCLUDE_TOOLS: ${byFamily.map((t) => t.name).join(', ')} excluded too (the same way to move points as an excluded tool); name it in CAPILLARY_TOOLS to keep it`,
+    );
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // Nothing older than this can change a decision (replay window, 24 h caps, confirmation
   // window and cooldown, the code rate's hour).

@@ -348,6 +348,7 @@ describe('least privilege', () => {
     expect(denied.tools).not.toContain('request_points_redemption');
     expect(denied.tools).toContain('reverse_redemption');
     expect(denied.prompts).toEqual([]);
+    expect(denied.m.stderr()).toMatch(/request_points_redemption excluded too/);
     const r = await call(denied.m.client, 'request_points_redemption', {
       entity: { till_id: '1' },
       customer: { mobile: ASHA.mobile },

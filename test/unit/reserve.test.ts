@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ToolError } from '../../src/errors.js';
 import { runOperatorCli, UsageError } from '../../src/operator-cli.js';
+import { QUESTION_TTL_MS, Questions } from '../../src/safety/confirm.js';
 import { FileStore, type LedgerEntry, MemoryStore } from '../../src/safety/ledger.js';
 import { moneyOutcome, provesRefusal } from '../../src/safety/outcome.js';
 import { decide, decideCode, type ReserveAsk } from '../../src/safety/reserve.js';
@@ -234,6 +235,22 @@ describe('limits in the reserve step', () => {
       'code_rate_limited',
     );
     expect((await s.peek((v) => decideCode(v, { ...code, now: NOW + 3_600_001 }))).kind).toBe('send');
+  });
+});
+
+describe('confirmation questions', () => {
+  it("an answer counts only for the server's own question: once, in time, about the same operation", () => {
+    const qs = new Questions();
+    const a = qs.ask('fp-a', NOW);
+    expect(a.id).toMatch(/^q-[0-9a-f-]{36}$/);
+    expect(qs.ask('fp-a', NOW).id).not.toBe(a.id);
+    expect(qs.take(a.id, 'fp-a', NOW + 1000)).toBe(true);
+    expect(qs.take(a.id, 'fp-a', NOW + 1000)).toBe(false);
+    const late = qs.ask('fp-a', NOW);
+    expect(qs.take(late.id, 'fp-a', NOW + QUESTION_TTL_MS + 1)).toBe(false);
+    const other = qs.ask('fp-a', NOW);
+    expect(qs.take(other.id, 'fp-b', NOW)).toBe(false);
+    expect(qs.take('q-guessed', 'fp-a', NOW)).toBe(false);
   });
 });
 
