@@ -119,7 +119,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
     store,
     audit,
     locks: new KeyedLock(),
-    identity: new IdentityResolver({ client }),
+    identity: new IdentityResolver({ client }, config.identityCacheMs),
     questions: new Questions(),
     inflight,
     tools: new Map(tools.map((t) => [t.name, t])),

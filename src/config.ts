@@ -11,6 +11,7 @@ export const DEFAULTS = {
   confirmWindowSeconds: 86_400,
   confirmCooldownSeconds: 3_600,
   maxCodesPerCustomerPerHour: 3,
+  identityCacheSeconds: 300,
 } as const;
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
@@ -51,6 +52,11 @@ export const ENV_VARS = [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
     'How long an identical redemption is replayed instead of sent again.',
     String(DEFAULTS.idempotencyWindowSeconds),
+  ],
+  [
+    'CAPILLARY_IDENTITY_CACHE_SECONDS',
+    "How long a customer identifier's resolved Capillary id is reused before it is looked up again (0: every money call looks it up).",
+    String(DEFAULTS.identityCacheSeconds),
   ],
   ['CAPILLARY_AUDIT_LOG', 'Audit log file (one JSON line per mutating attempt).', '<data dir>/audit.jsonl'],
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
@@ -156,6 +162,8 @@ export interface Config {
   dataDir: string;
   ledger: 'file' | 'memory';
   idempotencyWindowMs: number;
+  /** How long a resolved customer identifier is cached. */
+  identityCacheMs: number;
   auditLog: string;
   maxPointsPerRedemption?: number;
   maxPointsPerCustomerPerDay?: number;
@@ -228,9 +236,17 @@ function reader(env: Env, problems: string[]) {
     try {
       const u = new URL(v);
       if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
+      // Capillary takes no credentials in the URL: with them nothing could ever be sent, and the
+      // URL would carry a secret into previews and payloads. Never printed.
+      if (u.username || u.password) {
+        problems.push(
+          `${k} must not carry credentials (user:password@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD, or the OAuth pair, instead`,
+        );
+        return undefined;
+      }
       return v.replace(/\/+$/, '');
     } catch {
-      problems.push(`${k} must be an http(s) URL (got "${v}")`);
+      problems.push(`${k} must be an http(s) URL`);
       return undefined;
     }
   };
@@ -332,6 +348,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     idempotencyWindowMs:
       (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
+    identityCacheMs:
+      (num('CAPILLARY_IDENTITY_CACHE_SECONDS', { min: 0 }) ?? DEFAULTS.identityCacheSeconds) * 1000,
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
     maxPointsPerServerPerDay: num('CAPILLARY_MAX_POINTS_PER_SERVER_PER_DAY', { min: 0 }),

@@ -66,7 +66,7 @@ export default defineTool({
     key: (a) => a.external_reference_number,
     keyPrefix: 'mcp-req',
     keySentUpstream: true,
-    autoResend: false,
+    resendable: false,
   },
   request: (a, ctx) => ({
     method: 'POST',

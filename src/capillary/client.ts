@@ -360,12 +360,3 @@ export class CapillaryClient {
     }
   }
 }
-
-export { checkEnvelope } from './envelope.js';
-export type {
-  RequestPreview,
-  ResponseHeaders,
-  SendOptions,
-  UpstreamRequest,
-  UpstreamResponse,
-} from './types.js';

@@ -2,11 +2,13 @@
 // check its arguments, derive the operation once (money tools), dispatch, shape the result.
 // Nothing here throws to the transport.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from '../app.js';
-import { validationError } from '../errors.js';
+import { type App, auditSink } from '../app.js';
+import { ToolError, validationError } from '../errors.js';
+import { recordAudit } from '../safety/audit.js';
 import type { Ask } from '../safety/confirm.js';
 import { isSpendTool } from '../toolkit/define.js';
 import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
+import type { Identity } from './identity.js';
 import { deriveOperation } from './operation.js';
 import { plain } from './plain.js';
 import { errorResult, toErrorBody } from './result.js';
@@ -41,9 +43,24 @@ export async function callTool(
     // One customer identity, resolved through the API before anything else (a dry run sends
     // nothing at all, so it keys on the normalised identifiers).
     const { customer, group } = tool.spend.whose(sendArgs);
-    const who = sendArgs.dry_run
-      ? app.identity.local(customer, group)
-      : await app.identity.resolve(customer, group, ctx.signal);
+    let who: Identity;
+    if (sendArgs.dry_run) who = app.identity.local(customer, group);
+    else
+      try {
+        who = await app.identity.resolve(customer, group, ctx.signal);
+      } catch (e) {
+        // Nothing was sent; the attempt is audited all the same.
+        const body = e instanceof ToolError ? e.body : undefined;
+        await recordAudit(auditSink(app), {
+          tool: tool.name,
+          args,
+          outcome: 'not_sent',
+          started: Date.now(),
+          status: body?.http_status,
+          code: body?.code,
+        });
+        throw e;
+      }
     return await spend(app, deriveOperation(tool, args, sendArgs, who), ctx);
   } catch (e) {
     return errorResult(app, toErrorBody(app.log, e, tool));

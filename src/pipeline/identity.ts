@@ -6,15 +6,14 @@
  * are normalised where Capillary treats them as equal first (fields.ts: customerIds). A given `id`
  * is Capillary's id already; every other identifier is looked up, and all must name one customer.
  * An identifier that cannot be resolved is refused before anything is sent. A group redemption
- * is keyed on the group (its pool is what it draws from). Look-ups are cached briefly.
+ * is keyed on the group (its pool is what it draws from). Look-ups are cached briefly
+ * (CAPILLARY_IDENTITY_CACHE_SECONDS).
  */
 import type { App } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
 import { type Customer, customerIds, type Group } from '../toolkit/fields.js';
 
-/** How long a resolved identifier is trusted. */
-export const IDENTITY_TTL_MS = 5 * 60_000;
 const MAX_CACHED = 10_000;
 
 export interface Identity {
@@ -41,7 +40,11 @@ export function groupKey(g: Group): string {
 
 export class IdentityResolver {
   private readonly cache = new Map<string, { id: string; until: number }>();
-  constructor(private readonly app: Pick<App, 'client'>) {}
+  constructor(
+    private readonly app: Pick<App, 'client'>,
+    /** How long a resolved identifier is reused (CAPILLARY_IDENTITY_CACHE_SECONDS). */
+    private readonly ttlMs: number,
+  ) {}
 
   /** The identity without asking the API (dry runs): the normalised identifiers only. */
   local(customer: Customer, group?: Group): Identity {
@@ -98,8 +101,8 @@ export class IdentityResolver {
           outcome: 'not_sent',
           field: 'customer',
         });
-      // Nothing reached the API (connection refused, cancelled): that error says it best.
-      if (e instanceof ToolError && e.body.source === 'network' && e.body.outcome === 'not_sent') throw e;
+      // Nothing was sent (connection refused, cancelled, no OAuth token): that error says it best.
+      if (e instanceof ToolError && e.body.outcome === 'not_sent') throw e;
       const why = e instanceof ToolError ? e.body.message : String(e);
       throw notSent(
         'identity_unavailable',
@@ -118,7 +121,7 @@ export class IdentityResolver {
         true,
       );
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(ident, { id, until: Date.now() + IDENTITY_TTL_MS });
+    if (this.ttlMs > 0) this.cache.set(ident, { id, until: Date.now() + this.ttlMs });
     return id;
   }
 }

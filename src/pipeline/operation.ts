@@ -33,8 +33,8 @@ export interface Operation {
   keyPrefix: string;
   /** Whether the key travels upstream, so a re-send is deduplicated there. */
   keySentUpstream: boolean;
-  /** Whether the client may re-send the request by itself (the API dedupes that very request). */
-  autoResend: boolean;
+  /** Whether a re-send of this very request is a no-op upstream (see SpendSpec.resendable). */
+  resendable: boolean;
   /** One line for a human: what will happen. */
   describe: string;
   /** Everything that makes the operation, for a human's confirmation: label and value. */
@@ -65,7 +65,7 @@ export function deriveOperation(
     agentKey,
     keyPrefix: spec.keyPrefix,
     keySentUpstream: spec.keySentUpstream,
-    autoResend: spec.autoResend ?? spec.keySentUpstream,
+    resendable: spec.resendable ?? spec.keySentUpstream,
     describe: spec.describe(args),
     facts: factsOf(tool, sendArgs, who, spec.moved ? spec.moved(args) : points),
   };

@@ -2,7 +2,7 @@
 // when they write.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
-import { checkEnvelope } from '../capillary/client.js';
+import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
 import { recordAudit } from '../safety/audit.js';
 import { PROCESS_OWNER } from '../safety/dir-lock.js';

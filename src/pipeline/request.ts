@@ -1,7 +1,7 @@
 // Building the one upstream request from a tool's mapping: the tool sees the config it needs,
 // never the credentials, except as the redacted or real header its payload embeds.
 import type { App } from '../app.js';
-import type { UpstreamRequest } from '../capillary/client.js';
+import type { UpstreamRequest } from '../capillary/types.js';
 import type { AnyTool, ToolContext } from '../toolkit/define.js';
 
 export function toolContext(app: App, key?: string, embeddedAuth?: Record<string, string>): ToolContext {

@@ -2,7 +2,7 @@
 // confirmation, one call per customer at a time, and the outcome rules once an answer is in.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
-import { checkEnvelope } from '../capillary/client.js';
+import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
 import { type AuditEvent, recordAudit } from '../safety/audit.js';
 import { askHuman, type HumanDeps, type Question, whyAsked } from '../safety/confirm.js';
@@ -35,7 +35,7 @@ function askFor(app: App, op: Operation, approval?: string): ReserveAsk {
     moved: op.moved,
     agentKey: op.agentKey,
     keyPrefix: op.keyPrefix,
-    keySentUpstream: op.keySentUpstream,
+    resendable: op.resendable,
     now,
     windowMs: app.config.idempotencyWindowMs,
     limits: c,
@@ -215,7 +215,7 @@ async function sendOnce(
     const req = await buildRequest(app, tool, op.sendArgs, key);
     res = await app.client.send(req, {
       mutating: true,
-      resendable: op.autoResend,
+      resendable: op.resendable,
       signal: ctx.signal,
       onRetry: ctx.progress,
     });
@@ -280,8 +280,8 @@ async function failed(
     return new ToolError({
       ...e.body,
       outcome: 'unknown',
-      retryable: op.keySentUpstream,
-      hint: op.keySentUpstream
+      retryable: op.resendable,
+      hint: op.resendable
         ? `The outcome is unknown: points may have been deducted. Repeat the identical call: the server re-sends it with the same external_reference_number (${entry.key}), which Capillary deduplicates. Do not change the points or pass a new key; other money calls for this customer are refused until this one is resolved.`
         : `The outcome is unknown: points may have moved. This call cannot be re-sent safely (the API has no key for it). Check get_points_balance; an operator settles the attempt (${entry.key}) with \`capillary-loyalty-mcp settle\`. Until then money calls for this customer are refused.`,
     });

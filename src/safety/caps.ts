@@ -8,7 +8,7 @@
  */
 import { type ErrorSource, ToolError, type ToolErrorBody } from '../errors.js';
 import { pointsString } from '../toolkit/fields.js';
-import { ALL } from './ledger.js';
+import { ALL } from './ledger-index.js';
 import type { LedgerView } from './reserve.js';
 
 export const DAY_MS = 86_400_000;

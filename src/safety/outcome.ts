@@ -12,8 +12,10 @@
  *   reset, a timeout, a 2xx that is not a success envelope. Points may have moved.
  *
  * A re-send of an attempt whose outcome is unknown is settled only by an answer about its key:
- * a success (Capillary returns the original result for a key it has). Any refusal of the re-send
- * says nothing about the first attempt, which may have been applied, so it stays unknown.
+ * a success (Capillary returns the original result for a key it has), or a documented refusal of
+ * the item itself (813, 816, ...): Capillary answers a key it committed with the original result,
+ * so a refusal of the item proves the key was never committed. A request-level refusal (401, 429,
+ * 521, ...) says nothing about the first attempt, which may have been applied: it stays unknown.
  */
 import { type AnswerReading, ToolError } from '../errors.js';
 
@@ -71,6 +73,10 @@ export function provesRefusal(r: EnvelopeReading | undefined): boolean {
 export function moneyOutcome(e: unknown, resend: boolean): MoneyOutcome {
   if (!(e instanceof ToolError)) return 'unknown';
   if (e.body.outcome === 'not_sent') return 'not_sent';
-  if (resend) return 'unknown';
-  return provesRefusal(e.reading) ? 'failed' : 'unknown';
+  if (!provesRefusal(e.reading)) return 'unknown';
+  if (!resend) return 'failed';
+  const r = e.reading!;
+  const aboutTheItem =
+    (r.form === 'v1.1' && r.level === 'item') || (r.form === 'v2' && OUTCOME_TABLE.v2.has(String(r.code)));
+  return aboutTheItem ? 'failed' : 'unknown';
 }

@@ -80,7 +80,8 @@ export interface ReserveAsk {
   moved?: number | 'all';
   agentKey?: string;
   keyPrefix: string;
-  keySentUpstream: boolean;
+  /** Whether a re-send of the request is a no-op upstream (its key deduplicates it there). */
+  resendable: boolean;
   now: number;
   /** How long an identical success is replayed. */
   windowMs: number;
@@ -133,7 +134,7 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
     if (!sameOp(u)) throw unresolvedRefusal(u);
     resend ??= u;
   }
-  if (resend && !ask.keySentUpstream)
+  if (resend && !ask.resendable)
     throw refuse(
       'outcome_unknown',
       `An identical ${ask.tool} call at ${when(resend.at)} has an unknown outcome, and this API cannot deduplicate a re-send, so it is not sent again.`,

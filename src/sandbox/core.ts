@@ -2,12 +2,13 @@
  * What every sandbox endpoint shares: the Reply type and its envelopes, small readers for JSON
  * values, and SandboxCore (the state, the clock, persistence after a mutation, and the fault
  * customers). The endpoints themselves live in ./endpoints/, one file per family, like tools/.
- * No I/O here except Store.persist() after a mutation.
+ * No I/O here except saving the state file after a mutation.
  */
 import { SANDBOX_CREDENTIALS } from './credentials.js';
 import { scalarText } from './points.js';
 import type { FaultKind } from './seed.js';
 import type { CustomerRec, Store } from './state.js';
+import { saveState } from './state-file.js';
 
 export type Version = 'v1' | 'v2';
 
@@ -45,6 +46,17 @@ export const isTrue = (v: string | null | undefined) => v != null && v.trim().to
 export function text(v: unknown): string | null {
   const t = scalarText(v);
   return t === undefined || t === '' ? null : t;
+}
+
+/** Query parameters from a JSON object of scalars (a workflow request's embedded queryParams). */
+export function queryOf(v: unknown): URLSearchParams {
+  const q = new URLSearchParams();
+  if (!isObj(v)) return q;
+  for (const [k, x] of Object.entries(v)) {
+    const t = scalarText(x);
+    if (t !== undefined) q.set(k, t);
+  }
+  return q;
 }
 
 export function reply(status: number, body: unknown, headers?: Record<string, string>): Reply {
@@ -112,7 +124,7 @@ export class SandboxCore {
 
   /** Persist the state (when a state file is set): called after every mutation. */
   commit(): void {
-    this.store.persist(this.now());
+    saveState(this.store, this.now());
   }
 
   /** Consume one fault occurrence for this customer, if any. */

@@ -8,7 +8,8 @@ import { SandboxCore } from './core.js';
 import { cloneJson } from './exact-json.js';
 import { DEFAULT_SEED, loadSeedFile, type SandboxSeed, validateSeed } from './seed.js';
 import { createRequestListener } from './server.js';
-import { readStateFile, Store } from './state.js';
+import { Store } from './state.js';
+import { readStateFile, saveState } from './state-file.js';
 import { computeStats, type SandboxStats } from './stats.js';
 
 export { basicAuthHeader, md5hex, SANDBOX_CREDENTIALS } from './credentials.js';
@@ -22,7 +23,7 @@ export type {
   SandboxSeedPromised,
 } from './seed.js';
 export { DEFAULT_SEED, loadSeedFile, SeedError, validateSeed } from './seed.js';
-export { StateFileError } from './state.js';
+export { StateFileError } from './state-file.js';
 export type { SandboxStats, Tally, TallyBy } from './stats.js';
 export type { SandboxSeed };
 
@@ -70,7 +71,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
           ? loadSeedFile(opts.seed)
           : validateSeed(opts.seed);
     store = Store.fromSeed(seed, opts.statePath);
-    store.persist(now()); // creates the state file when a path is set
+    saveState(store, now()); // creates the state file when a path is set
   }
   const core = new SandboxCore(store, {
     now,

@@ -57,9 +57,35 @@ export interface SandboxSeedCustomer {
   fault?: SandboxSeedFault;
 }
 
+/**
+ * A group (Capillary's user group 2, e.g. a family) whose members redeem from one pooled balance
+ * through the redeem call's `user_group2_*` parameters.
+ */
+export interface SandboxSeedGroup {
+  /** the group id (`user_group2_id`) */
+  id: number;
+  /** `user_group2_external_id` */
+  external_id?: string;
+  name?: string;
+  /** customer id of the primary member (`user_group2_primary_user_*`); one of `members` */
+  primary_member: number;
+  /** customer ids of every member, the primary one included; a customer is in at most one group */
+  members: number[];
+  /** the pooled balance; number or decimal string, at most 3 decimals */
+  points: number | string;
+  /** false: the group has no points redemption configured, its redemptions get 828 (default true) */
+  redemption_configured?: boolean;
+  /**
+   * true: Capillary's ENABLE_GROUP_PROGRAMS_REDEMPTION applies to this group (an organization
+   * setting, set per group here): a member's redemption without `user_group2_*` gets 3316
+   */
+  enable_group_programs_redemption?: boolean;
+}
+
 export interface SandboxSeed {
   description?: string;
   customers: SandboxSeedCustomer[];
+  groups?: SandboxSeedGroup[];
 }
 
 export const DEFAULT_SEED: SandboxSeed = {
@@ -95,6 +121,38 @@ export const DEFAULT_SEED: SandboxSeed = {
     { id: 599, mobile: '919000000599', points: 10000, fault: { kind: 'lost_response' } },
     { id: 521, mobile: '919000000521', points: 10000, fault: { kind: 'locked_521' } },
     { id: 429, mobile: '919000000429', points: 10000, fault: { kind: 'rate_limited_429' } },
+    { id: 201, mobile: '919000000201', email: 'ravi@example.com', points: 100 },
+    { id: 202, mobile: '919000000202', points: 50 },
+    { id: 203, mobile: '919000000203', points: 100 },
+    { id: 204, mobile: '919000000204', points: 100 },
+  ],
+  groups: [
+    {
+      id: 9001,
+      external_id: 'GRP-9001',
+      name: 'Rao family',
+      primary_member: 201,
+      members: [201, 202],
+      points: 3000,
+    },
+    {
+      id: 9002,
+      external_id: 'GRP-9002',
+      name: 'No redemption configured',
+      primary_member: 203,
+      members: [203],
+      points: 500,
+      redemption_configured: false,
+    },
+    {
+      id: 9003,
+      external_id: 'GRP-9003',
+      name: 'Group programs redemption on',
+      primary_member: 204,
+      members: [204],
+      points: 800,
+      enable_group_programs_redemption: true,
+    },
   ],
 };
 
@@ -180,11 +238,31 @@ const customerSchema = z.strictObject(
   { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
 );
 
+const groupSchema = z.strictObject(
+  {
+    id: positiveInt(),
+    external_id: z
+      .string({ error: 'expected a string' })
+      .min(1, { error: 'expected a non-empty string' })
+      .optional(),
+    name: z.string({ error: 'expected a string' }).optional(),
+    primary_member: positiveInt('a customer id'),
+    members: z
+      .array(positiveInt('a customer id'), { error: 'expected an array of customer ids' })
+      .min(1, { error: 'expected at least one member' }),
+    points: pointsField(true),
+    redemption_configured: z.boolean({ error: 'expected true or false' }).optional(),
+    enable_group_programs_redemption: z.boolean({ error: 'expected true or false' }).optional(),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
+);
+
 const seedSchema = z
   .strictObject(
     {
       description: z.string({ error: 'expected a string' }).optional(),
       customers: z.array(customerSchema, { error: 'expected an array of customers' }),
+      groups: z.array(groupSchema, { error: 'expected an array of groups' }).optional(),
     },
     { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
   )
@@ -212,7 +290,36 @@ const seedSchema = z
         } else seen.set(k, i);
       }
     });
+    checkGroups(seed, ctx);
   });
+
+/** Group ids and external ids unique; members are seeded customers, each in at most one group. */
+function checkGroups(seed: z.infer<typeof seedSchema>, ctx: z.RefinementCtx): void {
+  const customerIds = new Set(seed.customers.map((c) => c.id));
+  const groupIds = new Map<string, number>();
+  const memberOf = new Map<number, number>();
+  (seed.groups ?? []).forEach((g, i) => {
+    const issue = (path: PropertyKey[], message: string) =>
+      ctx.addIssue({ code: 'custom', path: ['groups', i, ...path], message });
+    for (const [field, kind, value] of [
+      ['id', 'id', String(g.id)],
+      ['external_id', 'externalId', g.external_id],
+    ] as const) {
+      const norm = value === undefined ? null : normalizeIdentifier(kind, value);
+      if (norm === null) continue;
+      const prev = groupIds.get(`${kind}\u0000${norm}`);
+      if (prev !== undefined) issue([field], `duplicate ${field} (already used by groups[${prev}])`);
+      else groupIds.set(`${kind}\u0000${norm}`, i);
+    }
+    g.members.forEach((m, j) => {
+      if (!customerIds.has(m)) issue(['members', j], `no customer with id ${m}`);
+      const prev = memberOf.get(m);
+      if (prev !== undefined) issue(['members', j], `customer ${m} is already a member of groups[${prev}]`);
+      else memberOf.set(m, i);
+    });
+    if (!g.members.includes(g.primary_member)) issue(['primary_member'], 'expected one of members');
+  });
+}
 
 /** Thrown for an invalid seed; message names the file, line/column and field. */
 export class SeedError extends Error {

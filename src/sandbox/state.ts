@@ -1,21 +1,8 @@
 /**
- * Sandbox state: customers, redemptions, idempotency keys, validation codes and workflow
- * requests, with indexes for O(1) lookups, and optional atomic persistence.
+ * Sandbox state: customers, groups, redemptions, idempotency keys, validation codes and workflow
+ * requests, with indexes for O(1) lookups. Reading and writing the state file: state-file.ts.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { z } from 'zod';
-import { parseJsonExact, stringifyExact } from './exact-json.js';
 import { type IdentifierKind, normalizeIdentifier } from './identity.js';
 import { parseMilli } from './points.js';
 import type { EventName, FaultKind, SandboxSeed } from './seed.js';
@@ -53,6 +40,22 @@ export interface CustomerRec {
   fault: FaultRec | null;
 }
 
+export interface GroupRec {
+  id: number;
+  externalId: string | null;
+  name: string | null;
+  primaryMemberId: number;
+  memberIds: number[];
+  /** the pooled balance */
+  pointsMilli: number;
+  /** lifetime redeemed from the pool (gross) */
+  redeemedMilli: number;
+  /** lifetime reversed into the pool */
+  reversedMilli: number;
+  redemptionConfigured: boolean;
+  enableGroupProgramsRedemption: boolean;
+}
+
 export interface ReversalRec {
   reversalId: string;
   pointsMilli: number;
@@ -64,6 +67,8 @@ export interface RedemptionRec {
   /** numeric id (updateRedemption "id", side effect id) */
   id: number;
   customerId: number;
+  /** the group whose pool paid for it (a group redemption), or null */
+  groupId: number | null;
   pointsMilli: number;
   balanceAfterMilli: number;
   programId: number;
@@ -120,6 +125,8 @@ export interface StateData {
   savedAt: number;
   seq: { redemption: number; effect: number };
   customers: CustomerRec[];
+  /** absent in state files written before groups existed */
+  groups?: GroupRec[];
   redemptions: RedemptionRec[];
   idempotency: Record<string, IdemRec>;
   otps: OtpRec[];
@@ -139,6 +146,11 @@ export class Store {
   readonly customers = new Map<number, CustomerRec>();
   /** `${kind}:${normalised value}` -> customer, for every identifier of every customer */
   private readonly byIdentifier = new Map<string, CustomerRec>();
+  readonly groups = new Map<number, GroupRec>();
+  /** `${kind}:${normalised value}` -> group, for its id and external id */
+  private readonly groupByIdentifier = new Map<string, GroupRec>();
+  /** customer id -> the group the customer is a member of */
+  private readonly groupByMember = new Map<number, GroupRec>();
   readonly redemptions = new Map<string, RedemptionRec>();
   readonly idempotency = new Map<string, IdemRec>();
   /** key `${customerId}:${pointsMilli}` */
@@ -146,6 +158,7 @@ export class Store {
   readonly requests = new Map<string, WorkflowRec>();
   seq = { redemption: 396000, effect: 27141000 };
 
+  /** @param statePath where state-file.ts persists this store after every mutation, if anywhere */
   constructor(readonly statePath?: string) {}
 
   addCustomer(c: CustomerRec): void {
@@ -161,6 +174,29 @@ export class Store {
       const key = value === null ? null : normalizeIdentifier(kind, value);
       if (key !== null) this.byIdentifier.set(`${kind}:${key}`, c);
     }
+  }
+
+  addGroup(g: GroupRec): void {
+    this.groups.set(g.id, g);
+    for (const [kind, value] of [
+      ['id', String(g.id)],
+      ['externalId', g.externalId],
+    ] as const) {
+      const key = value === null ? null : normalizeIdentifier(kind, value);
+      if (key !== null) this.groupByIdentifier.set(`${kind}:${key}`, g);
+    }
+    for (const m of g.memberIds) this.groupByMember.set(m, g);
+  }
+
+  /** The group a group id (`id`) or group external id (`externalId`) names. */
+  findGroup(kind: 'id' | 'externalId', value: string): GroupRec | null {
+    const key = normalizeIdentifier(kind, value);
+    return key === null ? null : (this.groupByIdentifier.get(`${kind}:${key}`) ?? null);
+  }
+
+  /** The group this customer is a member of, if any. */
+  groupOf(customerId: number): GroupRec | null {
+    return this.groupByMember.get(customerId) ?? null;
   }
 
   /** The customer an identifier names, compared the way Capillary compares it (identity.ts). */
@@ -195,6 +231,20 @@ export class Store {
         fault: c.fault ? { kind: c.fault.kind, remaining: c.fault.times ?? null } : null,
       });
     }
+    for (const g of seed.groups ?? []) {
+      st.addGroup({
+        id: g.id,
+        externalId: g.external_id ?? null,
+        name: g.name ?? null,
+        primaryMemberId: g.primary_member,
+        memberIds: [...g.members],
+        pointsMilli: milliOf(g.points),
+        redeemedMilli: 0,
+        reversedMilli: 0,
+        redemptionConfigured: g.redemption_configured !== false,
+        enableGroupProgramsRedemption: g.enable_group_programs_redemption === true,
+      });
+    }
     return st;
   }
 
@@ -205,6 +255,7 @@ export class Store {
       savedAt: now,
       seq: { ...this.seq },
       customers: [...this.customers.values()],
+      groups: [...this.groups.values()],
       redemptions: [...this.redemptions.values()],
       idempotency: Object.fromEntries(this.idempotency),
       otps: [...this.otps.values()],
@@ -216,17 +267,13 @@ export class Store {
     const st = new Store(statePath);
     st.seq = { ...data.seq };
     for (const c of data.customers) st.addCustomer({ ...c, cardNumber: c.cardNumber ?? null });
-    for (const r of data.redemptions) st.redemptions.set(r.redemptionId, r);
+    for (const g of data.groups ?? []) st.addGroup(g);
+    for (const r of data.redemptions)
+      st.redemptions.set(r.redemptionId, { ...r, groupId: r.groupId ?? null });
     for (const [k, v] of Object.entries(data.idempotency)) st.idempotency.set(k, v);
     for (const o of data.otps) st.otps.set(`${o.customerId}:${o.pointsMilli}`, o);
     for (const w of data.requests) st.requests.set(w.requestId, w);
     return st;
-  }
-
-  /** Write the state atomically (temp file in the same dir, fsync, rename) if a path is set. */
-  persist(now: number): void {
-    if (!this.statePath) return;
-    writeAtomic(this.statePath, stringifyExact(this.toData(now)));
   }
 }
 
@@ -234,169 +281,4 @@ function milliOf(v: number | string): number {
   const p = parseMilli(v);
   if (!p.ok) throw new Error(`invalid points value ${JSON.stringify(v)}`);
   return p.milli;
-}
-
-export function writeAtomic(path: string, text: string): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomId(8)}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* ignore */
-    }
-    throw err;
-  }
-  // make the rename itself durable (best effort: not every platform can fsync a directory)
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    /* ignore */
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// state file validation (structure only; a file that fails is never silently replaced)
-
-const nullableStr = z.string().nullable();
-const milli = z.number().int().safe();
-const stateSchema = z.object({
-  format: z.literal('capillary-sandbox-state'),
-  version: z.literal(1),
-  savedAt: z.number(),
-  seq: z.object({ redemption: z.number().int(), effect: z.number().int() }),
-  customers: z.array(
-    z.object({
-      id: z.number().int(),
-      mobile: z.string(),
-      email: nullableStr,
-      externalId: nullableStr,
-      /** absent in state files written before card numbers existed */
-      cardNumber: nullableStr.optional(),
-      pointsMilli: milli.nonnegative(),
-      redeemedMilli: milli,
-      reversedMilli: milli,
-      promised: z.array(
-        z.object({
-          billNumber: z.string(),
-          pointsMilli: milli,
-          programId: z.number().int(),
-          itemCode: nullableStr,
-          lineItemId: z.number().int().nullable(),
-          eventName: z.string(),
-          eventLogId: z.number().int().nullable(),
-          unlockedAt: z.number().nullable(),
-        }),
-      ),
-      requiresValidation: z.boolean(),
-      fault: z.object({ kind: z.string(), remaining: z.number().int().nullable() }).nullable(),
-    }),
-  ),
-  redemptions: z.array(
-    z.object({
-      redemptionId: z.string(),
-      id: z.number().int(),
-      customerId: z.number().int(),
-      pointsMilli: milli,
-      balanceAfterMilli: milli,
-      programId: z.number().int(),
-      transactionNumber: z.string(),
-      billNumber: z.string(),
-      billId: nullableStr,
-      notes: z.string(),
-      purpose: z.string(),
-      validationCode: z.string(),
-      externalReferenceNumber: nullableStr,
-      redemptionTime: nullableStr,
-      customFields: z.unknown(),
-      createdAt: z.number(),
-      updatedAt: z.number().nullable(),
-      reversedMilli: milli,
-      reversals: z.array(z.object({ reversalId: z.string(), pointsMilli: milli, at: z.number() })),
-      originalResponse: nullableStr,
-    }),
-  ),
-  idempotency: z.record(
-    z.string(),
-    z.union([
-      z.object({ outcome: z.literal('success'), redemptionId: z.string(), at: z.number() }),
-      z.object({ outcome: z.literal('failed'), code: z.number(), message: z.string(), at: z.number() }),
-    ]),
-  ),
-  otps: z.array(
-    z.object({
-      customerId: z.number().int(),
-      pointsMilli: milli,
-      code: z.string(),
-      issuedAt: z.number(),
-      expiresAt: z.number(),
-    }),
-  ),
-  requests: z.array(
-    z.object({
-      requestId: z.string(),
-      userId: z.number(),
-      userName: z.string(),
-      requestType: z.string(),
-      state: z.enum(['AdminTask', 'Approved', 'Rejected', 'Failed']),
-      startTime: z.number(),
-      endTime: z.number().nullable(),
-      entityInfo: z.unknown(),
-      task: z.unknown(),
-      adminTask: z
-        .object({ actionDecision: z.string(), actionMessage: z.string().nullable(), decidedAt: z.number() })
-        .nullable(),
-      result: z.object({ httpStatus: z.number(), body: z.unknown() }).nullable(),
-    }),
-  ),
-});
-
-export class StateFileError extends Error {
-  override name = 'StateFileError';
-}
-
-/** Read a state file if it exists. Returns undefined when absent; throws StateFileError when unusable. */
-export function readStateFile(path: string): StateData | undefined {
-  if (!existsSync(path)) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new StateFileError(`sandbox state file ${path} cannot be read: ${(err as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseJsonExact(text);
-  } catch (err) {
-    throw new StateFileError(
-      `sandbox state file ${path} is corrupted (not valid JSON: ${(err as Error).message}); ` +
-        'fix or remove it to start from the seed',
-    );
-  }
-  const r = stateSchema.safeParse(raw);
-  if (!r.success) {
-    const iss = r.error.issues[0];
-    const where =
-      iss.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') || '(root)';
-    throw new StateFileError(
-      `sandbox state file ${path} is corrupted or not a sandbox state file (${where}: ${iss.message}); ` +
-        'fix or remove it to start from the seed',
-    );
-  }
-  // keep the original objects (RawNumbers inside workflow payloads survive)
-  return raw as StateData;
 }

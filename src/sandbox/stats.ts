@@ -5,7 +5,8 @@
  * its answer never arrived; an idempotent replay or a failed attempt commits nothing and is not.
  * Derived from the stored state on each call, so it survives a restart with a state file.
  */
-import { isObj, text } from './core.js';
+import { isObj, queryOf, text } from './core.js';
+import { groupFromQuery } from './groups.js';
 import { resolveV1 } from './identity.js';
 import { milliToNumber, parseMilli } from './points.js';
 import type { Store, WorkflowState } from './state.js';
@@ -23,6 +24,8 @@ export interface TallyBy {
   byCustomer: Record<string, Tally>;
   /** keyed by the redeem's external_reference_number; entries without one are not listed */
   byExternalReference: Record<string, Tally>;
+  /** group redemptions (paid from a group's pool), keyed by group id; others are not listed */
+  byGroup: Record<string, Tally>;
 }
 
 export interface SandboxStats {
@@ -48,12 +51,14 @@ class Counter {
   milli = 0;
   readonly byCustomer = new Map<string, { count: number; milli: number }>();
   readonly byKey = new Map<string, { count: number; milli: number }>();
+  readonly byGroup = new Map<string, { count: number; milli: number }>();
 
-  add(milli: number, customer: string, key: string | null): void {
+  add(milli: number, customer: string, key: string | null, group: number | null = null): void {
     this.count += 1;
     this.milli += milli;
     bump(this.byCustomer, customer, milli);
     if (key !== null) bump(this.byKey, key, milli);
+    if (group !== null) bump(this.byGroup, String(group), milli);
   }
 
   render(): TallyBy {
@@ -62,6 +67,7 @@ class Counter {
       points: milliToNumber(this.milli),
       byCustomer: renderMap(this.byCustomer),
       byExternalReference: renderMap(this.byKey),
+      byGroup: renderMap(this.byGroup),
     };
   }
 }
@@ -101,7 +107,14 @@ export function computeStats(store: Store): SandboxStats {
     const item = embeddedItem(w.task);
     const c = resolveV1(store, isObj(item.customer) ? item.customer : {});
     const p = parseMilli(item.points_redeemed);
-    requests.add(p.ok ? p.milli : 0, c ? String(c.id) : 'unknown', text(item.external_reference_number));
+    const ask = groupFromQuery(store, queryOf(isObj(w.task) ? w.task.queryParams : undefined));
+    const group = ask.kind === 'group' ? ask.group.id : null;
+    requests.add(
+      p.ok ? p.milli : 0,
+      c ? String(c.id) : 'unknown',
+      text(item.external_reference_number),
+      group,
+    );
     const body = w.result?.httpStatus === 200 ? w.result.body : undefined;
     const points =
       isObj(body) && isObj(body.response) && isObj(body.response.responses)
@@ -114,8 +127,9 @@ export function computeStats(store: Store): SandboxStats {
   const viaWorkflow = { count: 0, milli: 0 };
   for (const r of store.redemptions.values()) {
     const customer = String(r.customerId);
-    redemptions.add(r.pointsMilli, customer, r.externalReferenceNumber);
-    for (const rev of r.reversals) reversals.add(rev.pointsMilli, customer, r.externalReferenceNumber);
+    redemptions.add(r.pointsMilli, customer, r.externalReferenceNumber, r.groupId);
+    for (const rev of r.reversals)
+      reversals.add(rev.pointsMilli, customer, r.externalReferenceNumber, r.groupId);
     if (approvedIds.has(r.redemptionId)) {
       viaWorkflow.count += 1;
       viaWorkflow.milli += r.pointsMilli;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { UpstreamRequest, UpstreamResponse } from '../capillary/client.js';
+import type { UpstreamRequest, UpstreamResponse } from '../capillary/types.js';
 import type { Config } from '../config.js';
 import type { Customer, Group } from './fields.js';
 
@@ -83,11 +83,12 @@ export interface SpendSpec<I> {
    */
   keySentUpstream: boolean;
   /**
-   * Whether the client may send the request again by itself (a 429/503 with Retry-After, a 521):
-   * only when the API deduplicates that very request by its key. Defaults to keySentUpstream;
-   * false for the maker-checker request, whose key dedupes the redemption it runs, not the filing.
+   * Whether sending this very request again is a no-op upstream (the API deduplicates it by its
+   * key): only then is it re-sent, by the client (a 429/503 with Retry-After, a 521) or after an
+   * unknown outcome. Defaults to keySentUpstream; false for the maker-checker request, whose key
+   * dedupes the redemption it runs when approved, not the filing (a re-send files a second one).
    */
-  autoResend?: boolean;
+  resendable?: boolean;
 }
 
 interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {

@@ -6,7 +6,15 @@
  * replies. One customer is known by every identifier in `customers` (the look-up table).
  */
 import { randomUUID } from 'node:crypto';
-import { FakeUpstream, type LookupCustomer, type Recorded, redeemOk } from '../helpers/fake-upstream.js';
+import { FakeCapillary, type Recorded, redeemOk } from '../fixtures/fake-capillary.js';
+
+/** A customer Capillary knows by several identifiers. */
+export interface LookupCustomer {
+  id: number;
+  mobile?: string;
+  email?: string;
+  external_id?: string;
+}
 
 export interface Commit {
   kind: 'redeem' | 'request' | 'reverse';
@@ -44,7 +52,7 @@ export const ASHA_SPELLINGS: Array<Record<string, string>> = [
 const digits = (s: string) => s.replace(/\D/g, '');
 
 export class CountingCapillary {
-  readonly fake = new FakeUpstream();
+  readonly fake = new FakeCapillary();
   readonly committed: Commit[] = [];
   readonly codes: Array<{ customer: string; at: number }> = [];
   /** Delay before each money answer (so that calls overlap). */
@@ -53,7 +61,8 @@ export class CountingCapillary {
   private readonly redemptions = new Map<string, { customer: string; points: number; left: number }>();
 
   constructor(readonly customers: LookupCustomer[] = [ASHA, RAVI]) {
-    this.fake.customers = customers;
+    // The look-up finds each customer by any of its identifiers.
+    for (const c of customers) this.fake.knowCustomer({ ...c, id: String(c.id) });
     this.fake
       .on('POST', '/v1.1/points/redeem', (r) => this.redeem(r))
       .on('POST', '/api_gateway/v2/request-workflow/POINTS-REDEMPTION', (r) => this.request(r))

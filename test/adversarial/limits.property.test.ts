@@ -15,7 +15,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { callTool } from '../../src/pipeline/call.js';
 import { ALL_TOOLS } from '../../src/toolkit/all-tools.js';
-import { liveEnv } from '../helpers/mcp.js';
+import { liveEnv } from '../fixtures/canary.js';
 import { ASHA, ASHA_SPELLINGS, CountingCapillary } from './limits-upstream.js';
 
 const HOUR = 3_600_000;

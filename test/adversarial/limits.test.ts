@@ -10,8 +10,17 @@
 import { request as httpRequest } from 'node:http';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectHttp, MCP_HEADERS, raw, rpc, spawnCli, spawnHttp } from '../helpers/http-server.js';
-import { type Connected, call, connectStdio, liveEnv, tempDir } from '../helpers/mcp.js';
+import { liveEnv } from '../fixtures/canary.js';
+import { spawnCli, spawnHttp, tempDir } from '../fixtures/cli.js';
+import {
+  type Connected,
+  call,
+  connectHttp,
+  connectStdio,
+  MCP_HEADERS,
+  raw,
+  rpc,
+} from '../fixtures/clients.js';
 import { ASHA, ASHA_SPELLINGS, CountingCapillary, RAVI } from './limits-upstream.js';
 
 const open: Array<{ close(): Promise<void> }> = [];

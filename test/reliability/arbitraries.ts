@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { ALL_TOOLS } from '../../src/toolkit/all-tools.js';
-import type { Rec } from '../helpers/faults.js';
+import type { Recorded } from '../fixtures/fake-capillary.js';
 
 /**
  * Per-tool argument generators for the fuzz suites, and the wire oracle: what each tool must put
@@ -931,7 +931,7 @@ function pointsOnWire(tool: ToolName, body: any, query: Record<string, string>):
 }
 
 /** Asserts a recorded request is exactly what the documentation says the call must send. */
-export function expectWire(tool: ToolName, args: any, rec: Rec, ctx: WireContext, key?: string): void {
+export function expectWire(tool: ToolName, args: any, rec: Recorded, ctx: WireContext, key?: string): void {
   const exp = expectedWire(tool, args, ctx, key);
   expect(rec.method).toBe(exp.method);
   expect(rec.path).toBe(exp.path);

@@ -1,20 +1,16 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ledgerFiles } from '../../src/safety/ledger.js';
-import { basicHeader, FakeCapillary, FaultUpstream, type Handler } from '../helpers/faults.js';
-import { type Connected, connectStdio, liveEnv, tempDir } from '../helpers/mcp.js';
-import {
-  CANARY,
-  LOOP_TIMEOUT_MS,
-  SCALE,
-  Sweep,
-  sleep,
-  startSandboxProcess,
-  within,
-  writeFigures,
-} from './support.js';
+import { CANARY, liveEnv, Sweep } from '../fixtures/canary.js';
+import { spawnSandbox, tempDir } from '../fixtures/cli.js';
+import { type Connected, connectStdio } from '../fixtures/clients.js';
+import { jsonl } from '../fixtures/data-dir.js';
+import { basicHeader, CapillaryModel, FakeCapillary, type Handler } from '../fixtures/fake-capillary.js';
+import { closeAfterEach, sleep, within } from '../fixtures/lifecycle.js';
+import { SANDBOX_CREDENTIALS_ENV } from '../fixtures/sandbox.js';
+import { LOOP_TIMEOUT_MS, SCALE, writeFigures } from './support.js';
 
 /**
  * kill -9 at every point of a redemption, then restart on the same data dir: the identical call
@@ -34,10 +30,7 @@ const figures = {
   sandboxKills: 0,
   serverKills: 0,
 };
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
-});
+const track = closeAfterEach();
 afterAll(() => {
   const leaks = sweep.check();
   writeFigures({ suite: 'crash', ...figures, leaks: leaks.length, scanned: sweep.scannedItems });
@@ -56,29 +49,13 @@ const redeem = (tag: string, points = pointsOf(tag)) => ({
   notes: tag,
 });
 
-/** Lines of a JSONL file: parsed, plus how many could not be read (torn by a crash). */
-function jsonl(path: string): { entries: any[]; unreadable: number } {
-  if (!existsSync(path)) return { entries: [], unreadable: 0 };
-  const entries: any[] = [];
-  let unreadable = 0;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      entries.push(JSON.parse(line));
-    } catch {
-      unreadable++;
-    }
-  }
-  return { entries, unreadable };
-}
-
 async function start(
   env: Record<string, string>,
   opts?: Parameters<typeof connectStdio>[1],
 ): Promise<Connected> {
   const m = await within(connectStdio(env, opts), 15_000, 'server start');
   figures.restarts++;
-  open.push({
+  track({
     close: async () => {
       await m.close().catch(() => {});
       sweep.add('stderr', m.stderr());
@@ -113,14 +90,13 @@ async function call(m: Connected, name: string, args: Record<string, unknown>): 
   return r;
 }
 
-async function fakeWith(handler: (cap: FakeCapillary) => Handler, oauth = false) {
-  const cap = new FakeCapillary(
+async function fakeWith(handler: (cap: CapillaryModel) => Handler, oauth = false) {
+  const cap = new CapillaryModel(
     oauth
       ? { oauth: { key: CANARY.oauthKey, secret: CANARY.oauthSecret, tokenPrefix: CANARY.tokenPrefix } }
       : { basic: basicHeader(CANARY.user, CANARY.password) },
   );
-  const fake = await new FaultUpstream(handler(cap)).start();
-  open.push(fake);
+  const fake = track(await new FakeCapillary(handler(cap)).start());
   return { cap, fake };
 }
 
@@ -180,7 +156,7 @@ describe('kill -9 at each point of a redemption, restart, repeat', () => {
     expect(lines.filter((e) => !e.kind).map((e) => e.status)).toEqual(['pending', 'succeeded']);
   });
 
-  it('after the pending entry is durable, before the request leaves (OAuth token fetch hangs)', async () => {
+  it('before anything is written: the OAuth token fetch for the customer look-up hangs', async () => {
     const { cap, fake } = await fakeWith(
       (c) => (req, n) =>
         req.path.endsWith('/token/generate') && n === 1 ? { fault: 'hang' } : c.handle(req, n),
@@ -192,15 +168,14 @@ describe('kill -9 at each point of a redemption, restart, repeat', () => {
     await fake.waitFor((r) => r.path.endsWith('/token/generate'));
     await kill(m1);
     await p;
+    // The customer is resolved before the ledger is touched: nothing written, nothing sent.
     expect(fake.count('POST', REDEEM)).toBe(0);
-    const before = expectReadable(env.CAPILLARY_DATA_DIR, 1);
-    expect(before.map((e) => e.status)).toEqual(['pending']);
+    expect(expectReadable(env.CAPILLARY_DATA_DIR, 0)).toEqual([]);
     const m2 = await start(env);
     const r = await call(m2, 'redeem_points', redeem('pre-send'));
     expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
     expect(cap.spends.length).toBe(1);
-    expect(cap.spends[0].key).toBe(before[0].key);
-    sweep.addSecret(...cap.issuedTokens);
+    expect(expectReadable(env.CAPILLARY_DATA_DIR, 1).map((e) => e.status)).toEqual(['pending', 'succeeded']);
   });
 
   it('after the request reached the API (it hangs there; the spend happened)', async () => {
@@ -334,8 +309,14 @@ describe('a ledger line torn by a crash mid-write', () => {
         const at = cut > 0 ? Math.min(lastStart + cut, text.length - 2) : text.length + cut;
         writeFileSync(path, text.slice(0, at));
         figures.crashes++;
-        // Restart: the torn line is skipped (with a warning). A new redemption is in flight when it crashes.
+        // Restart: the torn line is skipped (with a warning). Where it was the first redemption's
+        // outcome, that attempt reads back as unknown and blocks the customer until its identical
+        // repeat settles it (the same key: Capillary answers the original, nothing is spent again).
         const m1 = await start(env);
+        const again = await call(m1, 'redeem_points', redeem('before-torn'));
+        expect(again.isError, JSON.stringify(again.structuredContent)).toBeFalsy();
+        expect(cap.spends.filter((s) => s.notes === 'before-torn').length).toBe(1);
+        // A new redemption is in flight when it crashes.
         const p = call(m1, 'redeem_points', redeem('after-torn')).catch(() => undefined);
         await fake.waitFor((r) => r.path === REDEEM && r.body.includes('after-torn'));
         await kill(m1);
@@ -365,16 +346,10 @@ describe('the sandbox as upstream, both processes killed at random', () => {
     `${12 * SCALE} kills of the server or the sandbox: the state file reloads, balances moved once per operation`,
     async () => {
       const stateFile = join(tempDir('sbx-'), 'state.json');
-      let sb = await startSandboxProcess(stateFile);
+      let sb = await spawnSandbox({ state: stateFile });
       const port = new URL(sb.url).port;
-      const env = liveEnv(sb.url, {
-        CAPILLARY_USERNAME: 'sandbox_till',
-        CAPILLARY_PASSWORD: 'sandbox-password',
-        CAPILLARY_ORG_ID: '50001',
-        CAPILLARY_UI_AUTH_TOKEN: 'sandbox-ui-token',
-        CAPILLARY_TIMEOUT_MS: '3000',
-      });
-      open.push({ close: () => sb.kill() });
+      const env = liveEnv(sb.url, { ...SANDBOX_CREDENTIALS_ENV, CAPILLARY_TIMEOUT_MS: '3000' });
+      track({ close: () => sb.stop() });
       let m = await start(env);
       const balance = async (mobile: string) => {
         const r = await call(m, 'get_points_balance', {
@@ -397,12 +372,12 @@ describe('the sandbox as upstream, both processes killed at random', () => {
         if (killSandbox) {
           figures.crashes++;
           figures.sandboxKills++;
-          await sb.kill();
+          await sb.stop();
           await p;
           // Its state file must load again: the sandbox refuses to start on an unreadable one.
           const state = JSON.parse(readFileSync(stateFile, 'utf8'));
           expect(state.format).toBe('capillary-sandbox-state');
-          sb = await startSandboxProcess(stateFile, port);
+          sb = await spawnSandbox({ state: stateFile, port });
         } else {
           await kill(m);
           await p;

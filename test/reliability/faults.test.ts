@@ -1,11 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ledgerFiles } from '../../src/safety/ledger.js';
-import { redeemRefused } from '../helpers/fake-upstream.js';
-import { type Answer, basicHeader, FakeCapillary, FaultUpstream, type Rec } from '../helpers/faults.js';
-import { type Connected, connectStdio, liveEnv } from '../helpers/mcp.js';
-import { CANARY, Sweep, within, writeFigures } from './support.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CANARY, liveEnv, Sweep } from '../fixtures/canary.js';
+import { type Connected, connectStdio } from '../fixtures/clients.js';
+import { readAudit, readLedger } from '../fixtures/data-dir.js';
+import {
+  basicHeader,
+  CapillaryModel,
+  FakeCapillary,
+  type Recorded,
+  type Reply,
+  redeemRefused,
+} from '../fixtures/fake-capillary.js';
+import { closeAfterEach, within } from '../fixtures/lifecycle.js';
+import { writeFigures } from './support.js';
 
 /**
  * Every way an HTTP upstream can fail, against the built server over stdio. For each fault:
@@ -25,10 +31,7 @@ const TIMEOUT_MS = 800;
 // Retained: OAuth tokens issued by the fake are added as secrets at the end of each scenario.
 const sweep = new Sweep({ retain: true });
 const figures = { faults: 0, scenarios: 0, toolCalls: 0, doubleSpends: 0 };
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
-});
+const track = closeAfterEach();
 afterAll(() => {
   const leaks = sweep.check();
   writeFigures({ suite: 'faults', ...figures, leaks: leaks.length, scanned: sweep.scannedItems });
@@ -42,8 +45,8 @@ const v2 = (code: number, message: string) => ({ errors: [{ status: false, code,
 
 type Mode = 'basic' | 'oauth';
 interface Scenario {
-  cap: FakeCapillary;
-  fake: FaultUpstream;
+  cap: CapillaryModel;
+  fake: FakeCapillary;
   m: Connected;
   env: Record<string, string>;
   call(name: string, args: Record<string, unknown>): Promise<any>;
@@ -52,7 +55,7 @@ interface Scenario {
 }
 
 /** A fault plan: per route, what the nth request gets (undefined: the fake's normal answer). */
-type Plan = (req: Rec, n: number, cap: FakeCapillary) => Answer | undefined;
+type Plan = (req: Recorded, n: number, cap: CapillaryModel) => Reply | undefined;
 
 async function scenario(
   plan: Plan,
@@ -60,14 +63,13 @@ async function scenario(
   extraEnv: Record<string, string> = {},
 ): Promise<Scenario> {
   figures.scenarios++;
-  const cap = new FakeCapillary(
+  const cap = new CapillaryModel(
     mode === 'basic'
       ? { basic: basicHeader(CANARY.user, CANARY.password) }
       : { oauth: { key: CANARY.oauthKey, secret: CANARY.oauthSecret, tokenPrefix: CANARY.tokenPrefix } },
     { orgId: '777', uiToken: CANARY.uiToken },
   );
-  const fake = await new FaultUpstream((req, n) => plan(req, n, cap) ?? cap.handle(req, n)).start();
-  open.push(fake);
+  const fake = track(await new FakeCapillary((req, n) => plan(req, n, cap) ?? cap.handle(req, n)).start());
   const base = liveEnv(fake.url, {
     CAPILLARY_TIMEOUT_MS: String(TIMEOUT_MS),
     CAPILLARY_LOG_LEVEL: 'debug',
@@ -85,7 +87,7 @@ async function scenario(
           };
         })();
   const m = await connectStdio(env);
-  open.push({
+  track({
     close: async () => {
       await m.close();
       sweep.add('stderr', m.stderr());
@@ -93,17 +95,6 @@ async function scenario(
       sweep.addSecret(...cap.issuedTokens);
     },
   });
-  const parse = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8')
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l));
-    } catch {
-      return [];
-    }
-  };
   return {
     cap,
     fake,
@@ -116,13 +107,13 @@ async function scenario(
       return r;
     },
     // Every segment of the ledger, in read order.
-    ledger: () => ledgerFiles(env.CAPILLARY_DATA_DIR).flatMap(parse),
-    audit: () => parse(join(env.CAPILLARY_DATA_DIR, 'audit.jsonl')),
+    ledger: () => readLedger(env.CAPILLARY_DATA_DIR),
+    audit: () => readAudit(env.CAPILLARY_DATA_DIR),
   };
 }
 
 const lostAfterSpend =
-  (route: string, answer: Answer, times = 1): Plan =>
+  (route: string, answer: Reply, times = 1): Plan =>
   (req, n, cap) => {
     if (`${req.method} ${req.path}` !== route || n > times) return undefined;
     // The worst case for an unknown outcome: the upstream did apply it, then the answer was lost.
@@ -130,7 +121,7 @@ const lostAfterSpend =
     return answer;
   };
 const refusedBefore =
-  (route: string, answer: Answer, times = 1): Plan =>
+  (route: string, answer: Reply, times = 1): Plan =>
   (req, n) =>
     `${req.method} ${req.path}` === route && n <= times ? answer : undefined;
 
@@ -139,6 +130,9 @@ const redeemArgs = (tag: string) => ({ customer: { mobile: '919000000001' }, poi
 interface RedeemCase {
   /** Whether the first attempt spent (default: it succeeded or its outcome is unknown). */
   applied?: boolean;
+  /** Whether the first attempt reached the ledger (default true; false when it failed while the
+   * customer was being resolved, before anything was recorded). */
+  recorded?: boolean;
   name: string;
   plan: Plan;
   mode?: Mode;
@@ -151,7 +145,7 @@ interface RedeemCase {
   tokenRequests?: number;
 }
 
-const okRedeem = (req: Rec) => {
+const okRedeem = (req: Recorded) => {
   const item = JSON.parse(req.body).root.redeem[0];
   return {
     response: {
@@ -311,6 +305,7 @@ const REDEEM_CASES: RedeemCase[] = [
   {
     name: 'OAuth: the token endpoint times out',
     mode: 'oauth',
+    recorded: false,
     plan: (req, n) => (req.path === TOKEN && n === 1 ? { fault: 'hang' } : undefined),
     first: { outcome: 'not_sent' },
     requests: 0,
@@ -319,6 +314,7 @@ const REDEEM_CASES: RedeemCase[] = [
   {
     name: 'OAuth: the token endpoint resets the connection',
     mode: 'oauth',
+    recorded: false,
     plan: (req, n) => (req.path === TOKEN && n === 1 ? { fault: 'reset' } : undefined),
     first: { outcome: 'not_sent' },
     requests: 0,
@@ -327,6 +323,7 @@ const REDEEM_CASES: RedeemCase[] = [
   {
     name: 'OAuth: the token endpoint answers 502 HTML',
     mode: 'oauth',
+    recorded: false,
     plan: (req, n) =>
       req.path === TOKEN && n === 1 ? { status: 502, text: '<html>bad gateway</html>' } : undefined,
     first: { outcome: 'not_sent' },
@@ -410,6 +407,8 @@ describe('fault matrix: redeem_points (spend, key sent upstream)', () => {
       expect(r2.structuredContent.note).toMatch(
         /unknown outcome; re-sent with the same external_reference_number/,
       );
+    } else if (c.recorded === false) {
+      expect(statuses).toEqual(['pending', 'succeeded']);
     } else {
       expect(statuses).toEqual(['pending', 'failed', 'pending', 'succeeded']);
       expect(lines[0].key).not.toBe(lines[2].key);
@@ -421,7 +420,7 @@ describe('fault matrix: redeem_points (spend, key sent upstream)', () => {
 });
 
 /** Faults on the other kinds of tool: a read, an idempotent update, and a keyless spend. */
-const OTHER_FAULTS: Array<{ name: string; answer: (req: Rec) => Answer; applied: boolean }> = [
+const OTHER_FAULTS: Array<{ name: string; answer: (req: Recorded) => Reply; applied: boolean }> = [
   { name: '500 empty', answer: () => ({ status: 500, text: '' }), applied: true },
   {
     name: '502 HTML',
@@ -511,7 +510,7 @@ describe('a re-send after an unknown outcome that fails for a transient reason',
   // Attempt 1 is applied upstream but its answer is lost (unknown). Attempt 2 re-sends the same
   // key and is refused without being processed. Attempt 3 must still re-send that key: a fresh
   // key would spend a second time.
-  const second: Array<[string, Answer | 'down']> = [
+  const second: Array<[string, Reply | 'down']> = [
     ['429 without Retry-After', { status: 429, json: v11(false, 429, 'Too many requests') }],
     [
       '521 on every attempt',

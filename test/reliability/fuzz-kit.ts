@@ -5,8 +5,10 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createServer } from '../../src/mcp/server.js';
 import { ALL_TOOLS } from '../../src/toolkit/all-tools.js';
-import { basicHeader, FakeCapillary, FaultUpstream, type Rec } from '../helpers/faults.js';
-import { connectStdio, liveEnv } from '../helpers/mcp.js';
+import { CANARY, liveEnv, Sweep } from '../fixtures/canary.js';
+import { connectStdio } from '../fixtures/clients.js';
+import { basicHeader, CapillaryModel, FakeCapillary, type Recorded } from '../fixtures/fake-capillary.js';
+import { within } from '../fixtures/lifecycle.js';
 import {
   expectPreview,
   expectWire,
@@ -15,7 +17,6 @@ import {
   type ToolName,
   type WireContext,
 } from './arbitraries.js';
-import { CANARY, Sweep, within } from './support.js';
 
 /** The fuzz suites' shared harness and oracle (in-process and stdio use the very same checks). */
 
@@ -36,8 +37,8 @@ export interface Harness {
   client: Client;
   /** Server stderr so far (stdio harness; in-process logs go to this process). */
   stderr(): string;
-  fake: FaultUpstream;
-  cap: FakeCapillary;
+  fake: FakeCapillary;
+  cap: CapillaryModel;
   ctx: WireContext;
   dataDir: string;
   /** Canonical argument sets already spent, and which operation owns each agent key. */
@@ -48,14 +49,16 @@ export interface Harness {
 
 /** The fake Capillary every harness talks to, and the server's environment for it. */
 async function fakeCapillary() {
-  const cap = new FakeCapillary(
+  const cap = new CapillaryModel(
     { basic: basicHeader(CANARY.user, CANARY.password) },
     { orgId: '777', uiToken: CANARY.uiToken },
   );
-  const fake = await new FaultUpstream(cap.handle).start();
+  const fake = await new FakeCapillary(cap.handle).start();
+  // No identity cache: one identifier may belong to different fuzzed customers from run to run.
   // The operator's argument policies off: these runs check that every argument reaches the wire.
   const env = liveEnv(fake.url, {
     CAPILLARY_LOG_LEVEL: 'debug',
+    CAPILLARY_IDENTITY_CACHE_SECONDS: '0',
     CAPILLARY_ALLOW_SKIP_VALIDATION: 'true',
     CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR: '1000000',
   });
@@ -125,9 +128,14 @@ export const canonical = (v: unknown): string => {
 /** Calls a tool with the arguments as a real transport would carry them (a JSON round trip). */
 export async function call(h: Harness, tool: string, args: unknown) {
   const wire = JSON.parse(JSON.stringify(args));
+  // The fuzzer's customer is one customer under every identifier it names (the server resolves
+  // them through the look-up and refuses identifiers of different customers).
+  const customer = (wire as { customer?: unknown } | null)?.customer;
+  if (customer && typeof customer === 'object' && !Array.isArray(customer))
+    h.fake.knowCustomer(customer as Record<string, unknown>);
   const before = h.fake.requests.length;
   const r = (await within(h.client.callTool({ name: tool, arguments: wire }), 15_000, tool)) as any;
-  const sent: Rec[] = h.fake.requests.slice(before);
+  const sent: Recorded[] = h.fake.requests.slice(before);
   sweep.add(`${tool} result`, r);
   figures.inputs++;
   expect(r.content?.[0]?.type).toBe('text');
@@ -135,7 +143,7 @@ export async function call(h: Harness, tool: string, args: unknown) {
   return { r, sc: r.structuredContent as any, sent, args: wire };
 }
 
-export function expectValidationError(sc: any, sent: Rec[], inv?: Invalid): void {
+export function expectValidationError(sc: any, sent: Recorded[], inv?: Invalid): void {
   const e = sc?.error;
   expect(e, JSON.stringify(sc)).toBeDefined();
   expect(e).toMatchObject({ source: 'validation', outcome: 'not_sent', retryable: false });
@@ -167,7 +175,7 @@ export function expectAccepted(
   tool: ToolName,
   args: any,
   sc: any,
-  sent: Rec[],
+  sent: Recorded[],
   isError: boolean,
 ): void {
   const spend = SPEND_TOOLS.has(tool);

@@ -1,6 +1,7 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { within } from '../fixtures/lifecycle.js';
 import { invalidArgs, junkArgs, SPEND_TOOLS, TOOL_NAMES, VALID } from './arbitraries.js';
 import {
   call,
@@ -11,7 +12,7 @@ import {
   inProcessHarness,
   sweep,
 } from './fuzz-kit.js';
-import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, within, writeFigures } from './support.js';
+import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, writeFigures } from './support.js';
 
 /**
  * Property-based tests of every tool through the real MCP Client and the server's real request

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { basicHeader } from '../helpers/faults.js';
-import { CANARY, Sweep } from './support.js';
+import { CANARY, Sweep } from '../fixtures/canary.js';
+import { basicHeader } from '../fixtures/fake-capillary.js';
 
 /**
  * Positive controls for the canary sweep every reliability suite runs: a detector that has never

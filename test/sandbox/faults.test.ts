@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, type SandboxHandle, type SandboxSeed, startSandbox } from '../../src/sandbox/index.js';
-import { AUTH, balance, call, redeem, WF_HEADERS } from './helpers.js';
+import { AUTH, balance, call, redeem, WF_HEADERS } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle | undefined;
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeIdentifier } from '../../src/sandbox/identity.js';
 import { type SandboxHandle, startSandbox, validateSeed } from '../../src/sandbox/index.js';
-import { AUTH, balance, call, itemStatus, redeem, WF_HEADERS } from './helpers.js';
+import { balance, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle;
 beforeEach(async () => {
@@ -253,37 +253,8 @@ describe('every endpoint compares identifiers the same way', () => {
   });
 
   it('workflow approval runs the embedded redeem with the same rule', async () => {
-    const created = await call(
-      sb,
-      'POST',
-      '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-      {
-        entityInfo: { entityType: 'CUSTOMER' },
-        payload: {
-          'IntouchAPITask-Payload': {
-            hostname: 'sandbox',
-            path: '/v1.1/points/redeem',
-            method: 'POST',
-            queryParams: { format: 'json' },
-            headers: { Authorization: AUTH },
-            body: { root: { redeem: [{ points_redeemed: 7, customer: { mobile: '+91 90000 00001' } }] } },
-          },
-        },
-      },
-      { authorization: AUTH, ...WF_HEADERS },
-    );
-    const requestId = created.json.data.requestId;
-    const decided = await call(
-      sb,
-      'PUT',
-      '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-      {
-        requestId,
-        actionName: 'AdminTask',
-        payload: { 'AdminTask-Payload': { actionDecision: 'approved' } },
-      },
-      { authorization: AUTH, ...WF_HEADERS },
-    );
+    const created = await fileWorkflow(sb, { points_redeemed: 7, customer: { mobile: '+91 90000 00001' } });
+    const decided = await decideWorkflow(sb, created.json.data.requestId, 'approved');
     expect(decided.json.data.state).toBe('Approved');
     expect(await balance(sb, '919000000001')).toBe(4993);
   });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox } from '../../src/sandbox/index.js';
-import { balance, call, redeem } from './helpers.js';
+import { balance, call, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle;
 beforeEach(async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseSandboxArgs, runSandboxCli } from '../../src/sandbox/cli.js';
 import { loadSeedFile, type SandboxHandle, startSandbox, validateSeed } from '../../src/sandbox/index.js';
-import { balance, call, redeem } from './helpers.js';
+import { balance, call, redeem } from '../fixtures/sandbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cap-sandbox-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

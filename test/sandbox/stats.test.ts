@@ -7,8 +7,8 @@ import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, type SandboxStats, startSandbox } from '../../src/sandbox/index.js';
 import { isLoopback } from '../../src/sandbox/server.js';
-import { spawnSandbox } from '../helpers/http-server.js';
-import { AUTH, call, itemStatus, redeem, WF_HEADERS } from './helpers.js';
+import { spawnSandbox } from '../fixtures/cli.js';
+import { AUTH, call, decideWorkflow, fileWorkflow, itemStatus, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle | undefined;
 afterEach(async () => {
@@ -21,34 +21,9 @@ const readStats = async (url: string): Promise<{ status: number; json: SandboxSt
   return { status: r.status, json: (await r.json()) as SandboxStats };
 };
 
-const workflowCreate = (s: SandboxHandle, item: Record<string, unknown>) =>
-  call(
-    s,
-    'POST',
-    '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-    {
-      entityInfo: { entityType: 'CUSTOMER' },
-      payload: {
-        'IntouchAPITask-Payload': {
-          hostname: 'sandbox',
-          path: '/v1.1/points/redeem',
-          method: 'POST',
-          queryParams: { format: 'json' },
-          headers: { Authorization: AUTH },
-          body: { root: { redeem: [item] } },
-        },
-      },
-    },
-    { authorization: AUTH, ...WF_HEADERS },
-  );
-const workflowDecide = (s: SandboxHandle, requestId: string, actionDecision: string) =>
-  call(
-    s,
-    'PUT',
-    '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-    { requestId, actionName: 'AdminTask', payload: { 'AdminTask-Payload': { actionDecision } } },
-    { authorization: AUTH, ...WF_HEADERS },
-  );
+/** A keyed redemption for a customer named by mobile. */
+const spend = (mobile: string, points: number, key: string) =>
+  redeem(sb!, { points_redeemed: points, customer: { mobile }, external_reference_number: key });
 
 describe('sandbox stats (in-process)', () => {
   it('start at zero', async () => {
@@ -59,14 +34,16 @@ describe('sandbox stats (in-process)', () => {
         points: 0,
         byCustomer: {},
         byExternalReference: {},
+        byGroup: {},
         viaWorkflow: { count: 0, points: 0 },
       },
-      reversals: { count: 0, points: 0, byCustomer: {}, byExternalReference: {} },
+      reversals: { count: 0, points: 0, byCustomer: {}, byExternalReference: {}, byGroup: {} },
       workflowRequests: {
         count: 0,
         points: 0,
         byCustomer: {},
         byExternalReference: {},
+        byGroup: {},
         byState: { AdminTask: 0, Approved: 0, Rejected: 0, Failed: 0 },
       },
       unlocks: { count: 0, points: 0, byCustomer: {} },
@@ -75,29 +52,13 @@ describe('sandbox stats (in-process)', () => {
 
   it('count committed redemptions only: a replay, a failed attempt and a transient fault add nothing', async () => {
     sb = await startSandbox();
-    const first = await redeem(sb, {
-      points_redeemed: 12.5,
-      customer: { mobile: '919000000001' },
-      external_reference_number: 'K-1',
-    });
-    const replay = await redeem(sb, {
-      points_redeemed: 12.5,
-      customer: { mobile: '919000000001' },
-      external_reference_number: 'K-1',
-    });
+    const first = await spend('919000000001', 12.5, 'K-1');
+    const replay = await spend('919000000001', 12.5, 'K-1');
     expect(replay.text).toBe(first.text); // the reply cannot tell a replay from a second spend; the count can
     await redeem(sb, { points_redeemed: 1, customer: { id: '0101' } }); // no key, another spelling of 101
-    const refused = await redeem(sb, {
-      points_redeemed: 1,
-      customer: { mobile: '919000000002' },
-      external_reference_number: 'K-2',
-    });
+    const refused = await spend('919000000002', 1, 'K-2');
     expect(itemStatus(refused).code).toBe(803);
-    const fault = await redeem(sb, {
-      points_redeemed: 1,
-      customer: { mobile: '919000000500' },
-      external_reference_number: 'K-3',
-    });
+    const fault = await spend('919000000500', 1, 'K-3');
     expect(fault.status).toBe(500);
 
     const s = sb.stats().redemptions;
@@ -109,31 +70,15 @@ describe('sandbox stats (in-process)', () => {
 
   it('count a redemption whose answer was lost: committed though the client never heard', async () => {
     sb = await startSandbox();
-    await expect(
-      redeem(sb, {
-        points_redeemed: 10,
-        customer: { mobile: '919000000599' },
-        external_reference_number: 'L-1',
-      }),
-    ).rejects.toThrow();
-    await expect(
-      redeem(sb, {
-        points_redeemed: 10,
-        customer: { mobile: '919000000599' },
-        external_reference_number: 'L-1',
-      }),
-    ).rejects.toThrow();
+    await expect(spend('919000000599', 10, 'L-1')).rejects.toThrow();
+    await expect(spend('919000000599', 10, 'L-1')).rejects.toThrow();
     expect(sb.stats().redemptions.byExternalReference).toEqual({ 'L-1': { count: 1, points: 10 } });
     expect(sb.stats().redemptions.byCustomer).toEqual({ '599': { count: 1, points: 10 } });
   });
 
   it('count reversals, each partial one, under the reversed redemption', async () => {
     sb = await startSandbox();
-    const r = await redeem(sb, {
-      points_redeemed: 100,
-      customer: { mobile: '919000000001' },
-      external_reference_number: 'R-1',
-    });
+    const r = await spend('919000000001', 100, 'R-1');
     const redemptionId = r.json.response.responses.points.redemption_id;
     const rev = (points: number) =>
       call(sb!, 'POST', '/v2/points/reverse', {
@@ -150,20 +95,21 @@ describe('sandbox stats (in-process)', () => {
       points: 50.5,
       byCustomer: { '101': { count: 2, points: 50.5 } },
       byExternalReference: { 'R-1': { count: 2, points: 50.5 } },
+      byGroup: {},
     });
   });
 
   it('count workflow requests by state, customer and key, and the redemptions they ran', async () => {
     sb = await startSandbox();
-    const a = await workflowCreate(sb, {
+    const a = await fileWorkflow(sb, {
       points_redeemed: 7,
       customer: { mobile: '+91 90000 00001' },
       external_reference_number: 'W-1',
     });
-    const b = await workflowCreate(sb, { points_redeemed: 3, customer: { id: '102' } });
-    await workflowCreate(sb, { points_redeemed: 2, customer: { mobile: '919999999999' } });
-    await workflowDecide(sb, a.json.data.requestId, 'approved');
-    await workflowDecide(sb, b.json.data.requestId, 'rejected');
+    const b = await fileWorkflow(sb, { points_redeemed: 3, customer: { id: '102' } });
+    await fileWorkflow(sb, { points_redeemed: 2, customer: { mobile: '919999999999' } });
+    await decideWorkflow(sb, a.json.data.requestId, 'approved');
+    await decideWorkflow(sb, b.json.data.requestId, 'rejected');
     const s = sb.stats();
     expect(s.workflowRequests).toEqual({
       count: 3,
@@ -174,6 +120,7 @@ describe('sandbox stats (in-process)', () => {
         unknown: { count: 1, points: 2 },
       },
       byExternalReference: { 'W-1': { count: 1, points: 7 } },
+      byGroup: {},
       byState: { AdminTask: 1, Approved: 1, Rejected: 1, Failed: 0 },
     });
     expect(s.redemptions.count).toBe(1);
@@ -203,11 +150,7 @@ describe('sandbox stats (in-process)', () => {
 describe('GET /__sandbox/stats (over HTTP)', () => {
   it('answers the same count without credentials, and is not counted as a Capillary request', async () => {
     sb = await startSandbox();
-    await redeem(sb, {
-      points_redeemed: 5,
-      customer: { mobile: '919000000001' },
-      external_reference_number: 'H-1',
-    });
+    await spend('919000000001', 5, 'H-1');
     const before = sb.requests;
     const r = await readStats(sb.url);
     expect(r.status).toBe(200);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox } from '../../src/sandbox/index.js';
-import { balance, call, fakeClock, itemStatus, redeem } from './helpers.js';
+import { balance, call, fakeClock, itemStatus, redeem } from '../fixtures/sandbox.js';
 
 let sb: SandboxHandle | undefined;
 afterEach(async () => {

@@ -28,7 +28,7 @@ const ask = (over: Partial<ReserveAsk> = {}): ReserveAsk => ({
   ids: ['id:101', 'mobile:919000000001'],
   points: 10,
   keyPrefix: 'mcp-rdm',
-  keySentUpstream: true,
+  resendable: true,
   now: NOW,
   windowMs: 86_400_000,
   limits: {},
@@ -90,7 +90,7 @@ describe('reserve rules', () => {
   it('a keyless money call with an unknown outcome is never re-sent: refused until settled', async () => {
     const s = await storeWith(entry('r1', 'unknown', { tool: 'reverse_redemption' }));
     const d = () =>
-      s.peek((v) => codeOf(() => decide(v, ask({ tool: 'reverse_redemption', keySentUpstream: false }))));
+      s.peek((v) => codeOf(() => decide(v, ask({ tool: 'reverse_redemption', resendable: false }))));
     expect(await d()).toBe('outcome_unknown');
   });
 
@@ -288,10 +288,13 @@ describe('outcome rules', () => {
     expect(provesRefusal({ status: 503, form: 'v1.1', code: 401, level: 'request' })).toBe(false);
     expect(moneyOutcome(err(429, { status: 429, form: 'none' }), false)).toBe('unknown');
   });
-  it('a re-send is settled only by a success: any refusal leaves it unknown', () => {
-    expect(moneyOutcome(err(200, { status: 200, form: 'v1.1', code: 813, level: 'item' }), true)).toBe(
-      'unknown',
-    );
+  it('a re-send is settled only by an answer about its key: a success or a refusal of the item', () => {
+    const resend = (status: number, reading: ConstructorParameters<typeof ToolError>[1]) =>
+      moneyOutcome(err(status, reading), true);
+    expect(resend(200, { status: 200, form: 'v1.1', code: 813, level: 'item' })).toBe('failed');
+    expect(resend(401, { status: 401, form: 'v1.1', code: 401, level: 'request' })).toBe('unknown');
+    expect(resend(429, { status: 429, form: 'v1.1', code: 429, level: 'request' })).toBe('unknown');
+    expect(resend(503, { status: 503, form: 'none' })).toBe('unknown');
   });
 });
 

@@ -13,6 +13,7 @@ import {
   type Version,
   v1Error,
 } from '../core.js';
+import { GROUP_INVALID, groupFromQuery, groupProblem } from '../groups.js';
 import { resolveV1 } from '../identity.js';
 import { formatMilli, milliToNumber, parseMilli, scalarText } from '../points.js';
 import { type CustomerRec, type RedemptionRec, randomId } from '../state.js';
@@ -89,11 +90,15 @@ function redeemItem(core: SandboxCore, it: Obj, q: Params, faultVersion: Version
     }
   }
 
-  for (const k of q.keys()) {
-    if (k.startsWith('user_group2_') && q.get(k)) return fail(1632, 'Invalid or non-existent groupId');
-  }
+  const ask = groupFromQuery(store, q);
+  if (ask.kind === 'invalid') return fail(...GROUP_INVALID);
   const c = resolveV1(store, cust);
   if (!c) return fail(816, 'Customer not found for organization');
+  const groupRule = groupProblem(store, ask, c);
+  if (groupRule) return fail(...groupRule);
+  // a group redemption is paid from the group's pool, anything else from the customer's balance
+  const group = ask.kind === 'group' ? ask.group : null;
+  const account = group ?? c;
   const gate = core.fault(c, faultVersion);
   if ('stop' in gate) return gate.stop;
   const { out } = gate;
@@ -111,11 +116,11 @@ function redeemItem(core: SandboxCore, it: Obj, q: Params, faultVersion: Version
       return out(fail(824, 'Mobile validation is mandatory for points redemption: pass validation_code'));
     }
   }
-  if (p.milli > c.pointsMilli) return out(fail(803, 'Insufficient points for redemption'));
+  if (p.milli > account.pointsMilli) return out(fail(803, 'Insufficient points for redemption'));
 
   // write
-  c.pointsMilli -= p.milli;
-  c.redeemedMilli += p.milli;
+  account.pointsMilli -= p.milli;
+  account.redeemedMilli += p.milli;
   if (!skip && code !== '') consumeOtp(core, c, p.milli);
   let redemptionId = randomId(6);
   while (store.redemptions.has(redemptionId)) redemptionId = randomId(6);
@@ -125,8 +130,9 @@ function redeemItem(core: SandboxCore, it: Obj, q: Params, faultVersion: Version
     redemptionId,
     id: ++store.seq.redemption,
     customerId: c.id,
+    groupId: group?.id ?? null,
     pointsMilli: p.milli,
-    balanceAfterMilli: c.pointsMilli,
+    balanceAfterMilli: account.pointsMilli,
     programId: Number.isSafeInteger(programId) && programId > 0 ? programId : 1,
     transactionNumber,
     billNumber: transactionNumber,

@@ -3,6 +3,7 @@
  * a validation code (issue_otp=true). Writes nothing else.
  */
 import { isoZ, isTrue, type Obj, type Params, type Reply, reply, type SandboxCore, text } from '../core.js';
+import { GROUP_INVALID, groupFromQuery, groupProblem } from '../groups.js';
 import { resolveV1 } from '../identity.js';
 import { milliToNumber } from '../points.js';
 import type { CustomerRec } from '../state.js';
@@ -33,14 +34,16 @@ export function isRedeemable(core: SandboxCore, q: Params): Reply {
         },
       },
     });
-  for (const k of q.keys()) {
-    if (k.startsWith('user_group2_') && q.get(k)) return fail(null, 1632, 'Invalid or non-existent groupId');
-  }
+  const ask = groupFromQuery(core.store, q);
+  if (ask.kind === 'invalid') return fail(null, ...GROUP_INVALID);
   const c = resolveV1(core.store, ident);
   if (!c) return fail(null, 816, 'Customer not found for organization');
+  const groupRule = groupProblem(core.store, ask, c);
+  if (groupRule) return fail(c, ...groupRule);
   const bad = pointsProblem(p, pointsText);
   if (bad || !p.ok) return fail(c, ...bad!);
-  if (p.milli > c.pointsMilli)
+  const account = ask.kind === 'group' ? ask.group : c;
+  if (p.milli > account.pointsMilli)
     return fail(c, 818, 'Current points are less than points requested for redemption');
   const code = text(q.get('validation_code'));
   if (code !== null && !isTrue(q.get('skip_validation')) && !otpValid(core, c, p.milli, code)) {

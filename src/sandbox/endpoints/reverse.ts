@@ -49,8 +49,10 @@ export function reverse(core: SandboxCore, body: unknown): Reply {
   while (red.reversals.some((r) => r.reversalId === reversalId)) reversalId = randomId(6);
   red.reversedMilli += milli;
   red.reversals.push({ reversalId, pointsMilli: milli, at: core.now() });
-  c.pointsMilli += milli;
-  c.reversedMilli += milli;
+  // a group redemption's points go back to the group's pool
+  const account = (red.groupId !== null ? core.store.groups.get(red.groupId) : undefined) ?? c;
+  account.pointsMilli += milli;
+  account.reversedMilli += milli;
   core.commit();
   return out(
     reply(200, {
@@ -61,7 +63,7 @@ export function reverse(core: SandboxCore, body: unknown): Reply {
       customerId: c.id,
       pointsReversed: milliToNumber(milli),
       reversalId,
-      balance: milliToNumber(c.pointsMilli),
+      balance: milliToNumber(account.pointsMilli),
       warnings: [],
       errors: [],
     }),

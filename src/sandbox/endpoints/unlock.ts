@@ -3,6 +3,7 @@
  * balance, each promised entry once.
  */
 import { isObj, type Obj, type Params, type Reply, reply, type SandboxCore, text, v2Error } from '../core.js';
+import { groupByIdentifier } from '../groups.js';
 import { resolveV2 } from '../identity.js';
 import { milliToNumber } from '../points.js';
 import { EVENT_NAMES } from '../seed.js';
@@ -25,14 +26,18 @@ export function unlockPromisedPoints(core: SandboxCore, q: Params, body: unknown
     return v2Error(400, 82323284, 'identifierName, identifierValue, or source cannot be empty');
   }
   const type = (text(q.get('type')) ?? 'CUSTOMER').toUpperCase();
-  if (type === 'USERGROUP2') return v2Error(400, 1645, 'Group details passed are not valid');
-  if (type !== 'CUSTOMER') return v2Error(400, 82323276, 'Entity type invalid');
+  if (type === 'USERGROUP2' && !groupByIdentifier(core.store, idName, idValue)) {
+    return v2Error(400, 1645, 'Group details passed are not valid');
+  }
+  if (type !== 'CUSTOMER' && type !== 'USERGROUP2') return v2Error(400, 82323276, 'Entity type invalid');
   const b: Obj = isObj(body) ? body : {};
   const billNumber = text(b.billNumber);
   if (billNumber === null) return v2Error(400, 82323271, 'Bill number missing');
   const eventName = text(b.eventName);
   if (eventName === null || !EVENT_NAME_SET.has(eventName))
     return v2Error(400, 82323272, 'Event name not found');
+  // sandbox groups hold no promised points: a valid group has no bill to unlock
+  if (type === 'USERGROUP2') return v2Error(400, 82323277, 'No bill found for given bill number');
   const c = resolveV2(core.store, idName, idValue);
   if (!c) return v2Error(400, 8015, 'Invalid identifier: customer not found');
   const gate = core.fault(c, 'v2');

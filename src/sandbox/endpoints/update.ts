@@ -5,6 +5,7 @@
 import { isObj, isoZ, type Reply, type SandboxCore, TILL_ID, text, v2Error } from '../core.js';
 import { SANDBOX_CREDENTIALS } from '../credentials.js';
 import { RawNumber, stringifyExact } from '../exact-json.js';
+import { groupByIdentifier } from '../groups.js';
 import { identifierKind, resolveV2 } from '../identity.js';
 import { milliToNumber, scalarText } from '../points.js';
 import type { RedemptionRec } from '../state.js';
@@ -34,14 +35,22 @@ export function updateRedemption(core: SandboxCore, body: unknown): Reply {
   const idType = text(entity.identifierType);
   const idValue = text(entity.identifierValue);
   if (idType === null || idValue === null) return v2Error(400, 1219, 'Entity details not set/invalid');
-  if (etype.toUpperCase() !== 'CUSTOMER') {
-    return v2Error(400, 1219, 'Entity details not set/invalid: no such group in the sandbox');
+  const entityType = etype.toUpperCase();
+  if (entityType === 'FLEET')
+    return v2Error(400, 1219, 'Entity details not set/invalid: there are no fleets in the sandbox');
+  let owns: (red: RedemptionRec) => boolean;
+  if (entityType === 'USERGROUP2') {
+    const g = groupByIdentifier(store, idType, idValue);
+    if (!g) return v2Error(400, 1219, 'Entity details not set/invalid: no such group');
+    owns = (red) => red.groupId === g.id;
+  } else {
+    if (identifierKind(idType) === null) {
+      return v2Error(400, 8015, `Invalid identifier: unsupported identifierType ${idType}`);
+    }
+    const c = resolveV2(store, idType, idValue);
+    if (!c) return v2Error(400, 8015, 'Invalid identifier: customer not found');
+    owns = (red) => red.customerId === c.id;
   }
-  if (identifierKind(idType) === null) {
-    return v2Error(400, 8015, `Invalid identifier: unsupported identifierType ${idType}`);
-  }
-  const c = resolveV2(store, idType, idValue);
-  if (!c) return v2Error(400, 8015, 'Invalid identifier: customer not found');
 
   let billId: string | null | undefined;
   if (has('billId')) {
@@ -83,18 +92,20 @@ export function updateRedemption(core: SandboxCore, body: unknown): Reply {
     red = k?.outcome === 'success' ? store.redemptions.get(k.redemptionId) : undefined;
   }
   if (!red) return v2Error(400, 750, 'Redemption update failed : redemption not found');
-  if (red.customerId !== c.id) {
+  if (!owns(red)) {
     return v2Error(400, 750, 'Redemption update failed : redemption does not belong to the given entity');
   }
-  const gate = core.fault(c, 'v2');
-  if ('stop' in gate) return gate.stop;
+  const redeemer = store.customers.get(red.customerId);
+  const gate = redeemer ? core.fault(redeemer, 'v2') : null;
+  if (gate && 'stop' in gate) return gate.stop;
   if (billId !== undefined) red.billId = billId;
   if (billNumber !== undefined) red.billNumber = billNumber;
   if (purpose !== undefined) red.purpose = purpose;
   if (has('customFields')) red.customFields = body.customFields;
   red.updatedAt = core.now();
   core.commit();
-  return gate.out({ status: 200, body: updatedBody(red) });
+  const ok: Reply = { status: 200, body: updatedBody(red) };
+  return gate ? gate.out(ok) : ok;
 }
 
 /** The page's response shape; billId as a bare number token with its exact digits. */

@@ -7,6 +7,7 @@ import {
   isObj,
   isoLocal,
   type Obj,
+  queryOf,
   type Reply,
   type SandboxCore,
   text,
@@ -178,12 +179,7 @@ function runApproved(
     const unauthorized = { response: { status: { success: 'false', code: 401, message: 'Unauthorized' } } };
     return { result: { httpStatus: 401, body: unauthorized }, destroy: false };
   }
-  const qp = new URLSearchParams();
-  for (const [k, v] of Object.entries(task.queryParams as Obj)) {
-    const t = scalarText(v);
-    if (t !== undefined) qp.set(k, t);
-  }
-  const r = redeem(core, qp, task.body, 'v2');
+  const r = redeem(core, queryOf(task.queryParams), task.body, 'v2');
   if (r.fault) return { transient: r };
   return { result: { httpStatus: r.status, body: JSON.parse(r.body) }, destroy: r.destroy === true };
 }

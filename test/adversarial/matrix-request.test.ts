@@ -1,0 +1,3 @@
+import { defineMatrix } from './matrix.js';
+
+defineMatrix('request_points_redemption');

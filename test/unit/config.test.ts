@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const base = {
+  CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com',
+  CAPILLARY_USERNAME: 'u',
+  CAPILLARY_PASSWORD: 'p',
+};
+
+describe('config', () => {
+  it('a base URL without credentials is an error at start, never a fallback', () => {
+    expect(() => loadConfig({ CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com' })).toThrow(
+      /no credentials are/,
+    );
+    expect(() => loadConfig({ ...base, CAPILLARY_PASSWORD: '' })).toThrow(/both be set/);
+  });
+  it('lists every problem, naming the variable', () => {
+    try {
+      loadConfig({
+        ...base,
+        CAPILLARY_TIMEOUT_MS: 'soon',
+        CAPILLARY_READ_ONLY: 'maybe',
+        CAPILLARY_BASE_URL: 'ftp://x',
+      });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const msg = (e as Error).message;
+      for (const v of ['CAPILLARY_TIMEOUT_MS', 'CAPILLARY_READ_ONLY', 'CAPILLARY_BASE_URL'])
+        expect(msg).toContain(v);
+    }
+  });
+  it('defaults: workflow host = base URL, data dir under XDG_DATA_HOME, OAuth when only a key pair is set', () => {
+    const c = loadConfig({
+      CAPILLARY_BASE_URL: 'http://127.0.0.1:8080/',
+      CAPILLARY_OAUTH_CLIENT_KEY: 'k',
+      CAPILLARY_OAUTH_CLIENT_SECRET: 's',
+      XDG_DATA_HOME: '/x',
+    });
+    expect(c.baseUrl).toBe('http://127.0.0.1:8080');
+    expect(c.workflowBaseUrl).toBe('http://127.0.0.1:8080');
+    expect(c.auth).toEqual({ kind: 'oauth', key: 'k', secret: 's' });
+    expect(c.dataDir).toBe('/x/capillary-loyalty-mcp');
+    expect(c.environment).toBe('live');
+  });
+  it('the sandbox is used only when no base URL is set', () => {
+    const sb = { url: 'http://127.0.0.1:1', username: 'a', password: 'b', orgId: '1', uiAuthToken: 't' };
+    expect(loadConfig({}, sb).environment).toBe('sandbox');
+    expect(loadConfig(base, sb).environment).toBe('live');
+    expect(() => loadConfig({})).toThrow(/CAPILLARY_BASE_URL is not set/);
+  });
+});
