@@ -48,9 +48,13 @@ async function listedTools() {
 // Chunk names carry content hashes: clear the old ones so dist/ holds only this build.
 rmSync('dist/chunks', { recursive: true, force: true });
 
-const entryPoints = ['src/cli.ts', 'examples/demo.ts', 'bench/bench.ts', 'scripts/docs.ts'].filter((f) =>
-  existsSync(f),
-);
+const entryPoints = [
+  'src/cli.ts',
+  'examples/demo.ts',
+  'bench/bench.ts',
+  'bench/redact.ts',
+  'scripts/docs.ts',
+].filter((f) => existsSync(f));
 await build({
   entryPoints,
   outdir: 'dist',

@@ -38,7 +38,6 @@ export interface App {
 /** What the audit writer needs of the app. */
 export const auditSink = (app: App): AuditSink => ({
   audit: app.audit,
-  redactor: app.redactor,
   log: app.log,
   environment: app.config.environment,
 });
@@ -101,7 +100,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   try {
     store =
       config.ledger === 'file'
-        ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1)
+        ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor)
         : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
@@ -110,7 +109,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   }
   if (store instanceof FileStore && store.skipped)
     log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
-  const audit = new AuditLog(config.auditLog);
+  const audit = new AuditLog(config.auditLog, redactor);
   return {
     config,
     log,

@@ -1,5 +1,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { credentialSecrets } from './capillary/credentials.js';
+import { isLoopback } from './mcp/http/guard.js';
+import { Redactor } from './safety/redact.js';
 
 /** Defaults written once: the table below shows them and the parsers use them. */
 export const DEFAULTS = {
@@ -12,13 +15,16 @@ export const DEFAULTS = {
   confirmCooldownSeconds: 3_600,
   maxCodesPerCustomerPerHour: 3,
   identityCacheSeconds: 300,
+  maxResponseBytes: 1_048_576,
+  maxStringChars: 1000,
+  maxArrayItems: 100,
 } as const;
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
 export const ENV_VARS = [
   [
     'CAPILLARY_BASE_URL',
-    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used.',
+    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used. No `user:pass@`, query or fragment; `http://` only for a loopback host (see CAPILLARY_ALLOW_INSECURE_HTTP).',
     '(sandbox)',
   ],
   ['CAPILLARY_WORKFLOW_BASE_URL', 'CRM host for the maker-checker request workflow.', 'CAPILLARY_BASE_URL'],
@@ -37,7 +43,27 @@ export const ENV_VARS = [
     'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',
     DEFAULTS.clientSignature,
   ],
+  [
+    'CAPILLARY_ALLOW_INSECURE_HTTP',
+    'UNSAFE. `true`: accept `http://` base URLs for hosts other than loopback, sending the credentials in clear text. Only for a test host on a network you trust.',
+    'false',
+  ],
   ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', String(DEFAULTS.timeoutMs)],
+  [
+    'CAPILLARY_MAX_RESPONSE_BYTES',
+    "Largest API response body read; past it the read stops and the call fails (a money call's outcome is then unknown). Limits and redaction: docs/leaks-and-limits.md.",
+    String(DEFAULTS.maxResponseBytes),
+  ],
+  [
+    'CAPILLARY_MAX_STRING_CHARS',
+    'Longest string from an API answer kept in a result or the ledger; longer ones are cut, with a marker saying how much.',
+    String(DEFAULTS.maxStringChars),
+  ],
+  [
+    'CAPILLARY_MAX_ARRAY_ITEMS',
+    'Most items of an array from an API answer kept in a result or the ledger; the rest are cut, with a note saying how many.',
+    String(DEFAULTS.maxArrayItems),
+  ],
   [
     'CAPILLARY_DATA_DIR',
     'Folder of the idempotency ledger.',
@@ -159,6 +185,12 @@ export interface Config {
   uiAuthToken?: string;
   clientSignature: string;
   timeoutMs: number;
+  /** Bounds on what the API answers (src/safety/untrusted.ts). */
+  maxResponseBytes: number;
+  maxStringChars: number;
+  maxArrayItems: number;
+  /** The HTTP transport's bearer token (MCP_HTTP_TOKEN), known here so it is redacted. */
+  httpToken?: string;
   dataDir: string;
   ledger: 'file' | 'memory';
   idempotencyWindowMs: number;
@@ -182,14 +214,16 @@ export interface Config {
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    super(`invalid configuration: ${problems.join('; ')}`);
     this.name = 'ConfigError';
   }
 }
 
 /** The one stderr line the CLI ends with when it cannot start. */
 export const fatalLine = (e: unknown): string =>
-  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}\n`;
+  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}`
+    .replace(/[\r\n]+\s*/g, ' ')
+    .concat('\n');
 
 type Env = Partial<Record<string, string | undefined>>;
 
@@ -231,24 +265,37 @@ function reader(env: Env, problems: string[]) {
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  const url = (k: EnvName, v: string | undefined) => {
+  // A base URL is never printed: it may hold a password (user:pass@) or a token (?key=...).
+  const url = (k: EnvName, v: string | undefined, allowInsecure: boolean) => {
     if (v === undefined) return undefined;
+    let u: URL;
     try {
-      const u = new URL(v);
-      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
-      // Capillary takes no credentials in the URL: with them nothing could ever be sent, and the
-      // URL would carry a secret into previews and payloads. Never printed.
-      if (u.username || u.password) {
-        problems.push(
-          `${k} must not carry credentials (user:password@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD, or the OAuth pair, instead`,
-        );
-        return undefined;
-      }
-      return v.replace(/\/+$/, '');
+      u = new URL(v);
     } catch {
-      problems.push(`${k} must be an http(s) URL`);
+      problems.push(`${k} is not a valid URL`);
       return undefined;
     }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      problems.push(`${k} must be an https:// URL`);
+      return undefined;
+    }
+    if (u.username || u.password) {
+      problems.push(
+        `${k} must not contain a user name or password (user:pass@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD instead`,
+      );
+      return undefined;
+    }
+    if (u.search || u.hash || v.includes('?') || v.includes('#')) {
+      problems.push(`${k} must not have a query string or fragment`);
+      return undefined;
+    }
+    if (u.protocol === 'http:' && !isLoopback(u.hostname) && !allowInsecure) {
+      problems.push(
+        `${k} is http:// for a host that is not loopback, so credentials would travel in clear text: use https://, or set CAPILLARY_ALLOW_INSECURE_HTTP=true for a test host on a trusted network`,
+      );
+      return undefined;
+    }
+    return v.replace(/\/+$/, '');
   };
   return { get, num, bool, list, url };
 }
@@ -282,7 +329,7 @@ export function loadHttpConfig(env: Env): HttpConfig {
     problems.push(
       "CAPILLARY_CONFIRM_ABOVE_POINTS is set, so MCP_HTTP_TOKEN must be set: over HTTP a human's confirmation is only as good as the caller's authentication (anyone who can reach the port could answer the question)",
     );
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw refusal(problems, get);
   return cfg;
 }
 
@@ -291,7 +338,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const { get, num, bool, list, url } = reader(env, problems);
 
   let environment: Config['environment'] = 'live';
-  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'));
+  const insecure = bool('CAPILLARY_ALLOW_INSECURE_HTTP');
+  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'), insecure);
   let auth: Auth | undefined;
   let orgId = get('CAPILLARY_ORG_ID');
   let uiAuthToken = get('CAPILLARY_UI_AUTH_TOKEN');
@@ -321,7 +369,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const workflowBaseUrl =
     environment === 'sandbox'
       ? (baseUrl as string)
-      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL')) ?? baseUrl);
+      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL'), insecure) ?? baseUrl);
 
   const { dataDir } = loadLedgerPaths(env);
   const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
@@ -343,6 +391,11 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     uiAuthToken,
     clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? DEFAULTS.clientSignature,
     timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.timeoutMs,
+    maxResponseBytes:
+      num('CAPILLARY_MAX_RESPONSE_BYTES', { int: true, min: 1024 }) ?? DEFAULTS.maxResponseBytes,
+    maxStringChars: num('CAPILLARY_MAX_STRING_CHARS', { int: true, min: 64 }) ?? DEFAULTS.maxStringChars,
+    maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? DEFAULTS.maxArrayItems,
+    httpToken: get('MCP_HTTP_TOKEN'),
     dataDir,
     ledger: ledger as Config['ledger'],
     idempotencyWindowMs:
@@ -368,15 +421,25 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     programId,
     logLevel: logLevel as Config['logLevel'],
   };
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw refusal(problems, get);
   return cfg;
 }
 
-/** Every secret the configuration holds, for the redactor. */
-export function configSecrets(cfg: Config): string[] {
-  const out: string[] = [];
-  if (cfg.auth.kind === 'basic' && cfg.auth.password) out.push(cfg.auth.password);
-  if (cfg.auth.kind === 'oauth') out.push(cfg.auth.secret);
-  if (cfg.uiAuthToken) out.push(cfg.uiAuthToken);
-  return out;
+const SECRET_VARS = [
+  'CAPILLARY_PASSWORD',
+  'CAPILLARY_OAUTH_CLIENT_SECRET',
+  'CAPILLARY_UI_AUTH_TOKEN',
+  'MCP_HTTP_TOKEN',
+] as const satisfies readonly EnvName[];
+
+/**
+ * The start-up error for these problems, with no secret of this environment in it: a secret
+ * pasted into the wrong variable would otherwise be echoed in that variable's "(got ...)".
+ */
+function refusal(problems: string[], get: (k: EnvName) => string | undefined): ConfigError {
+  const r = new Redactor(SECRET_VARS.map(get));
+  return new ConfigError(problems.map((p) => r.text(p)));
 }
+
+/** Every secret the configuration holds or derives, for the redactor (see capillary/credentials.ts). */
+export const configSecrets = (cfg: Config): string[] => credentialSecrets(cfg);

@@ -8,7 +8,10 @@ export type Outcome = 'not_sent' | 'failed' | 'unknown';
 
 export interface ToolErrorBody {
   code: string | number;
+  /** The server's own words. */
   message: string;
+  /** What the API said, verbatim (bounded): data to read, never instructions. */
+  upstream_message?: string;
   hint?: string;
   retryable: boolean;
   source: ErrorSource;

@@ -44,7 +44,7 @@ export function createServer(app: App): Server {
               void extra
                 .sendNotification({
                   method: 'notifications/progress',
-                  params: { progressToken, progress: ++step, message },
+                  params: { progressToken, progress: ++step, message: app.redactor.text(message) },
                 })
                 .catch(() => {});
             },
@@ -52,7 +52,7 @@ export function createServer(app: App): Server {
         ? async (message, title) => {
             const r = await server.elicitInput(
               {
-                message,
+                message: app.redactor.text(message),
                 requestedSchema: {
                   type: 'object',
                   properties: { confirm: { type: 'boolean', title, description: 'Tick to confirm' } },

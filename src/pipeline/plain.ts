@@ -4,13 +4,13 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
-import { recordAudit } from '../safety/audit.js';
+import { recordAttempt, recordAudit } from '../safety/audit.js';
 import { PROCESS_OWNER } from '../safety/dir-lock.js';
 import { decideCode } from '../safety/reserve.js';
 import type { AnyTool } from '../toolkit/define.js';
 import type { CallContext } from './call.js';
 import { buildRequest, toolContext } from './request.js';
-import { type Out, okResult } from './result.js';
+import { fromUpstream, type Out, okResult } from './result.js';
 import { ledger } from './spend.js';
 
 /**
@@ -57,6 +57,8 @@ export async function plain(
     return okResult(app, out);
   }
   await countMessage(app, tool, sendArgs, ctx);
+  // A write is recorded on disk before it is sent (the audit log fails closed).
+  if (mutating) await recordAttempt(auditSink(app), { tool: tool.name, args, started });
   try {
     const res = await app.client.send(req, { mutating, signal: ctx.signal, onRetry: ctx.progress });
     let out: Out;
@@ -69,7 +71,7 @@ export async function plain(
       out = answer as Out;
     }
     if (mutating) await audit({ outcome: 'succeeded', status: res.status });
-    return okResult(app, out);
+    return okResult(app, fromUpstream(app, out));
   } catch (e) {
     if (mutating && e instanceof ToolError)
       await audit({

@@ -3,8 +3,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
-import { ToolError } from '../errors.js';
-import { type AuditEvent, recordAudit } from '../safety/audit.js';
+import { ToolError, type ToolErrorBody } from '../errors.js';
+import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
 import { askHuman, type HumanDeps, type Question, whyAsked } from '../safety/confirm.js';
 import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
@@ -13,7 +13,7 @@ import { type Decision, decide, type ReserveAsk } from '../safety/reserve.js';
 import type { CallContext } from './call.js';
 import type { Operation } from './operation.js';
 import { buildRequest, toolContext } from './request.js';
-import { errorResult, markReplayed, type Out, okResult, toErrorBody } from './result.js';
+import { errorResult, fromUpstream, markReplayed, type Out, okResult, toErrorBody } from './result.js';
 
 const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =>
   recordAudit(auditSink(app), { tool: op.tool.name, args: op.args, ...ev });
@@ -213,6 +213,9 @@ async function sendOnce(
   let body: any;
   try {
     const req = await buildRequest(app, tool, op.sendArgs, key);
+    // The audit log fails closed: the attempt is on disk before the request leaves, or it does
+    // not leave (not_sent; the reserved entry is settled as not sent and its key stays usable).
+    await recordAttempt(auditSink(app), { tool: tool.name, args: op.args, started, key });
     res = await app.client.send(req, {
       mutating: true,
       resendable: op.resendable,
@@ -227,7 +230,8 @@ async function sendOnce(
   let out: Out;
   let readNote: string | undefined;
   try {
-    out = app.redactor.value(tool.parse(body, op.args, res, toolContext(app, key)) as Out);
+    // Bounded here (untrusted input), so the ledger keeps no more of the answer than the agent is shown.
+    out = fromUpstream(app, tool.parse(body, op.args, res, toolContext(app, key)) as Out);
   } catch (e) {
     app.log.warn(`could not read ${tool.name}'s successful answer`, { error: String(e) });
     out = {};
@@ -271,7 +275,7 @@ async function failed(
       ...entry,
       status,
       updated: Date.now(),
-      error: body && app.redactor.value({ ...body, outcome: status === 'unknown' ? 'unknown' : outcome }),
+      error: body && ledgerError({ ...body, outcome: status === 'unknown' ? 'unknown' : outcome }),
     }),
     audit(app, op, { outcome: status, status: body?.http_status, code: body?.code, started, key: entry.key }),
   ]);
@@ -293,6 +297,9 @@ async function failed(
       (outcome === 'not_sent' ? 'Nothing was sent.' : 'Nothing was spent. A repeat gets a fresh key.'),
   });
 }
+
+/** What the ledger keeps of an error: what decides a repeat, not the API's words. */
+const ledgerError = ({ upstream_message: _, ...body }: ToolErrorBody): ToolErrorBody => body;
 
 /** An outcome that cannot be written leaves the pending entry, which reads back as unknown. */
 async function settle(app: App, e: LedgerEntry): Promise<void> {

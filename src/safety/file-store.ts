@@ -132,6 +132,12 @@ export class FileStore implements IdempotencyStore {
     private readonly horizonMs = DEFAULT_HORIZON_MS,
     private readonly alone?: () => boolean,
     private readonly now: () => number = Date.now,
+    /**
+     * Applied at the file's door to what an entry carries from the API (its result and error);
+     * the server passes its secret redactor. The key, fingerprint and customer stay exact: they
+     * are what idempotency and the caps are looked up by.
+     */
+    private readonly redactor?: { value<T>(v: T): T },
   ) {
     this.idx = new Index(horizonMs, now);
     this.lock = new DirLock(join(dir, 'ledger.lock'), PROCESS_OWNER);
@@ -330,7 +336,12 @@ export class FileStore implements IdempotencyStore {
   settle(e: LedgerEntry) {
     return this.record(e, 'written');
   }
-  private async record(e: LedgerEntry, until: Until) {
+  private async record(entry: LedgerEntry, until: Until) {
+    const r = this.redactor;
+    const e =
+      r && (entry.result || entry.error)
+        ? { ...entry, result: r.value(entry.result), error: r.value(entry.error) }
+        : entry;
     const appender = this.writer();
     const before = appender.lines;
     const done = appender.append(JSON.stringify(e), until);

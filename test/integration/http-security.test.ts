@@ -116,6 +116,9 @@ describe('HTTP security (MCP_HTTP_TOKEN set, loopback bind)', () => {
       expectCleanError(await post({ origin }), 403);
     expect((await post({ origin: `http://${host}` })).status).toBe(200);
     expect((await post({ origin: `http://localhost:${srv.port}` })).status).toBe(200);
+    // Same host and port, other scheme: another origin.
+    expectCleanError(await post({ origin: `https://${host}` }), 403);
+    expectCleanError(await post({ origin: `https://localhost:${srv.port}` }), 403);
   });
 
   it('413 for a body over MCP_HTTP_MAX_BODY_BYTES, declared or streamed', async () => {

@@ -7,6 +7,9 @@ const base = {
   CAPILLARY_PASSWORD: 'p',
 };
 
+/** Credentials for the base-URL checks below. */
+const creds = { CAPILLARY_USERNAME: 'till.user', CAPILLARY_PASSWORD: 'cnry-pw-4e1d-77aa-q0' };
+
 describe('config', () => {
   it('a base URL without credentials is an error at start, never a fallback', () => {
     expect(() => loadConfig({ CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com' })).toThrow(
@@ -48,5 +51,24 @@ describe('config', () => {
     expect(loadConfig({}, sb).environment).toBe('sandbox');
     expect(loadConfig(base, sb).environment).toBe('live');
     expect(() => loadConfig({})).toThrow(/CAPILLARY_BASE_URL is not set/);
+  });
+
+  it('loopback hosts may use http:// (local fakes); CAPILLARY_ALLOW_INSECURE_HTTP=true allows others', () => {
+    for (const url of ['http://127.0.0.1:8080', 'http://localhost:9', 'http://[::1]:9', 'http://127.1.2.3'])
+      expect(loadConfig({ ...creds, CAPILLARY_BASE_URL: url }).baseUrl).toBe(url);
+    expect(() => loadConfig({ ...creds, CAPILLARY_BASE_URL: 'http://10.0.0.5' })).toThrow(/http:\/\//);
+    expect(
+      loadConfig({ ...creds, CAPILLARY_BASE_URL: 'http://10.0.0.5', CAPILLARY_ALLOW_INSECURE_HTTP: 'true' })
+        .baseUrl,
+    ).toBe('http://10.0.0.5');
+    expect(() =>
+      loadConfig({ ...creds, CAPILLARY_BASE_URL: 'http://10.0.0.5', CAPILLARY_ALLOW_INSECURE_HTTP: 'maybe' }),
+    ).toThrow(/CAPILLARY_ALLOW_INSECURE_HTTP must be true or false/);
+    // https is always fine, and the limits have their defaults.
+    const c = loadConfig({ ...creds, CAPILLARY_BASE_URL: 'https://eu.api.capillarytech.com/' });
+    expect(c).toMatchObject({ maxResponseBytes: 1_048_576, maxStringChars: 1000, maxArrayItems: 100 });
+    expect(() =>
+      loadConfig({ ...creds, CAPILLARY_BASE_URL: 'https://x.example', CAPILLARY_MAX_RESPONSE_BYTES: '10' }),
+    ).toThrow(/CAPILLARY_MAX_RESPONSE_BYTES must be a whole number >= 1024/);
   });
 });

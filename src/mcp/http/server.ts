@@ -5,7 +5,8 @@ import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConf
 import type { Started } from '../../start.js';
 import { type ExchangeContext, exchange, ServerPool } from './exchange.js';
 import {
-  allowedHosts,
+  type AllowedPeers,
+  allowedPeers,
   checkHostOrigin,
   HttpArgError,
   hostPort,
@@ -71,7 +72,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   const checkToken = tokenChecker(opts.token);
   const relay = new Relay();
   const pool = new ServerPool(app);
-  let allowed = new Set<string>();
+  let allowed: AllowedPeers = { hosts: new Set(), origins: new Set() };
   let draining = false;
   /** HTTP requests not yet closed, plus tool calls still running after their client left. */
   let busy = 0;
@@ -201,7 +202,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     });
   });
   const port = (httpServer.address() as AddressInfo).port;
-  allowed = allowedHosts(bindHost, port, opts.allowedHosts);
+  allowed = allowedPeers(bindHost, port, opts.allowedHosts);
   const shownHost = isWildcard(bindHost) ? '127.0.0.1' : bindHost;
 
   let closed: Promise<void> | undefined;
@@ -378,5 +379,5 @@ async function printBanner(
       `  sandbox: SIMULATED Capillary API, no real points move${customers ? `; test customers: ${customers}, more in the README` : ''}`,
     );
   }
-  process.stderr.write(`${lines.join('\n')}\n`);
+  process.stderr.write(started.app.redactor.text(`${lines.join('\n')}\n`));
 }
