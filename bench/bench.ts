@@ -18,11 +18,14 @@ import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { ofetch } from 'ofetch';
+import { createApp } from '../src/app.js';
 import { CapillaryClient } from '../src/capillary/client.js';
 import { loadConfig } from '../src/config.js';
 import { Logger } from '../src/log.js';
+import { callTool as pipelineCall } from '../src/pipeline/call.js';
 import { Redactor } from '../src/safety/redact.js';
 import { basicAuthHeader, SANDBOX_CREDENTIALS } from '../src/sandbox/credentials.js';
+import { ALL_TOOLS } from '../src/toolkit/all-tools.js';
 import {
   cleanup,
   cleanupSync,
@@ -58,7 +61,7 @@ interface Opts {
   limitS: number;
 }
 
-const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger', 'stores'] as const;
+const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger', 'stores', 'caps'] as const;
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 
@@ -1158,10 +1161,79 @@ async function main() {
       });
   }
   lap('stores');
+  // -- caps: redeem latency with a daily cap, as one customer's history in the ledger grows
+  if (want('caps')) {
+    const sizes = opts.smoke ? [0, 5_000, 50_000] : [0, 50_000, 500_000];
+    const c = CUSTOMERS.length - 1;
+    const rows: Record<string, Dist> = {};
+    for (const n of sizes) {
+      // In process, so that the history can be put straight into the ledger: n redemptions of
+      // this customer in the last hour, all inside the 24 h the cap looks back over.
+      const app = createApp(
+        loadConfig(
+          serverEnv(env, 'memory', {
+            CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '1000000000',
+            CAPILLARY_LOG_LEVEL: 'error',
+          }),
+        ),
+        ALL_TOOLS,
+      );
+      const now = Date.now();
+      for (let i = 0; i < n; i++)
+        await app.store.put({
+          key: `hist-${i}`,
+          fingerprint: `hist-fp-${i}`,
+          meaning: `hist-m-${i}`,
+          tool: 'redeem_points',
+          customer: `id:${CUSTOMERS[c].id}`,
+          points: 0.001,
+          status: 'succeeded',
+          at: now - 3_600_000 + (i * 3_000_000) / Math.max(1, n),
+          updated: now,
+          agent_key: false,
+        });
+      const once = async () => {
+        const t0 = ms();
+        const r = await pipelineCall(app, 'redeem_points', redeemArgs(c, `cap${n}`));
+        const took = ms() - t0;
+        const sc = r.structuredContent as any;
+        if (r.isError || !sc?.points_redeemed)
+          throw new Error(`caps: redeem failed: ${JSON.stringify(sc).slice(0, 300)}`);
+        return took;
+      };
+      for (let i = 0; i < opts.warmup; i++) await once();
+      const took: number[] = [];
+      for (let i = 0; i < opts.iterations; i++) took.push(await once());
+      rows[String(n)] = dist(took);
+      say(`caps: ${n} entries, p50 ${fmt(rows[String(n)].p50)} ms`);
+      await app.close();
+    }
+    results.caps = {
+      what: 'redeem_points in process (the pipeline, memory ledger) against the sandbox, daily cap set, one customer with n earlier redemptions in the window',
+      ...Object.fromEntries(
+        Object.entries(rows).map(([k, d]) => [k, { p50: round(d.p50), p90: round(d.p90), n: d.n }]),
+      ),
+    };
+    section(
+      `Caps: redeem_points latency (ms) with a daily cap, by one customer's entries in the window (${opts.iterations} calls each)`,
+      ['entries', 'p50', 'p90', 'p99'],
+      Object.entries(rows).map(([k, d]) => [k, fmt(d.p50), fmt(d.p90), fmt(d.p99)]),
+    );
+    const base = rows[String(sizes[0])];
+    const most = rows[String(sizes[sizes.length - 1])];
+    targets.push({
+      id: 'caps_flat',
+      what: `redeem_points p50 with a daily cap and ${sizes[sizes.length - 1]} entries for the customer vs none`,
+      measured: `${fmt(most.p50)} vs ${fmt(base.p50)} ms`,
+      limit: '<= 1.5x + 0.5 ms (flat within noise)',
+      pass: most.p50 <= 1.5 * base.p50 + 0.5,
+    });
+  }
 
   direct.close();
   await stop(sandbox.cp);
 
+  lap('caps');
   results.section_seconds = laps;
   results.machine.load_avg_at_end = os.loadavg().map((l) => round(l, 2));
   results.targets = targets;

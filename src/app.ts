@@ -4,10 +4,12 @@ import { type Config, ConfigError, configSecrets } from './config.js';
 import { Logger } from './log.js';
 import { IdentityResolver } from './pipeline/identity.js';
 import { AuditLog, type AuditSink } from './safety/audit.js';
+import { HOUR_MS } from './safety/caps.js';
+import { Questions } from './safety/confirm.js';
 import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
 import { KeyedLock } from './safety/lock.js';
 import { Redactor } from './safety/redact.js';
-import type { AnyTool } from './toolkit/define.js';
+import { type AnyTool, isSpendTool } from './toolkit/define.js';
 import { type ListedTool, listTool } from './toolkit/listing.js';
 
 /** Everything a server instance needs, built once per process and shared by every transport. */
@@ -21,6 +23,8 @@ export interface App {
   locks: KeyedLock;
   /** Resolves the customer a money call names to Capillary's customer id. */
   identity: IdentityResolver;
+  /** The confirmation questions this process asked and has not had answered. */
+  questions: Questions;
   /** In-flight spend operations by fingerprint: identical concurrent calls share one request. */
   inflight: Map<string, Promise<unknown>>;
   tools: Map<string, AnyTool>;
@@ -38,7 +42,11 @@ export const auditSink = (app: App): AuditSink => ({
   environment: app.config.environment,
 });
 
-/** Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error. */
+/**
+ * Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error.
+ * Money tools that move points the same way are one family (SpendSpec.family): excluding one
+ * member excludes the others too, unless the allow-list names them.
+ */
 export function selectTools(
   all: AnyTool[],
   cfg: Pick<Config, 'readOnly' | 'tools' | 'excludeTools'>,
@@ -49,11 +57,19 @@ export function selectTools(
     throw new ConfigError([
       `unknown tool name(s) in CAPILLARY_TOOLS/CAPILLARY_EXCLUDE_TOOLS: ${unknown.join(', ')} (known: ${[...names].join(', ')})`,
     ]);
+  const familyOf = (t: AnyTool) => (isSpendTool(t) ? t.spend.family : undefined);
+  const excludedFamilies = new Set(
+    all
+      .filter((t) => cfg.excludeTools?.includes(t.name))
+      .map(familyOf)
+      .filter(Boolean),
+  );
   return all.filter(
     (t) =>
       (!cfg.readOnly || t.effect === 'read') &&
       (!cfg.tools?.length || cfg.tools.includes(t.name)) &&
-      !cfg.excludeTools?.includes(t.name),
+      !cfg.excludeTools?.includes(t.name) &&
+      !(excludedFamilies.has(familyOf(t)) && !cfg.tools?.includes(t.name)),
   );
 }
 
@@ -67,8 +83,16 @@ export function voiceFor(config: Config): Voice {
   return { redactor, log: new Logger(config.logLevel, redactor) };
 }
 
-/** Nothing older than this can change a decision (replay window, 24 h caps). */
-const horizonOf = (config: Config) => Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
+/** Nothing older than this can change a decision (replay window, 24 h caps, confirmation
+ * window and cooldown, the code rate's hour). */
+const horizonOf = (config: Config) =>
+  Math.max(
+    config.idempotencyWindowMs,
+    DEFAULT_HORIZON_MS,
+    config.confirmWindowMs,
+    config.confirmCooldownMs,
+    HOUR_MS,
+  );
 
 /**
  * Opens the PostgreSQL ledger when it is configured (connects, migrates; a clear ConfigError
@@ -101,6 +125,13 @@ export function createApp(
   const { redactor, log } = opened ?? voiceFor(config);
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
+  const byFamily = allTools
+    .filter((t) => !config.excludeTools?.includes(t.name) && !tools.includes(t))
+    .filter((t) => !config.readOnly && (!config.tools?.length || config.tools.includes(t.name)));
+  if (byFamily.length)
+    log.info(
+      `CAPILLARY_EXCLUDE_TOOLS: ${byFamily.map((t) => t.name).join(', ')} excluded too (the same way to move points as an excluded tool); name it in CAPILLARY_TOOLS to keep it`,
+    );
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const horizon = horizonOf(config);
   const inflight = new Map<string, Promise<unknown>>();
@@ -131,6 +162,7 @@ export function createApp(
     audit,
     locks: new KeyedLock(),
     identity: new IdentityResolver({ client }, config.identityCacheMs),
+    questions: new Questions(),
     inflight,
     tools: new Map(tools.map((t) => [t.name, t])),
     listed: tools.map((t) => listTool(t)),

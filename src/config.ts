@@ -13,6 +13,9 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
   ledgerPoolSize: 10,
   ledgerTimeoutMs: 5_000,
+  confirmWindowSeconds: 86_400,
+  confirmCooldownSeconds: 3_600,
+  maxCodesPerCustomerPerHour: 3,
   identityCacheSeconds: 300,
   maxResponseBytes: 1_048_576,
   maxStringChars: 1000,
@@ -102,17 +105,50 @@ export const ENV_VARS = [
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
   [
     'CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY',
-    'Cap on points redeemed per customer in a rolling 24 h, counted from the ledger.',
+    "Cap on points redeemed per customer (Capillary's customer id, or the group for a group redemption) in a rolling 24 h, counted from the ledger; maker-checker requests count when filed.",
+    '(none)',
+  ],
+  [
+    'CAPILLARY_MAX_POINTS_PER_SERVER_PER_DAY',
+    'Cap on points redeemed for all customers together in a rolling 24 h, counted from the ledger (shared by every process on the data dir).',
     '(none)',
   ],
   [
     'CAPILLARY_CONFIRM_ABOVE_POINTS',
-    "Redemptions and reversals above this many points need a human's yes through MCP elicitation.",
+    "A human's yes (MCP elicitation) is needed once the points moved for one customer in the confirmation window, the call included, would exceed this; reversals count, a reversal of all always asks. Over HTTP it needs MCP_HTTP_TOKEN.",
     '(none)',
   ],
-  ['CAPILLARY_READ_ONLY', '`true`: only read-only tools are listed. Wins over everything else.', 'false'],
+  [
+    'CAPILLARY_CONFIRM_WINDOW_SECONDS',
+    'The rolling window of the confirmation budget.',
+    String(DEFAULTS.confirmWindowSeconds),
+  ],
+  [
+    'CAPILLARY_CONFIRM_COOLDOWN_SECONDS',
+    "After a human's no, how long every money call for that customer needs a yes.",
+    String(DEFAULTS.confirmCooldownSeconds),
+  ],
+  [
+    'CAPILLARY_ALLOW_SKIP_VALIDATION',
+    "`true`: the agent may pass `skip_validation: true` (skipping the customer's own consent, the OTP). Otherwise such a call is refused before sending.",
+    'false',
+  ],
+  [
+    'CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR',
+    'How many validation codes (`issue_redemption_code`, a message to the customer each) one customer may be sent per rolling hour; `0` switches the tool off.',
+    String(DEFAULTS.maxCodesPerCustomerPerHour),
+  ],
+  [
+    'CAPILLARY_READ_ONLY',
+    '`true`: only read-only tools, and no prompt that leads to a write, are listed. Wins over everything else.',
+    'false',
+  ],
   ['CAPILLARY_TOOLS', 'Comma-separated allow-list of tool names.', '(all)'],
-  ['CAPILLARY_EXCLUDE_TOOLS', 'Comma-separated deny-list of tool names.', '(none)'],
+  [
+    'CAPILLARY_EXCLUDE_TOOLS',
+    'Comma-separated deny-list of tool names. Excluding a way to redeem (`redeem_points`, `request_points_redemption`) excludes the other too, unless it is named in CAPILLARY_TOOLS.',
+    '(none)',
+  ],
   [
     'CAPILLARY_PROGRAM_ID',
     'Pins the loyalty program: a different program_id from the agent is refused.',
@@ -184,7 +220,12 @@ export interface Config {
   auditLog: string;
   maxPointsPerRedemption?: number;
   maxPointsPerCustomerPerDay?: number;
+  maxPointsPerServerPerDay?: number;
   confirmAbovePoints?: number;
+  confirmWindowMs: number;
+  confirmCooldownMs: number;
+  allowSkipValidation: boolean;
+  maxCodesPerCustomerPerHour: number;
   readOnly: boolean;
   tools?: string[];
   excludeTools?: string[];
@@ -372,6 +413,11 @@ export function loadHttpConfig(env: Env): HttpConfig {
     shutdownMs: num('MCP_SHUTDOWN_TIMEOUT_MS', { int: true, min: 0 }) ?? DEFAULTS.shutdownTimeoutMs,
     allowedHosts: get('MCP_ALLOWED_HOSTS'),
   };
+  // A confirmation proves only that the caller answered: over HTTP the caller must be known.
+  if (!cfg.token && get('CAPILLARY_CONFIRM_ABOVE_POINTS') !== undefined)
+    problems.push(
+      "CAPILLARY_CONFIRM_ABOVE_POINTS is set, so MCP_HTTP_TOKEN must be set: over HTTP a human's confirmation is only as good as the caller's authentication (anyone who can reach the port could answer the question)",
+    );
   if (problems.length) throw refusal(problems, get);
   return cfg;
 }
@@ -446,7 +492,16 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       (num('CAPILLARY_IDENTITY_CACHE_SECONDS', { min: 0 }) ?? DEFAULTS.identityCacheSeconds) * 1000,
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
+    maxPointsPerServerPerDay: num('CAPILLARY_MAX_POINTS_PER_SERVER_PER_DAY', { min: 0 }),
     confirmAbovePoints: num('CAPILLARY_CONFIRM_ABOVE_POINTS', { min: 0 }),
+    confirmWindowMs:
+      (num('CAPILLARY_CONFIRM_WINDOW_SECONDS', { min: 1 }) ?? DEFAULTS.confirmWindowSeconds) * 1000,
+    confirmCooldownMs:
+      (num('CAPILLARY_CONFIRM_COOLDOWN_SECONDS', { min: 0 }) ?? DEFAULTS.confirmCooldownSeconds) * 1000,
+    allowSkipValidation: bool('CAPILLARY_ALLOW_SKIP_VALIDATION'),
+    maxCodesPerCustomerPerHour:
+      num('CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR', { int: true, min: 0 }) ??
+      DEFAULTS.maxCodesPerCustomerPerHour,
     readOnly: bool('CAPILLARY_READ_ONLY'),
     tools: list('CAPILLARY_TOOLS'),
     excludeTools: list('CAPILLARY_EXCLUDE_TOOLS'),

@@ -20,6 +20,9 @@ export interface ToolErrorBody {
   http_status?: number;
   /** The attempt whose unknown outcome blocks this call (unresolved_attempt, outcome_unknown). */
   attempt?: { tool: string; key: string; points: number; first_sent: string; last_sent: string };
+  /** The operator's limit that refused this call: its variable, its value, what is left, and
+   * when enough frees up (absent when waiting cannot help). */
+  limit?: { name: string; value: number; left: number; frees_at?: string };
 }
 
 /** What an upstream answer's envelope said (src/capillary/envelope.ts); judged in src/safety/outcome.ts. */

@@ -36,6 +36,7 @@ export default defineTool({
   effect: 'notify',
   envelope: 'v1.1',
   codes: POINTS_CODES,
+  messages: (a) => a.customer,
   request: (a) => ({
     method: 'GET',
     host: 'api',

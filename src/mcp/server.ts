@@ -9,7 +9,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from '../app.js';
 import { type CallContext, callTool } from '../pipeline/call.js';
-import { getPrompt, PROMPTS } from './prompts.js';
+import { getPrompt, promptsFor } from './prompts.js';
 
 export const SERVER_NAME = 'capillary-loyalty-mcp';
 export const SERVER_VERSION = '0.1.0';
@@ -68,9 +68,11 @@ export function createServer(app: App): Server {
     };
     return callTool(app, req.params.name, req.params.arguments, ctx);
   });
-  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: PROMPTS }));
+  const prompts = promptsFor((name) => app.tools.has(name));
+  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts }));
   server.setRequestHandler(GetPromptRequestSchema, async (req) => {
-    const p = getPrompt(req.params.name, req.params.arguments ?? {});
+    const listed = prompts.some((p) => p.name === req.params.name);
+    const p = listed ? getPrompt(req.params.name, req.params.arguments ?? {}) : undefined;
     if (!p) throw new McpError(ErrorCode.InvalidParams, `unknown prompt "${req.params.name}"`);
     return p;
   });

@@ -7,7 +7,7 @@ import { ToolError, validationError } from '../errors.js';
 import { recordAudit } from '../safety/audit.js';
 import type { Ask } from '../safety/confirm.js';
 import { isSpendTool } from '../toolkit/define.js';
-import { checkArgs, clip, pinProgram } from './args.js';
+import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
 import type { Identity } from './identity.js';
 import { deriveOperation } from './operation.js';
 import { plain } from './plain.js';
@@ -38,6 +38,7 @@ export async function callTool(
     if (app.ready) await app.ready;
     const args = checkArgs(tool, rawArgs ?? {});
     const sendArgs = pinProgram(tool, args, app.config.programId);
+    checkSkipValidation(tool, sendArgs, app.config.allowSkipValidation);
     if (!isSpendTool(tool)) return await plain(app, tool, args, sendArgs, ctx);
     // One customer identity, resolved through the API before anything else (a dry run sends
     // nothing at all, so it keys on the normalised identifiers).

@@ -5,8 +5,17 @@ import type { Decision, LedgerScope, LedgerView } from './reserve.js';
 
 export type LedgerStatus = 'pending' | 'succeeded' | 'failed' | 'unknown';
 
+/** A human's answer to a confirmation question. */
+export type HumanAnswer = 'accept' | 'decline' | 'cancel';
+
 export interface LedgerEntry {
-  /** The idempotency key sent upstream (external_reference_number). */
+  /**
+   * What the line records: a money attempt (absent), a human's answer to a confirmation
+   * question (`answer`), or a validation code sent to a customer (`code`). Answers and codes
+   * carry status "succeeded" and 0 points, so that an earlier version reading them counts nothing.
+   */
+  kind?: 'answer' | 'code';
+  /** The idempotency key sent upstream (external_reference_number); an answer's question id. */
   key: string;
   /** Hash of the tool and its canonical arguments. */
   fingerprint: string;
@@ -14,8 +23,15 @@ export interface LedgerEntry {
   meaning?: string;
   tool: string;
   customer: string;
-  /** Points spent by this attempt (0 for reversals). */
+  /** Points spent by this attempt, counted against the caps (0 for reversals). */
   points: number;
+  /** Points moved for the customer, counted against the confirmation budget, when they differ
+   * from `points` (a reversal); "all" for a reversal of everything left. */
+  moved?: number | 'all';
+  /** The question whose "yes" this attempt spends (one attempt per yes). */
+  approval?: string;
+  /** An answer line: what the human said, and when the question was asked for (`at`). */
+  answer?: HumanAnswer;
   status: LedgerStatus;
   /** When the attempt started (ms since epoch). */
   at: number;

@@ -15,9 +15,11 @@
  */
 import pg from 'pg';
 import type { PgTarget } from '../config.js';
+import { DAY_MS, HOUR_MS } from './caps.js';
 import type { IdempotencyStore, LedgerEntry, LedgerHealth } from './ledger.js';
 import { atTheDoor, DEFAULT_HORIZON_MS } from './ledger-index.js';
 import {
+  freedSql,
   INSERT_SQL,
   LOCK_SQL,
   OPEN_SQL,
@@ -29,7 +31,7 @@ import {
   VOID_SQL,
 } from './pg-schema.js';
 import { connectionLost, describeTarget, migrate, startupError } from './pg-setup.js';
-import { DECIDED, endedUnsent, inline, row, ScopedView } from './pg-view.js';
+import { DECIDED, endedUnsent, inline, NeedFreed, row, ScopedView, type ViewRow } from './pg-view.js';
 
 /** An outcome's write: one round trip, not waiting for the WAL flush. */
 const settleSql = (e: LedgerEntry) =>
@@ -37,7 +39,11 @@ const settleSql = (e: LedgerEntry) =>
 
 import type { Decision, LedgerScope, LedgerView } from './reserve.js';
 
-const DAY_MS = 86_400_000;
+/** Marks an error of the database met while deciding (not a refusal by the rules). */
+const FROM_DB = Symbol('from the database');
+
+/** Whether a decision reads everyone's spending (the per-server cap is set). */
+const everyone = (scope: LedgerScope) => scope.limits?.maxPointsPerServerPerDay !== undefined;
 /** SQLSTATEs after which the whole transaction is run again: serialization failure, deadlock,
  * and a unique key claimed by a transaction that committed first. */
 const RETRY = new Set(['40001', '40P01', '23505']);
@@ -142,29 +148,63 @@ export class PgStore implements IdempotencyStore {
     }
   }
 
+  /** The windows a decision reads sums over, from its clock (as caps.ts and confirm.ts do). */
+  private windows(scope: LedgerScope) {
+    const c = scope.confirm;
+    return {
+      day: scope.now - DAY_MS,
+      confirm: c ? scope.now - c.windowMs : 0,
+      cooldown: c ? scope.now - c.cooldownMs : 0,
+      hour: scope.now - HOUR_MS,
+    };
+  }
+
+  /** VIEW_SQL's parameters: what this decision reads, and only that. */
   private viewParams(scope: LedgerScope): unknown[] {
+    const w = this.windows(scope);
+    const money = scope.fingerprint !== undefined;
+    const l = scope.limits;
     return [
       scope.agentKey ?? null,
-      scope.fingerprint,
-      scope.meaning,
+      scope.fingerprint ?? null,
+      scope.meaning ?? null,
       scope.ids.includes(scope.customer) ? scope.ids : [scope.customer, ...scope.ids],
       scope.now - this.horizonMs,
       scope.customer,
-      scope.now - DAY_MS,
+      w.day,
+      money && l?.maxPointsPerCustomerPerDay !== undefined,
+      money && everyone(scope),
+      money && scope.confirm?.above !== undefined,
+      w.confirm,
+      w.cooldown,
+      !money && l?.maxCodesPerCustomerPerHour !== undefined,
+      w.hour,
+      scope.approval ?? null,
     ];
   }
 
-  /** The decision's view from VIEW_SQL's rows. */
-  private view(rows: Array<{ why: string; entry: any }>, scope: LedgerScope): ScopedView {
-    const view = new ScopedView(scope, scope.now - DAY_MS);
-    for (const { why, entry } of rows) {
-      if (why === 'k') view.key = entry;
-      else if (why === 'f') view.byFp = entry;
-      else if (why === 'm') view.byMeaning = entry;
-      else if (why === 'u') view.open.push(entry);
-      else view.spent.push({ at: Number(entry.at), points: Number(entry.points) });
+  /**
+   * Runs a decision on the view, reading from the database what it asks for beyond it (when a
+   * sum frees up, for a refusal) with `query` (the reserve step's transaction, or the pool).
+   */
+  private async decideOn<T>(
+    run: (view: LedgerView) => T,
+    rows: ViewRow[],
+    scope: LedgerScope,
+    query: (sql: string, params: unknown[]) => Promise<pg.QueryResult>,
+  ): Promise<T> {
+    const view = new ScopedView(scope, this.windows(scope), rows);
+    for (let i = 0; ; i++) {
+      try {
+        return run(view);
+      } catch (e) {
+        if (!(e instanceof NeedFreed) || i >= 8) throw e;
+        const r = await query(freedSql(e.measure), [e.customer ?? null, e.since, e.excess]).catch((err) => {
+          throw Object.assign(err as object, { [FROM_DB]: true });
+        });
+        view.freed.set(e.key, r.rows[0] ? Number(r.rows[0].at) : undefined);
+      }
     }
-    return view;
   }
 
   /**
@@ -176,6 +216,8 @@ export class PgStore implements IdempotencyStore {
     await this.flush();
     const locks = [...new Set([scope.customer, ...scope.ids])].map((i) => `id:${i}`);
     if (scope.agentKey) locks.push(`key:${scope.agentKey}`);
+    // The per-server cap counts every customer's spending: its decisions take turns, all of them.
+    if (scope.fingerprint !== undefined && everyone(scope)) locks.push('server-cap');
     const open = `BEGIN; ${inline(LOCK_SQL, [locks])}; ${inline(VIEW_SQL, this.viewParams(scope))}`;
     let reconnected = false;
     for (let attempt = 1; ; attempt++) {
@@ -185,8 +227,10 @@ export class PgStore implements IdempotencyStore {
       try {
         const read = (await c.query(open)) as unknown as pg.QueryResult[];
         try {
-          d = decide(this.view(read[2].rows, scope));
+          d = await this.decideOn(decide, read[2].rows, scope, (sql, p) => c.query(sql, p));
         } catch (refusal) {
+          // The database failing to answer what the decision asked for is not a refusal.
+          if ((refusal as Record<symbol, unknown>)?.[FROM_DB]) throw refusal;
           await c.query('ROLLBACK');
           c.release();
           throw Object.assign(refusal as object, { [DECIDED]: true });
@@ -223,14 +267,15 @@ export class PgStore implements IdempotencyStore {
 
   async peek<T>(look: (view: LedgerView) => T, scope: LedgerScope): Promise<T> {
     await this.flush();
-    return look(this.view((await this.query(VIEW_SQL, this.viewParams(scope))).rows, scope));
+    const rows = (await this.query(VIEW_SQL, this.viewParams(scope))).rows;
+    return this.decideOn(look, rows, scope, (sql, p) => this.query(sql, p));
   }
 
   async refresh() {}
 
   async latest(fp: string) {
     const r = await this.query(
-      'SELECT entry FROM capillary_ledger WHERE fingerprint = $1 AND at >= $2 ORDER BY at DESC LIMIT 1',
+      'SELECT entry FROM capillary_ledger WHERE fingerprint = $1 AND kind IS NULL AND at >= $2 ORDER BY at DESC LIMIT 1',
       [fp, this.now() - this.horizonMs],
     );
     return r.rows[0]?.entry as LedgerEntry | undefined;
@@ -238,7 +283,7 @@ export class PgStore implements IdempotencyStore {
 
   async byKey(key: string) {
     const r = await this.query(
-      `SELECT entry FROM capillary_ledger WHERE key = $1 AND (at >= $2 OR status IN ('pending', 'unknown'))`,
+      `SELECT entry FROM capillary_ledger WHERE key = $1 AND kind IS NULL AND (at >= $2 OR status IN ('pending', 'unknown'))`,
       [key, this.now() - this.horizonMs],
     );
     return r.rows[0]?.entry as LedgerEntry | undefined;
