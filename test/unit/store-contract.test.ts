@@ -11,7 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolError } from '../../src/errors.js';
 import { FileStore, type IdempotencyStore, type LedgerEntry, MemoryStore } from '../../src/safety/ledger.js';
 import { PgStore } from '../../src/safety/pg-store.js';
-import { type Decision, decide, type ReserveAsk } from '../../src/safety/reserve.js';
+import {
+  type CodeAsk,
+  type Decision,
+  decide,
+  decideCode,
+  type ReserveAsk,
+} from '../../src/safety/reserve.js';
 import { createDatabase, pgMissing, sharedCluster } from '../fixtures/postgres.js';
 
 interface Backing {
@@ -104,6 +110,34 @@ const sendOf = (d: Decision) => {
   return d.entry;
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const limitOf = async (p: Promise<unknown>) => {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ToolError) return { code: e.body.code, ...e.body.limit };
+    throw e;
+  }
+  throw new Error('expected a refusal');
+};
+/** A human's answer line, as askHuman() records it. */
+const answer = (a: ReserveAsk, said: 'accept' | 'decline', at: number): LedgerEntry => ({
+  kind: 'answer',
+  key: `q-${++seq}`,
+  fingerprint: `answer:q-${seq}`,
+  meaning: a.meaning,
+  tool: a.tool,
+  customer: a.customer,
+  ...(a.ids.length > 1 ? { ids: a.ids.filter((i) => i !== a.customer) } : {}),
+  points: 0,
+  moved: a.points,
+  answer: said,
+  status: 'succeeded',
+  at,
+  updated: at,
+  agent_key: false,
+});
 
 for (const kind of KINDS) {
   describe.skipIf(kind.skip)(`store contract: ${kind.name}`, () => {
@@ -247,6 +281,90 @@ for (const kind of KINDS) {
       expect((await c.byKey(e.key))?.status).toBe('succeeded');
       expect(await c.spentSince('id:share', 0)).toBe(10);
       expect(await c.health()).toEqual({ ok: true });
+    });
+
+    it('the per-server cap counts every customer, across instances; its refusal says what is left and when it frees', async () => {
+      // Its own server: the per-server sum counts every customer on the backing.
+      const own = await kind.backing();
+      const [x, y] = [await own.open(), await own.open()];
+      const limits = { maxPointsPerServerPerDay: 50 };
+      const t0 = Date.now() - HOUR;
+      // An older success (an hour ago), then concurrent calls of 8 customers.
+      const first = ask({ customer: 'id:srv-0', ids: ['id:srv-0'], limits, now: t0 });
+      const e = sendOf(await reserve(x, first));
+      await x.settle({ ...e, status: 'succeeded', updated: t0, result: { ok: true } });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => {
+          const customer = `id:srv-${i + 1}`;
+          return codeOf(reserve(i % 2 ? x : y, ask({ customer, ids: [customer], limits, points: 10 })));
+        }),
+      );
+      expect(results.filter((r) => r === undefined)).toHaveLength(4);
+      expect(results.filter((r) => r === 'cap_per_server_per_day')).toHaveLength(4);
+      expect(await y.spentSince('*', Date.now() - DAY)).toBe(50);
+      const refusal = await limitOf(reserve(y, ask({ customer: 'id:srv-9', ids: ['id:srv-9'], limits })));
+      // Enough frees when the oldest 10 points (the success an hour ago) leave the window.
+      expect(refusal).toMatchObject({ code: 'cap_per_server_per_day', value: 50, left: 0 });
+      expect(refusal.frees_at).toBe(new Date(t0 + DAY + 1).toISOString());
+    });
+
+    it('confirmation: the budget counts moved points, a yes is spent once, a no is remembered under every identity', async () => {
+      const customer = `id:conf-${kind.name}`;
+      const ids = [customer, `mobile:conf-${kind.name}`];
+      const confirm = { above: 15, windowMs: DAY, cooldownMs: HOUR };
+      const t0 = Date.now() - 60_000;
+      const op1 = ask({ customer, ids, confirm, now: t0 });
+      const e1 = sendOf(await reserve(a, op1));
+      await a.settle({ ...e1, status: 'succeeded', updated: t0, result: { ok: true } });
+      // 10 moved, 10 more is above 15: ask, and the budget frees when the first 10 leave it.
+      const op2 = ask({ customer, ids, confirm });
+      const d = await peek(b, op2);
+      expect(d).toMatchObject({ kind: 'ask', need: { why: 'budget', moved: 10, points: 10 } });
+      if (d.kind === 'ask' && d.need.why === 'budget') expect(d.need.freesAt).toBe(t0 + DAY + 1);
+      expect((await reserve(b, op2)).kind).toBe('ask');
+      // A yes to this operation: spent by one attempt.
+      const yes = answer(op2, 'accept', Date.now());
+      await a.put(yes);
+      const e2 = sendOf(await reserve(b, { ...op2, approval: yes.key, now: Date.now() }));
+      expect(e2.approval).toBe(yes.key);
+      // The same operation again, past its replay window, with the same yes: it is spent.
+      await b.settle({ ...e2, status: 'succeeded', updated: Date.now(), result: { ok: true } });
+      const op3 = { ...op2, approval: yes.key, windowMs: 0, now: Date.now() + 5 };
+      expect((await peek(a, op3)).kind).toBe('ask');
+      // A reversal of "all" asks whatever the budget; its moved points make the budget endless.
+      const rev = ask({ customer, ids, confirm, points: 0, moved: 'all', tool: 'reverse_redemption' });
+      expect(await peek(a, rev)).toMatchObject({ kind: 'ask', need: { why: 'all' } });
+      // A "no" named by the mobile only: every call for the customer waits out the cooldown.
+      const small = ask({ customer, ids, confirm, points: 1 });
+      const no = answer(ask({ customer: ids[1], ids: [ids[1]] }), 'decline', Date.now());
+      await b.put(no);
+      const after = await peek(a, { ...small, now: Date.now() });
+      expect(after).toMatchObject({ kind: 'ask', need: { why: 'cooldown', until: no.at + HOUR + 1 } });
+    });
+
+    it('validation codes are counted per customer per hour; the refusal says when the next may go', async () => {
+      const customer = `id:codes-${kind.name}`;
+      const code = (now: number): CodeAsk => ({
+        tool: 'issue_redemption_code',
+        customer,
+        ids: [customer],
+        now,
+        limits: { maxCodesPerCustomerPerHour: 2 },
+        owner: OWNER,
+      });
+      const t0 = Date.now() - 10_000;
+      for (const now of [t0, Date.now()]) {
+        const c = code(now);
+        expect((await (now === t0 ? a : b).reserve((v) => decideCode(v, c), c)).kind).toBe('send');
+      }
+      const c = code(Date.now());
+      expect(await limitOf(a.reserve((v) => decideCode(v, c), c))).toMatchObject({
+        code: 'code_rate_limited',
+        value: 2,
+        frees_at: new Date(t0 + HOUR + 1).toISOString(),
+      });
+      // Codes are not money: nothing counted against the caps, no replay by their lines.
+      expect(await b.spentSince(customer, 0)).toBe(0);
     });
   });
 }
