@@ -38,7 +38,7 @@ import {
   waitStderr,
 } from './lib/proc.js';
 import { callTool, HttpRpc, handshake, okResult, PROTOCOL_VERSION, type Rpc, StdioRpc } from './lib/rpc.js';
-import { type Dist, dist, fmt, mdTable, ms, round, table } from './lib/stats.js';
+import { type Dist, dist, fmt, mdTable, ms, round, table, type Window } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -61,7 +61,7 @@ interface Opts {
   limitS: number;
 }
 
-const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger', 'caps'] as const;
+const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger', 'stores', 'caps'] as const;
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 
@@ -157,7 +157,7 @@ interface Env {
 
 function serverEnv(
   env: Env,
-  ledger: 'file' | 'memory',
+  ledger: 'file' | 'memory' | 'postgres',
   extra: Record<string, string> = {},
 ): Record<string, string> {
   const c = SANDBOX_CREDENTIALS;
@@ -410,16 +410,6 @@ async function interleaved(
 }
 const BLOCK = 22;
 const REWARM = 3;
-
-interface Window {
-  calls_per_s: number;
-  ok: number;
-  errors: number;
-  first_error?: string;
-  seconds: number;
-  p50_ms: number;
-  p99_ms: number;
-}
 
 /** `workers` loops calling `fn` for `seconds`; bounded by time and by a call cap. */
 async function window(
@@ -1138,6 +1128,39 @@ async function main() {
   }
 
   lap('ledger');
+  // -- the stores side by side: memory, file, PostgreSQL; one and three replicas
+  if (want('stores')) {
+    const { ledgerStores } = await import('./lib/ledger-stores.js');
+    const { results: r, rows } = await ledgerStores({
+      seconds: opts.seconds,
+      warmS,
+      concurrencies: [1, 16, 64],
+      say,
+      window,
+      server: (ledger, extra) => startStdioServer(serverEnv(env, ledger, extra)),
+      stop: (cp) => stop(cp),
+      redeem: (rpc, w) => call(rpc, 'redeem_points', redeemArgs(w % CUSTOMERS.length, 's')),
+      dataDir: () => freshDir(env, 'data'),
+      sandboxPid: sandbox.cp.pid,
+    });
+    results.stores = r;
+    section(
+      `Ledger stores: redeem_points calls/s by store and replicas (${opts.seconds}s per row, stdio)`,
+      ['store', 'concurrency', 'calls/s', 'p50 ms', 'errors', 'CPU % servers / db / sandbox / client'],
+      rows,
+    );
+    const pg = r.postgres?.c64 as Window | undefined;
+    const file = r.file?.c64 as Window | undefined;
+    if (pg && file)
+      targets.push({
+        id: 'stores_postgres_c64',
+        what: 'PostgreSQL ledger redemptions/s at concurrency 64, one replica, vs the file ledger',
+        measured: `${fmt((100 * pg.calls_per_s) / file.calls_per_s, 1)}% (${fmt(pg.calls_per_s, 0)} vs ${fmt(file.calls_per_s, 0)}/s)`,
+        limit: '>= 50%',
+        pass: pg.calls_per_s >= 0.5 * file.calls_per_s && pg.errors === 0,
+      });
+  }
+  lap('stores');
   // -- caps: redeem latency with a daily cap, as one customer's history in the ledger grows
   if (want('caps')) {
     const sizes = opts.smoke ? [0, 5_000, 50_000] : [0, 50_000, 500_000];

@@ -70,5 +70,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   define: { __LISTED_TOOLS__: JSON.stringify(await listedTools()) },
   banner,
+  // pg's optional native binding (never used: the pure JavaScript client is).
+  external: ['pg-native'],
 });
 chmodSync('dist/cli.js', 0o755);

@@ -73,9 +73,56 @@ export function selectTools(
   );
 }
 
-export function createApp(config: Config, allTools: AnyTool[]): App {
+/** The process's redactor (one: OAuth tokens are added to it as issued) and its logger (stderr). */
+export interface Voice {
+  redactor: Redactor;
+  log: Logger;
+}
+export function voiceFor(config: Config): Voice {
   const redactor = new Redactor(configSecrets(config));
-  const log = new Logger(config.logLevel, redactor);
+  return { redactor, log: new Logger(config.logLevel, redactor) };
+}
+
+/** Nothing older than this can change a decision (replay window, 24 h caps, confirmation
+ * window and cooldown, the code rate's hour). */
+const horizonOf = (config: Config) =>
+  Math.max(
+    config.idempotencyWindowMs,
+    DEFAULT_HORIZON_MS,
+    config.confirmWindowMs,
+    config.confirmCooldownMs,
+    HOUR_MS,
+  );
+
+/**
+ * Opens the PostgreSQL ledger when it is configured (connects, migrates; a clear ConfigError
+ * when it cannot): the one store that needs a wait before the app exists. Else undefined.
+ */
+export async function openLedger(
+  config: Config,
+  { log, redactor }: Voice,
+): Promise<IdempotencyStore | undefined> {
+  if (config.ledger !== 'postgres' || !config.ledgerTarget) return undefined;
+  const { PgStore } = await import('./safety/pg-store.js');
+  const store = await PgStore.open({
+    target: config.ledgerTarget,
+    poolSize: config.ledgerPoolSize,
+    timeoutMs: config.ledgerTimeoutMs,
+    horizonMs: horizonOf(config),
+    log: (level, msg, fields) => log.log(level, msg, fields),
+    redactor,
+  });
+  log.info(`ledger: PostgreSQL at ${store.where} (up to ${config.ledgerPoolSize} connections)`);
+  return store;
+}
+
+/** `opened`: the store openLedger() returned, and the redactor and logger it was given. */
+export function createApp(
+  config: Config,
+  allTools: AnyTool[],
+  opened?: Voice & { store?: IdempotencyStore },
+): App {
+  const { redactor, log } = opened ?? voiceFor(config);
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
   const byFamily = allTools
@@ -86,22 +133,18 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
       `CAPILLARY_EXCLUDE_TOOLS: ${byFamily.map((t) => t.name).join(', ')} excluded too (the same way to move points as an excluded tool); name it in CAPILLARY_TOOLS to keep it`,
     );
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  // Nothing older than this can change a decision (replay window, 24 h caps, confirmation
-  // window and cooldown, the code rate's hour).
-  const horizon = Math.max(
-    config.idempotencyWindowMs,
-    DEFAULT_HORIZON_MS,
-    config.confirmWindowMs,
-    config.confirmCooldownMs,
-    HOUR_MS,
-  );
+  const horizon = horizonOf(config);
   const inflight = new Map<string, Promise<unknown>>();
   let store: IdempotencyStore;
   try {
-    store =
-      config.ledger === 'file'
-        ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor)
-        : new MemoryStore(horizon);
+    if (opened?.store) store = opened.store;
+    else if (config.ledger === 'postgres')
+      throw new Error('the PostgreSQL ledger is opened before the app (openLedger)');
+    else
+      store =
+        config.ledger === 'file'
+          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor)
+          : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
       `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,

@@ -11,6 +11,8 @@ export const DEFAULTS = {
   idempotencyWindowSeconds: 86_400,
   httpMaxBodyBytes: 1_048_576,
   shutdownTimeoutMs: 10_000,
+  ledgerPoolSize: 10,
+  ledgerTimeoutMs: 5_000,
   confirmWindowSeconds: 86_400,
   confirmCooldownSeconds: 3_600,
   maxCodesPerCustomerPerHour: 3,
@@ -71,8 +73,23 @@ export const ENV_VARS = [
   ],
   [
     'CAPILLARY_LEDGER',
-    "`file` (durable, fsync'd) or `memory` (lost on exit; benchmarks and throwaway tests only).",
+    "`file` (durable, fsync'd; one machine), `postgres` (one ledger for many replicas, see docs/postgres.md; the default when CAPILLARY_LEDGER_URL is set) or `memory` (lost on exit; benchmarks and throwaway tests only).",
     'file',
+  ],
+  [
+    'CAPILLARY_LEDGER_URL',
+    'PostgreSQL ledger: `postgres://user:password@host:5432/db`. Without it, `CAPILLARY_LEDGER=postgres` connects with the standard `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`. The password is never logged.',
+    '(none)',
+  ],
+  [
+    'CAPILLARY_LEDGER_POOL_SIZE',
+    'PostgreSQL ledger: most connections this process opens.',
+    String(DEFAULTS.ledgerPoolSize),
+  ],
+  [
+    'CAPILLARY_LEDGER_TIMEOUT_MS',
+    'PostgreSQL ledger: longest wait to connect, for a lock or a statement; past it the call is refused (`ledger_unavailable`), nothing sent.',
+    String(DEFAULTS.ledgerTimeoutMs),
   ],
   [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
@@ -192,7 +209,11 @@ export interface Config {
   /** The HTTP transport's bearer token (MCP_HTTP_TOKEN), known here so it is redacted. */
   httpToken?: string;
   dataDir: string;
-  ledger: 'file' | 'memory';
+  ledger: LedgerKind;
+  /** Where the PostgreSQL ledger is: CAPILLARY_LEDGER_URL, or the PG* variables. */
+  ledgerTarget?: PgTarget;
+  ledgerPoolSize: number;
+  ledgerTimeoutMs: number;
   idempotencyWindowMs: number;
   /** How long a resolved customer identifier is cached. */
   identityCacheMs: number;
@@ -210,6 +231,18 @@ export interface Config {
   excludeTools?: string[];
   programId?: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export type LedgerKind = 'file' | 'memory' | 'postgres';
+
+/** A PostgreSQL server to connect to: a connection string, or the PG* variables' parts. */
+export interface PgTarget {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
 }
 
 export class ConfigError extends Error {
@@ -308,6 +341,62 @@ export function loadLedgerPaths(env: Env): { dataDir: string; auditLog: string }
   return { dataDir, auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl') };
 }
 
+/** Which ledger, and how to reach PostgreSQL when that is the one (CAPILLARY_LEDGER*). */
+export function loadLedgerConfig(
+  env: Env,
+): Pick<Config, 'ledger' | 'ledgerTarget' | 'ledgerPoolSize' | 'ledgerTimeoutMs'> {
+  const problems: string[] = [];
+  const out = readLedger(env, problems);
+  if (problems.length) throw refusal(problems, reader(env, []).get);
+  return out;
+}
+
+function readLedger(env: Env, problems: string[]) {
+  const { get, num } = reader(env, problems);
+  const ledgerUrl = get('CAPILLARY_LEDGER_URL');
+  const ledger = (get('CAPILLARY_LEDGER') ?? (ledgerUrl ? 'postgres' : 'file')).toLowerCase();
+  if (ledger !== 'file' && ledger !== 'memory' && ledger !== 'postgres')
+    problems.push(`CAPILLARY_LEDGER must be file, postgres or memory (got "${ledger}")`);
+  if (ledgerUrl && ledger !== 'postgres')
+    problems.push(`CAPILLARY_LEDGER_URL is set but CAPILLARY_LEDGER is ${ledger}: set one or the other`);
+  if (ledgerUrl && !/^postgres(ql)?:\/\//i.test(ledgerUrl))
+    // Not echoed: the value may hold a password.
+    problems.push('CAPILLARY_LEDGER_URL must start with postgres:// or postgresql://');
+  // The PG* variables are read from this environment, not left to the driver's process.env.
+  const pgPort = env.PGPORT?.trim();
+  const ledgerTarget: PgTarget | undefined =
+    ledger !== 'postgres'
+      ? undefined
+      : ledgerUrl
+        ? { connectionString: ledgerUrl }
+        : {
+            host: env.PGHOST?.trim() || undefined,
+            port: pgPort ? Number(pgPort) : undefined,
+            user: env.PGUSER?.trim() || undefined,
+            password: env.PGPASSWORD || undefined,
+            database: env.PGDATABASE?.trim() || undefined,
+          };
+  if (pgPort && !(Number.isInteger(Number(pgPort)) && Number(pgPort) > 0))
+    problems.push('PGPORT must be a port number');
+  return {
+    ledger: ledger as LedgerKind,
+    ledgerTarget,
+    ledgerPoolSize: num('CAPILLARY_LEDGER_POOL_SIZE', { int: true, min: 1 }) ?? DEFAULTS.ledgerPoolSize,
+    ledgerTimeoutMs: num('CAPILLARY_LEDGER_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.ledgerTimeoutMs,
+  };
+}
+
+/** The password in a PostgreSQL connection string, if any. */
+export function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const p = new URL(url).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
 export function loadSandboxConfig(env: Env): { seed?: string; statePath?: string } {
   const { get } = reader(env, []);
@@ -372,9 +461,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL'), insecure) ?? baseUrl);
 
   const { dataDir } = loadLedgerPaths(env);
-  const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
-  if (ledger !== 'file' && ledger !== 'memory')
-    problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
+  const ledger = readLedger(env, problems);
   const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
     problems.push(`CAPILLARY_LOG_LEVEL must be error, warn, info or debug (got "${logLevel}")`);
@@ -397,7 +484,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? DEFAULTS.maxArrayItems,
     httpToken: get('MCP_HTTP_TOKEN'),
     dataDir,
-    ledger: ledger as Config['ledger'],
+    ...ledger,
     idempotencyWindowMs:
       (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
@@ -437,9 +524,16 @@ const SECRET_VARS = [
  * pasted into the wrong variable would otherwise be echoed in that variable's "(got ...)".
  */
 function refusal(problems: string[], get: (k: EnvName) => string | undefined): ConfigError {
-  const r = new Redactor(SECRET_VARS.map(get));
+  const r = new Redactor([...SECRET_VARS.map(get), urlPassword(get('CAPILLARY_LEDGER_URL'))]);
   return new ConfigError(problems.map((p) => r.text(p)));
 }
 
-/** Every secret the configuration holds or derives, for the redactor (see capillary/credentials.ts). */
-export const configSecrets = (cfg: Config): string[] => credentialSecrets(cfg);
+/**
+ * Every secret the configuration holds or derives, for the redactor (see capillary/credentials.ts),
+ * and the PostgreSQL ledger's password.
+ */
+export function configSecrets(cfg: Config): string[] {
+  const db = cfg.ledgerTarget;
+  const dbPassword = db?.password ?? urlPassword(db?.connectionString);
+  return dbPassword ? [...credentialSecrets(cfg), dbPassword] : credentialSecrets(cfg);
+}

@@ -6,7 +6,7 @@ import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
 import { recordAttempt, recordAudit } from '../safety/audit.js';
 import { PROCESS_OWNER } from '../safety/dir-lock.js';
-import { decideCode } from '../safety/reserve.js';
+import { type CodeAsk, decideCode } from '../safety/reserve.js';
 import type { AnyTool } from '../toolkit/define.js';
 import type { CallContext } from './call.js';
 import { buildRequest, toolContext } from './request.js';
@@ -21,18 +21,15 @@ import { ledger } from './spend.js';
 async function countMessage(app: App, tool: AnyTool, args: Record<string, any>, ctx: CallContext) {
   if (!tool.messages) return;
   const who = await app.identity.resolve(tool.messages(args), undefined, ctx.signal);
-  await ledger(app, () =>
-    app.store.reserve((v) =>
-      decideCode(v, {
-        tool: tool.name,
-        customer: who.key,
-        ids: who.ids,
-        now: Date.now(),
-        limits: app.config,
-        owner: PROCESS_OWNER,
-      }),
-    ),
-  );
+  const ask: CodeAsk = {
+    tool: tool.name,
+    customer: who.key,
+    ids: who.ids,
+    now: Date.now(),
+    limits: app.config,
+    owner: PROCESS_OWNER,
+  };
+  await ledger(app, () => app.store.reserve((v) => decideCode(v, ask), ask));
 }
 
 export async function plain(

@@ -53,15 +53,18 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
   const started = Date.now();
   if (op.args.dry_run) {
     // A dry run shows what would be sent: the caps apply; the key is the one a send would use.
+    const ask = askFor(app, op);
     const d = await ledger(app, () =>
       app.store.peek((v) => {
         try {
-          return decide(v, askFor(app, op));
+          return decide(v, ask);
         } catch (e) {
-          if (e instanceof ToolError && String(e.body.code).startsWith('cap_')) throw e;
+          // A cap refusal is shown; so is anything that is not a refusal (a store's request for
+          // more of the ledger, an error).
+          if (!(e instanceof ToolError) || String(e.body.code).startsWith('cap_')) throw e;
           return undefined;
         }
-      }),
+      }, ask),
     );
     const key =
       d?.kind === 'send' || d?.kind === 'replay' ? d.entry.key : (op.agentKey ?? '<minted when sent>');
@@ -132,7 +135,8 @@ async function reserve(
   approval?: string,
 ): Promise<Exclude<Decision, { kind: 'wait' }>> {
   for (let i = 0; ; i++) {
-    const d = await ledger(app, () => app.store.reserve((v) => decide(v, askFor(app, op, approval))));
+    const ask = askFor(app, op, approval);
+    const d = await ledger(app, () => app.store.reserve((v) => decide(v, ask), ask));
     if (d.kind !== 'wait') return d;
     // Bounded: past staleMs the other attempt no longer counts as live and decide() stops waiting.
     await sleep(Math.min(5 + 5 * i, 50));
@@ -172,9 +176,15 @@ async function spendOnce(
   let approval: string | undefined;
   for (let asked = 0; asked < MAX_QUESTIONS; ) {
     // First a look, writing nothing: a replay or a refusal comes before any human is asked.
-    const pre = await ledger(app, () => app.store.peek((v) => decide(v, askFor(app, op, approval))));
-    if (pre.kind === 'replay') return replay(app, op, pre.entry, started);
-    if (pre.kind === 'ask') {
+    // (Without a confirmation threshold nobody is asked, and the reserve step below decides the
+    // same in one step less.)
+    const ask = askFor(app, op, approval);
+    const pre =
+      ask.confirm === undefined
+        ? undefined
+        : await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
+    if (pre?.kind === 'replay') return replay(app, op, pre.entry, started);
+    if (pre?.kind === 'ask') {
       approval = await askHuman(humanDeps(app, ctx), questionOf(op), pre.need);
       asked++;
     }
@@ -322,7 +332,10 @@ export async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
     throw new ToolError({
       code: 'ledger_unavailable',
       message: 'The idempotency ledger could not be read or written, so nothing was sent.',
-      hint: 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
+      hint:
+        app.config.ledger === 'postgres'
+          ? 'The operator must check the PostgreSQL ledger (is the database up and reachable?). Retrying is safe.'
+          : 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
       retryable: true,
       source: 'config',
       outcome: 'not_sent',

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { DurableAppender, type Until } from './appender.js';
 import { DirLock, PROCESS_OWNER } from './dir-lock.js';
 import type { IdempotencyStore, LedgerEntry } from './ledger.js';
-import { abandoned, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
+import { abandoned, atTheDoor, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
 import type { Decision, LedgerView } from './reserve.js';
 
 const NOTHING = Buffer.alloc(0);
@@ -316,9 +316,12 @@ export class FileStore implements IdempotencyStore {
     return d;
   }
   /** Every attempt whose outcome is not known, at any age (the operator's list). */
-  unresolvedAll(): LedgerEntry[] {
+  async unresolvedAll(): Promise<LedgerEntry[]> {
     this.refreshNow();
     return this.idx.allUnresolved();
+  }
+  async health() {
+    return { ok: true };
   }
   async peek<T>(look: (view: LedgerView) => T) {
     this.refreshNow();
@@ -337,11 +340,7 @@ export class FileStore implements IdempotencyStore {
     return this.record(e, 'written');
   }
   private async record(entry: LedgerEntry, until: Until) {
-    const r = this.redactor;
-    const e =
-      r && (entry.result || entry.error)
-        ? { ...entry, result: r.value(entry.result), error: r.value(entry.error) }
-        : entry;
+    const e = atTheDoor(entry, this.redactor);
     const appender = this.writer();
     const before = appender.lines;
     const done = appender.append(JSON.stringify(e), until);

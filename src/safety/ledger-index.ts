@@ -20,6 +20,17 @@ export const abandoned = (e: LedgerEntry) => e.status === 'pending' && (!e.owner
 /** The identities an entry blocks under: its customer key and every identifier the call named. */
 export const idsOf = (e: LedgerEntry): string[] => (e.ids?.length ? [e.customer, ...e.ids] : [e.customer]);
 
+/**
+ * An entry as a store writes it: what it carries from the API (its result and error) passed
+ * through the server's secret redactor; the key, fingerprint and customer stay exact (they are
+ * what idempotency and the caps are looked up by).
+ */
+export function atTheDoor(e: LedgerEntry, redactor?: { value<T>(v: T): T }): LedgerEntry {
+  return redactor && (e.result || e.error)
+    ? { ...e, result: redactor.value(e.result), error: redactor.value(e.error) }
+    : e;
+}
+
 /** An attempt whose outcome is not known yet. */
 export const open = (e: LedgerEntry) => e.status === 'pending' || e.status === 'unknown';
 

@@ -65,7 +65,31 @@ export interface LedgerView {
   approvalUsed(id: string): boolean;
 }
 
-export interface ReserveAsk {
+/**
+ * What a decision reads, named before it runs: a store that does not hold the whole ledger in
+ * memory (PostgreSQL) locks these identities and loads just these entries and sums. A ReserveAsk
+ * and a CodeAsk are each one.
+ */
+export interface LedgerScope {
+  /** The customer key the caps count under. */
+  customer: string;
+  /** Every identity of the customer the call named. */
+  ids: string[];
+  /** The call by bytes and by meaning (absent for a validation code). */
+  fingerprint?: string;
+  meaning?: string;
+  agentKey?: string;
+  /** The decision's clock: the caps look back 24 h from it. */
+  now: number;
+  /** The limits read (the per-server cap reads everyone's spending). */
+  limits?: Limits;
+  /** The confirmation settings: the budget's window and the cooldown of a "no". */
+  confirm?: ConfirmPolicy;
+  /** The question this call had a human's yes to, if any. */
+  approval?: string;
+}
+
+export interface ReserveAsk extends LedgerScope {
   tool: string;
   /** The call byte for byte: a success with it is replayed. */
   fingerprint: string;
@@ -94,6 +118,13 @@ export interface ReserveAsk {
   owner: string;
   /** Whether a pending entry is still being sent by a live writer. */
   live(e: LedgerEntry): boolean;
+}
+
+/** A validation code about to be sent (decideCode). */
+export interface CodeAsk extends LedgerScope {
+  tool: string;
+  limits: Limits;
+  owner: string;
 }
 
 export type Decision =
@@ -185,10 +216,7 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
 }
 
 /** The reserve step for a validation code: the customer's rate, then the line that counts it. */
-export function decideCode(
-  view: LedgerView,
-  ask: { tool: string; customer: string; ids: string[]; now: number; limits: Limits; owner: string },
-): Decision {
+export function decideCode(view: LedgerView, ask: CodeAsk): Decision {
   const refused = codeRefusal(view, ask.limits, ask);
   if (refused) throw refused;
   const entry: LedgerEntry = {

@@ -80,7 +80,7 @@ describe('HTTP security (MCP_HTTP_TOKEN set, loopback bind)', () => {
   it('GET /healthz needs no token', async () => {
     const r = await raw(`http://${host}/healthz`);
     expect(r.status).toBe(200);
-    expect(r.body).toBe('{"status":"ok"}');
+    expect(r.body).toBe('{"status":"ok","ledger":"ok"}');
   });
 
   it('403 for a foreign Host header, even with the token (DNS rebinding)', async () => {

@@ -72,3 +72,46 @@ describe('config', () => {
     ).toThrow(/CAPILLARY_MAX_RESPONSE_BYTES must be a whole number >= 1024/);
   });
 });
+
+describe('ledger selection', () => {
+  it('CAPILLARY_LEDGER_URL selects PostgreSQL; its password is a secret, never echoed in a problem', async () => {
+    const { configSecrets } = await import('../../src/config.js');
+    const c = loadConfig({ ...base, CAPILLARY_LEDGER_URL: 'postgres://app:s3cr%40t@db:5432/ledger' });
+    expect(c.ledger).toBe('postgres');
+    expect(c.ledgerTarget).toEqual({ connectionString: 'postgres://app:s3cr%40t@db:5432/ledger' });
+    expect(configSecrets(c)).toContain('s3cr@t');
+    expect(() => loadConfig({ ...base, CAPILLARY_LEDGER_URL: 'mysql://app:hunter2@db/x' })).toThrow(
+      /must start with postgres:\/\//,
+    );
+    try {
+      loadConfig({ ...base, CAPILLARY_LEDGER_URL: 'mysql://app:hunter2@db/x' });
+    } catch (e) {
+      expect((e as Error).message).not.toContain('hunter2');
+    }
+    expect(() =>
+      loadConfig({ ...base, CAPILLARY_LEDGER: 'file', CAPILLARY_LEDGER_URL: 'postgres://db/x' }),
+    ).toThrow(/set one or the other/);
+  });
+  it('the PG* variables are used only with CAPILLARY_LEDGER=postgres, read from the given environment', () => {
+    const pgVars = {
+      PGHOST: 'db.internal',
+      PGPORT: '6543',
+      PGUSER: 'app',
+      PGPASSWORD: 'pw-7',
+      PGDATABASE: 'l',
+    };
+    expect(loadConfig({ ...base, ...pgVars }).ledger).toBe('file');
+    const c = loadConfig({ ...base, ...pgVars, CAPILLARY_LEDGER: 'postgres' });
+    expect(c.ledgerTarget).toEqual({
+      host: 'db.internal',
+      port: 6543,
+      user: 'app',
+      password: 'pw-7',
+      database: 'l',
+    });
+    expect(() => loadConfig({ ...base, ...pgVars, PGPORT: 'x', CAPILLARY_LEDGER: 'postgres' })).toThrow(
+      /PGPORT/,
+    );
+    expect(() => loadConfig({ ...base, CAPILLARY_LEDGER: 'redis' })).toThrow(/file, postgres or memory/);
+  });
+});

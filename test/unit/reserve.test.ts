@@ -330,7 +330,7 @@ describe('operator settle', () => {
     );
     const b = new FileStore(dir);
     expect((await b.byKey('k-unknown'))?.status).toBe('failed');
-    expect(b.unresolvedAll()).toEqual([]);
+    expect(await b.unresolvedAll()).toEqual([]);
     await b.close();
     const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8');
     expect(audit).toContain('"outcome":"settled_not_applied"');

@@ -58,8 +58,19 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-const OK_BODY = '{"status":"ok"}';
+const OK_BODY = '{"status":"ok","ledger":"ok"}';
+const LEDGER_DOWN_BODY = '{"status":"unavailable","ledger":"unavailable"}';
 const DRAINING_BODY = '{"status":"draining"}';
+
+function health(res: ServerResponse, head: boolean, ok: boolean): void {
+  const body = ok ? OK_BODY : LEDGER_DOWN_BODY;
+  res.writeHead(ok ? 200 : 503, {
+    ...JSON_HEADERS,
+    'content-length': body.length,
+    'cache-control': 'no-store',
+  });
+  res.end(head ? undefined : body);
+}
 
 /**
  * Serves MCP over stateless Streamable HTTP at POST /mcp: one SDK Server and transport per
@@ -115,8 +126,11 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
         res.end(req.method === 'HEAD' ? undefined : DRAINING_BODY);
         return;
       }
-      res.writeHead(200, { ...JSON_HEADERS, 'content-length': OK_BODY.length, 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : OK_BODY);
+      // The ledger's state: without it no money call can be taken (ledger_unavailable).
+      void app.store.health().then(
+        (h) => health(res, req.method === 'HEAD', h.ok),
+        () => health(res, req.method === 'HEAD', false),
+      );
       return;
     }
     if (path !== '/mcp') return reply(res, 404, 'Not Found');
