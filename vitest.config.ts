@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Describes (and at the end stops) the one private PostgreSQL server a run starts on demand.
+    globalSetup: ['test/fixtures/postgres-global.ts'],
   },
 });

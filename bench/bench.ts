@@ -18,11 +18,14 @@ import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { ofetch } from 'ofetch';
+import { createApp } from '../src/app.js';
 import { CapillaryClient } from '../src/capillary/client.js';
 import { loadConfig } from '../src/config.js';
 import { Logger } from '../src/log.js';
+import { callTool as pipelineCall } from '../src/pipeline/call.js';
 import { Redactor } from '../src/safety/redact.js';
 import { basicAuthHeader, SANDBOX_CREDENTIALS } from '../src/sandbox/credentials.js';
+import { ALL_TOOLS } from '../src/toolkit/all-tools.js';
 import {
   cleanup,
   cleanupSync,
@@ -35,7 +38,7 @@ import {
   waitStderr,
 } from './lib/proc.js';
 import { callTool, HttpRpc, handshake, okResult, PROTOCOL_VERSION, type Rpc, StdioRpc } from './lib/rpc.js';
-import { type Dist, dist, fmt, mdTable, ms, round, table } from './lib/stats.js';
+import { type Dist, dist, fmt, mdTable, ms, round, table, type Window } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -58,7 +61,7 @@ interface Opts {
   limitS: number;
 }
 
-const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger'] as const;
+const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger', 'stores', 'caps'] as const;
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 
@@ -154,7 +157,7 @@ interface Env {
 
 function serverEnv(
   env: Env,
-  ledger: 'file' | 'memory',
+  ledger: 'file' | 'memory' | 'postgres',
   extra: Record<string, string> = {},
 ): Record<string, string> {
   const c = SANDBOX_CREDENTIALS;
@@ -407,16 +410,6 @@ async function interleaved(
 }
 const BLOCK = 22;
 const REWARM = 3;
-
-interface Window {
-  calls_per_s: number;
-  ok: number;
-  errors: number;
-  first_error?: string;
-  seconds: number;
-  p50_ms: number;
-  p99_ms: number;
-}
 
 /** `workers` loops calling `fn` for `seconds`; bounded by time and by a call cap. */
 async function window(
@@ -1134,10 +1127,113 @@ async function main() {
       });
   }
 
+  lap('ledger');
+  // -- the stores side by side: memory, file, PostgreSQL; one and three replicas
+  if (want('stores')) {
+    const { ledgerStores } = await import('./lib/ledger-stores.js');
+    const { results: r, rows } = await ledgerStores({
+      seconds: opts.seconds,
+      warmS,
+      concurrencies: [1, 16, 64],
+      say,
+      window,
+      server: (ledger, extra) => startStdioServer(serverEnv(env, ledger, extra)),
+      stop: (cp) => stop(cp),
+      redeem: (rpc, w) => call(rpc, 'redeem_points', redeemArgs(w % CUSTOMERS.length, 's')),
+      dataDir: () => freshDir(env, 'data'),
+      sandboxPid: sandbox.cp.pid,
+    });
+    results.stores = r;
+    section(
+      `Ledger stores: redeem_points calls/s by store and replicas (${opts.seconds}s per row, stdio)`,
+      ['store', 'concurrency', 'calls/s', 'p50 ms', 'errors', 'CPU % servers / db / sandbox / client'],
+      rows,
+    );
+    const pg = r.postgres?.c64 as Window | undefined;
+    const file = r.file?.c64 as Window | undefined;
+    if (pg && file)
+      targets.push({
+        id: 'stores_postgres_c64',
+        what: 'PostgreSQL ledger redemptions/s at concurrency 64, one replica, vs the file ledger',
+        measured: `${fmt((100 * pg.calls_per_s) / file.calls_per_s, 1)}% (${fmt(pg.calls_per_s, 0)} vs ${fmt(file.calls_per_s, 0)}/s)`,
+        limit: '>= 50%',
+        pass: pg.calls_per_s >= 0.5 * file.calls_per_s && pg.errors === 0,
+      });
+  }
+  lap('stores');
+  // -- caps: redeem latency with a daily cap, as one customer's history in the ledger grows
+  if (want('caps')) {
+    const sizes = opts.smoke ? [0, 5_000, 50_000] : [0, 50_000, 500_000];
+    const c = CUSTOMERS.length - 1;
+    const rows: Record<string, Dist> = {};
+    for (const n of sizes) {
+      // In process, so that the history can be put straight into the ledger: n redemptions of
+      // this customer in the last hour, all inside the 24 h the cap looks back over.
+      const app = createApp(
+        loadConfig(
+          serverEnv(env, 'memory', {
+            CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '1000000000',
+            CAPILLARY_LOG_LEVEL: 'error',
+          }),
+        ),
+        ALL_TOOLS,
+      );
+      const now = Date.now();
+      for (let i = 0; i < n; i++)
+        await app.store.put({
+          key: `hist-${i}`,
+          fingerprint: `hist-fp-${i}`,
+          meaning: `hist-m-${i}`,
+          tool: 'redeem_points',
+          customer: `id:${CUSTOMERS[c].id}`,
+          points: 0.001,
+          status: 'succeeded',
+          at: now - 3_600_000 + (i * 3_000_000) / Math.max(1, n),
+          updated: now,
+          agent_key: false,
+        });
+      const once = async () => {
+        const t0 = ms();
+        const r = await pipelineCall(app, 'redeem_points', redeemArgs(c, `cap${n}`));
+        const took = ms() - t0;
+        const sc = r.structuredContent as any;
+        if (r.isError || !sc?.points_redeemed)
+          throw new Error(`caps: redeem failed: ${JSON.stringify(sc).slice(0, 300)}`);
+        return took;
+      };
+      for (let i = 0; i < opts.warmup; i++) await once();
+      const took: number[] = [];
+      for (let i = 0; i < opts.iterations; i++) took.push(await once());
+      rows[String(n)] = dist(took);
+      say(`caps: ${n} entries, p50 ${fmt(rows[String(n)].p50)} ms`);
+      await app.close();
+    }
+    results.caps = {
+      what: 'redeem_points in process (the pipeline, memory ledger) against the sandbox, daily cap set, one customer with n earlier redemptions in the window',
+      ...Object.fromEntries(
+        Object.entries(rows).map(([k, d]) => [k, { p50: round(d.p50), p90: round(d.p90), n: d.n }]),
+      ),
+    };
+    section(
+      `Caps: redeem_points latency (ms) with a daily cap, by one customer's entries in the window (${opts.iterations} calls each)`,
+      ['entries', 'p50', 'p90', 'p99'],
+      Object.entries(rows).map(([k, d]) => [k, fmt(d.p50), fmt(d.p90), fmt(d.p99)]),
+    );
+    const base = rows[String(sizes[0])];
+    const most = rows[String(sizes[sizes.length - 1])];
+    targets.push({
+      id: 'caps_flat',
+      what: `redeem_points p50 with a daily cap and ${sizes[sizes.length - 1]} entries for the customer vs none`,
+      measured: `${fmt(most.p50)} vs ${fmt(base.p50)} ms`,
+      limit: '<= 1.5x + 0.5 ms (flat within noise)',
+      pass: most.p50 <= 1.5 * base.p50 + 0.5,
+    });
+  }
+
   direct.close();
   await stop(sandbox.cp);
 
-  lap('ledger');
+  lap('caps');
   results.section_seconds = laps;
   results.machine.load_avg_at_end = os.loadavg().map((l) => round(l, 2));
   results.targets = targets;

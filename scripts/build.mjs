@@ -63,11 +63,15 @@ const common = {
   chunkNames: 'chunks/[name]-[hash]',
   define: { __LISTED_TOOLS__: JSON.stringify(await listedTools()) },
   banner,
+  // pg's optional native binding (never used: the pure JavaScript client is).
+  external: ['pg-native'],
 };
 // dist/: the server, and nothing else. It is what the package ships (package.json "files").
 await build({ ...common, entryPoints: ['src/cli.ts'], outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
-// dist-dev/: the developer entries (demo, bench, docs generator), never shipped. One level under
+// dist-dev/: the developer entries (demo, benches, docs generator), never shipped. One level under
 // the repository root, as dist/ is, so their paths to it hold.
-const devEntries = ['examples/demo.ts', 'bench/bench.ts', 'scripts/docs.ts'].filter((f) => existsSync(f));
+const devEntries = ['examples/demo.ts', 'bench/bench.ts', 'bench/redact.ts', 'scripts/docs.ts'].filter((f) =>
+  existsSync(f),
+);
 if (devEntries.length) await build({ ...common, entryPoints: devEntries, outdir: 'dist-dev' });

@@ -4,10 +4,12 @@ import { type Config, ConfigError, configSecrets } from './config.js';
 import { Logger } from './log.js';
 import { IdentityResolver } from './pipeline/identity.js';
 import { AuditLog, type AuditSink } from './safety/audit.js';
+import { HOUR_MS } from './safety/caps.js';
+import { Questions } from './safety/confirm.js';
 import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, MemoryStore } from './safety/ledger.js';
 import { KeyedLock } from './safety/lock.js';
 import { Redactor } from './safety/redact.js';
-import type { AnyTool } from './toolkit/define.js';
+import { type AnyTool, isSpendTool } from './toolkit/define.js';
 import { type ListedTool, listTool } from './toolkit/listing.js';
 
 /** Everything a server instance needs, built once per process and shared by every transport. */
@@ -21,6 +23,8 @@ export interface App {
   locks: KeyedLock;
   /** Resolves the customer a money call names to Capillary's customer id. */
   identity: IdentityResolver;
+  /** The confirmation questions this process asked and has not had answered. */
+  questions: Questions;
   /** In-flight spend operations by fingerprint: identical concurrent calls share one request. */
   inflight: Map<string, Promise<unknown>>;
   tools: Map<string, AnyTool>;
@@ -34,12 +38,15 @@ export interface App {
 /** What the audit writer needs of the app. */
 export const auditSink = (app: App): AuditSink => ({
   audit: app.audit,
-  redactor: app.redactor,
   log: app.log,
   environment: app.config.environment,
 });
 
-/** Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error. */
+/**
+ * Applies read-only mode, then the allow- and deny-lists. Unknown names are a start-up error.
+ * Money tools that move points the same way are one family (SpendSpec.family): excluding one
+ * member excludes the others too, unless the allow-list names them.
+ */
 export function selectTools(
   all: AnyTool[],
   cfg: Pick<Config, 'readOnly' | 'tools' | 'excludeTools'>,
@@ -50,29 +57,94 @@ export function selectTools(
     throw new ConfigError([
       `unknown tool name(s) in CAPILLARY_TOOLS/CAPILLARY_EXCLUDE_TOOLS: ${unknown.join(', ')} (known: ${[...names].join(', ')})`,
     ]);
+  const familyOf = (t: AnyTool) => (isSpendTool(t) ? t.spend.family : undefined);
+  const excludedFamilies = new Set(
+    all
+      .filter((t) => cfg.excludeTools?.includes(t.name))
+      .map(familyOf)
+      .filter(Boolean),
+  );
   return all.filter(
     (t) =>
       (!cfg.readOnly || t.effect === 'read') &&
       (!cfg.tools?.length || cfg.tools.includes(t.name)) &&
-      !cfg.excludeTools?.includes(t.name),
+      !cfg.excludeTools?.includes(t.name) &&
+      !(excludedFamilies.has(familyOf(t)) && !cfg.tools?.includes(t.name)),
   );
 }
 
-export function createApp(config: Config, allTools: AnyTool[]): App {
+/** The process's redactor (one: OAuth tokens are added to it as issued) and its logger (stderr). */
+export interface Voice {
+  redactor: Redactor;
+  log: Logger;
+}
+export function voiceFor(config: Config): Voice {
   const redactor = new Redactor(configSecrets(config));
-  const log = new Logger(config.logLevel, redactor);
+  return { redactor, log: new Logger(config.logLevel, redactor) };
+}
+
+/** Nothing older than this can change a decision (replay window, 24 h caps, confirmation
+ * window and cooldown, the code rate's hour). */
+const horizonOf = (config: Config) =>
+  Math.max(
+    config.idempotencyWindowMs,
+    DEFAULT_HORIZON_MS,
+    config.confirmWindowMs,
+    config.confirmCooldownMs,
+    HOUR_MS,
+  );
+
+/**
+ * Opens the PostgreSQL ledger when it is configured (connects, migrates; a clear ConfigError
+ * when it cannot): the one store that needs a wait before the app exists. Else undefined.
+ */
+export async function openLedger(
+  config: Config,
+  { log, redactor }: Voice,
+): Promise<IdempotencyStore | undefined> {
+  if (config.ledger !== 'postgres' || !config.ledgerTarget) return undefined;
+  const { PgStore } = await import('./safety/pg-store.js');
+  const store = await PgStore.open({
+    target: config.ledgerTarget,
+    poolSize: config.ledgerPoolSize,
+    timeoutMs: config.ledgerTimeoutMs,
+    horizonMs: horizonOf(config),
+    log: (level, msg, fields) => log.log(level, msg, fields),
+    redactor,
+  });
+  log.info(`ledger: PostgreSQL at ${store.where} (up to ${config.ledgerPoolSize} connections)`);
+  return store;
+}
+
+/** `opened`: the store openLedger() returned, and the redactor and logger it was given. */
+export function createApp(
+  config: Config,
+  allTools: AnyTool[],
+  opened?: Voice & { store?: IdempotencyStore },
+): App {
+  const { redactor, log } = opened ?? voiceFor(config);
   const client = new CapillaryClient(config, redactor, log);
   const tools = selectTools(allTools, config);
+  const byFamily = allTools
+    .filter((t) => !config.excludeTools?.includes(t.name) && !tools.includes(t))
+    .filter((t) => !config.readOnly && (!config.tools?.length || config.tools.includes(t.name)));
+  if (byFamily.length)
+    log.info(
+      `CAPILLARY_EXCLUDE_TOOLS: ${byFamily.map((t) => t.name).join(', ')} excluded too (the same way to move points as an excluded tool); name it in CAPILLARY_TOOLS to keep it`,
+    );
   if (config.ledger === 'file') mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  // Nothing older than this can change a decision (replay window, 24 h caps).
-  const horizon = Math.max(config.idempotencyWindowMs, DEFAULT_HORIZON_MS);
+  const horizon = horizonOf(config);
   const inflight = new Map<string, Promise<unknown>>();
   let store: IdempotencyStore;
   try {
-    store =
-      config.ledger === 'file'
-        ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1)
-        : new MemoryStore(horizon);
+    if (opened?.store) store = opened.store;
+    else if (config.ledger === 'postgres')
+      throw new Error('the PostgreSQL ledger is opened before the app (openLedger)');
+    else
+      store =
+        config.ledger === 'file'
+          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor)
+          : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
       `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,
@@ -80,7 +152,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
   }
   if (store instanceof FileStore && store.skipped)
     log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
-  const audit = new AuditLog(config.auditLog);
+  const audit = new AuditLog(config.auditLog, redactor);
   return {
     config,
     log,
@@ -90,6 +162,7 @@ export function createApp(config: Config, allTools: AnyTool[]): App {
     audit,
     locks: new KeyedLock(),
     identity: new IdentityResolver({ client }, config.identityCacheMs),
+    questions: new Questions(),
     inflight,
     tools: new Map(tools.map((t) => [t.name, t])),
     listed: tools.map((t) => listTool(t)),

@@ -1,5 +1,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { credentialSecrets } from './capillary/credentials.js';
+import { isLoopback } from './mcp/http/guard.js';
+import { Redactor } from './safety/redact.js';
 
 /** Defaults written once: the table below shows them and the parsers use them. */
 export const DEFAULTS = {
@@ -8,14 +11,22 @@ export const DEFAULTS = {
   idempotencyWindowSeconds: 86_400,
   httpMaxBodyBytes: 1_048_576,
   shutdownTimeoutMs: 10_000,
+  ledgerPoolSize: 10,
+  ledgerTimeoutMs: 5_000,
+  confirmWindowSeconds: 86_400,
+  confirmCooldownSeconds: 3_600,
+  maxCodesPerCustomerPerHour: 3,
   identityCacheSeconds: 300,
+  maxResponseBytes: 1_048_576,
+  maxStringChars: 1000,
+  maxArrayItems: 100,
 } as const;
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
 export const ENV_VARS = [
   [
     'CAPILLARY_BASE_URL',
-    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used.',
+    'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used. No `user:pass@`, query or fragment; `http://` only for a loopback host (see CAPILLARY_ALLOW_INSECURE_HTTP).',
     '(sandbox)',
   ],
   [
@@ -46,7 +57,27 @@ export const ENV_VARS = [
     'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',
     DEFAULTS.clientSignature,
   ],
+  [
+    'CAPILLARY_ALLOW_INSECURE_HTTP',
+    'UNSAFE. `true`: accept `http://` base URLs for hosts other than loopback, sending the credentials in clear text. Only for a test host on a network you trust.',
+    'false',
+  ],
   ['CAPILLARY_TIMEOUT_MS', 'Per-request timeout to the API, in ms.', String(DEFAULTS.timeoutMs)],
+  [
+    'CAPILLARY_MAX_RESPONSE_BYTES',
+    "Largest API response body read; past it the read stops and the call fails (a money call's outcome is then unknown). Limits and redaction: docs/leaks-and-limits.md.",
+    String(DEFAULTS.maxResponseBytes),
+  ],
+  [
+    'CAPILLARY_MAX_STRING_CHARS',
+    'Longest string from an API answer kept in a result or the ledger; longer ones are cut, with a marker saying how much.',
+    String(DEFAULTS.maxStringChars),
+  ],
+  [
+    'CAPILLARY_MAX_ARRAY_ITEMS',
+    'Most items of an array from an API answer kept in a result or the ledger; the rest are cut, with a note saying how many.',
+    String(DEFAULTS.maxArrayItems),
+  ],
   [
     'CAPILLARY_DATA_DIR',
     'Folder of the idempotency ledger.',
@@ -54,8 +85,23 @@ export const ENV_VARS = [
   ],
   [
     'CAPILLARY_LEDGER',
-    "`file` (durable, fsync'd) or `memory` (lost on exit; benchmarks and throwaway tests only).",
+    "`file` (durable, fsync'd; one machine), `postgres` (one ledger for many replicas, see docs/postgres.md; the default when CAPILLARY_LEDGER_URL is set) or `memory` (lost on exit; benchmarks and throwaway tests only).",
     'file',
+  ],
+  [
+    'CAPILLARY_LEDGER_URL',
+    'PostgreSQL ledger: `postgres://user:password@host:5432/db`. Without it, `CAPILLARY_LEDGER=postgres` connects with the standard `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`. The password is never logged.',
+    '(none)',
+  ],
+  [
+    'CAPILLARY_LEDGER_POOL_SIZE',
+    'PostgreSQL ledger: most connections this process opens.',
+    String(DEFAULTS.ledgerPoolSize),
+  ],
+  [
+    'CAPILLARY_LEDGER_TIMEOUT_MS',
+    'PostgreSQL ledger: longest wait to connect, for a lock or a statement; past it the call is refused (`ledger_unavailable`), nothing sent.',
+    String(DEFAULTS.ledgerTimeoutMs),
   ],
   [
     'CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS',
@@ -71,17 +117,50 @@ export const ENV_VARS = [
   ['CAPILLARY_MAX_POINTS_PER_REDEMPTION', "Cap on one redemption's points.", '(none)'],
   [
     'CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY',
-    'Cap on points redeemed per customer in a rolling 24 h, counted from the ledger.',
+    "Cap on points redeemed per customer (Capillary's customer id, or the group for a group redemption) in a rolling 24 h, counted from the ledger; maker-checker requests count when filed.",
+    '(none)',
+  ],
+  [
+    'CAPILLARY_MAX_POINTS_PER_SERVER_PER_DAY',
+    'Cap on points redeemed for all customers together in a rolling 24 h, counted from the ledger (shared by every process on the data dir).',
     '(none)',
   ],
   [
     'CAPILLARY_CONFIRM_ABOVE_POINTS',
-    "Redemptions and reversals above this many points need a human's yes through MCP elicitation.",
+    "A human's yes (MCP elicitation) is needed once the points moved for one customer in the confirmation window, the call included, would exceed this; reversals count, a reversal of all always asks. Over HTTP it needs MCP_HTTP_TOKEN.",
     '(none)',
   ],
-  ['CAPILLARY_READ_ONLY', '`true`: only read-only tools are listed. Wins over everything else.', 'false'],
+  [
+    'CAPILLARY_CONFIRM_WINDOW_SECONDS',
+    'The rolling window of the confirmation budget.',
+    String(DEFAULTS.confirmWindowSeconds),
+  ],
+  [
+    'CAPILLARY_CONFIRM_COOLDOWN_SECONDS',
+    "After a human's no, how long every money call for that customer needs a yes.",
+    String(DEFAULTS.confirmCooldownSeconds),
+  ],
+  [
+    'CAPILLARY_ALLOW_SKIP_VALIDATION',
+    "`true`: the agent may pass `skip_validation: true` (skipping the customer's own consent, the OTP). Otherwise such a call is refused before sending.",
+    'false',
+  ],
+  [
+    'CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR',
+    'How many validation codes (`issue_redemption_code`, a message to the customer each) one customer may be sent per rolling hour; `0` switches the tool off.',
+    String(DEFAULTS.maxCodesPerCustomerPerHour),
+  ],
+  [
+    'CAPILLARY_READ_ONLY',
+    '`true`: only read-only tools, and no prompt that leads to a write, are listed. Wins over everything else.',
+    'false',
+  ],
   ['CAPILLARY_TOOLS', 'Comma-separated allow-list of tool names.', '(all)'],
-  ['CAPILLARY_EXCLUDE_TOOLS', 'Comma-separated deny-list of tool names.', '(none)'],
+  [
+    'CAPILLARY_EXCLUDE_TOOLS',
+    'Comma-separated deny-list of tool names. Excluding a way to redeem (`redeem_points`, `request_points_redemption`) excludes the other too, unless it is named in CAPILLARY_TOOLS.',
+    '(none)',
+  ],
   [
     'CAPILLARY_PROGRAM_ID',
     'Pins the loyalty program: a different program_id from the agent is refused.',
@@ -135,15 +214,30 @@ export interface Config {
   uiAuthToken?: string;
   clientSignature: string;
   timeoutMs: number;
+  /** Bounds on what the API answers (src/safety/untrusted.ts). */
+  maxResponseBytes: number;
+  maxStringChars: number;
+  maxArrayItems: number;
+  /** The HTTP transport's bearer token (MCP_HTTP_TOKEN), known here so it is redacted. */
+  httpToken?: string;
   dataDir: string;
-  ledger: 'file' | 'memory';
+  ledger: LedgerKind;
+  /** Where the PostgreSQL ledger is: CAPILLARY_LEDGER_URL, or the PG* variables. */
+  ledgerTarget?: PgTarget;
+  ledgerPoolSize: number;
+  ledgerTimeoutMs: number;
   idempotencyWindowMs: number;
   /** How long a resolved customer identifier is cached. */
   identityCacheMs: number;
   auditLog: string;
   maxPointsPerRedemption?: number;
   maxPointsPerCustomerPerDay?: number;
+  maxPointsPerServerPerDay?: number;
   confirmAbovePoints?: number;
+  confirmWindowMs: number;
+  confirmCooldownMs: number;
+  allowSkipValidation: boolean;
+  maxCodesPerCustomerPerHour: number;
   readOnly: boolean;
   tools?: string[];
   excludeTools?: string[];
@@ -151,16 +245,30 @@ export interface Config {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
+export type LedgerKind = 'file' | 'memory' | 'postgres';
+
+/** A PostgreSQL server to connect to: a connection string, or the PG* variables' parts. */
+export interface PgTarget {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    super(`invalid configuration: ${problems.join('; ')}`);
     this.name = 'ConfigError';
   }
 }
 
 /** The one stderr line the CLI ends with when it cannot start. */
 export const fatalLine = (e: unknown): string =>
-  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}\n`;
+  `capillary-loyalty-mcp: ${e instanceof ConfigError ? e.message : `fatal: ${e instanceof Error ? e.message : String(e)}`}`
+    .replace(/[\r\n]+\s*/g, ' ')
+    .concat('\n');
 
 type Env = Partial<Record<string, string | undefined>>;
 
@@ -202,24 +310,37 @@ function reader(env: Env, problems: string[]) {
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  const url = (k: EnvName, v: string | undefined) => {
+  // A base URL is never printed: it may hold a password (user:pass@) or a token (?key=...).
+  const url = (k: EnvName, v: string | undefined, allowInsecure: boolean) => {
     if (v === undefined) return undefined;
+    let u: URL;
     try {
-      const u = new URL(v);
-      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('protocol');
-      // Capillary takes no credentials in the URL: with them nothing could ever be sent, and the
-      // URL would carry a secret into previews and payloads. Never printed.
-      if (u.username || u.password) {
-        problems.push(
-          `${k} must not carry credentials (user:password@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD, or the OAuth pair, instead`,
-        );
-        return undefined;
-      }
-      return v.replace(/\/+$/, '');
+      u = new URL(v);
     } catch {
-      problems.push(`${k} must be an http(s) URL`);
+      problems.push(`${k} is not a valid URL`);
       return undefined;
     }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      problems.push(`${k} must be an https:// URL`);
+      return undefined;
+    }
+    if (u.username || u.password) {
+      problems.push(
+        `${k} must not contain a user name or password (user:pass@): set CAPILLARY_USERNAME and CAPILLARY_PASSWORD instead`,
+      );
+      return undefined;
+    }
+    if (u.search || u.hash || v.includes('?') || v.includes('#')) {
+      problems.push(`${k} must not have a query string or fragment`);
+      return undefined;
+    }
+    if (u.protocol === 'http:' && !isLoopback(u.hostname) && !allowInsecure) {
+      problems.push(
+        `${k} is http:// for a host that is not loopback, so credentials would travel in clear text: use https://, or set CAPILLARY_ALLOW_INSECURE_HTTP=true for a test host on a trusted network`,
+      );
+      return undefined;
+    }
+    return v.replace(/\/+$/, '');
   };
   return { get, num, bool, list, url };
 }
@@ -230,6 +351,62 @@ export function loadLedgerPaths(env: Env): { dataDir: string; auditLog: string }
   const xdg = env.XDG_DATA_HOME?.trim() || join(env.HOME?.trim() || homedir(), '.local', 'share');
   const dataDir = get('CAPILLARY_DATA_DIR') ?? join(xdg, 'capillary-loyalty-mcp');
   return { dataDir, auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl') };
+}
+
+/** Which ledger, and how to reach PostgreSQL when that is the one (CAPILLARY_LEDGER*). */
+export function loadLedgerConfig(
+  env: Env,
+): Pick<Config, 'ledger' | 'ledgerTarget' | 'ledgerPoolSize' | 'ledgerTimeoutMs'> {
+  const problems: string[] = [];
+  const out = readLedger(env, problems);
+  if (problems.length) throw refusal(problems, reader(env, []).get);
+  return out;
+}
+
+function readLedger(env: Env, problems: string[]) {
+  const { get, num } = reader(env, problems);
+  const ledgerUrl = get('CAPILLARY_LEDGER_URL');
+  const ledger = (get('CAPILLARY_LEDGER') ?? (ledgerUrl ? 'postgres' : 'file')).toLowerCase();
+  if (ledger !== 'file' && ledger !== 'memory' && ledger !== 'postgres')
+    problems.push(`CAPILLARY_LEDGER must be file, postgres or memory (got "${ledger}")`);
+  if (ledgerUrl && ledger !== 'postgres')
+    problems.push(`CAPILLARY_LEDGER_URL is set but CAPILLARY_LEDGER is ${ledger}: set one or the other`);
+  if (ledgerUrl && !/^postgres(ql)?:\/\//i.test(ledgerUrl))
+    // Not echoed: the value may hold a password.
+    problems.push('CAPILLARY_LEDGER_URL must start with postgres:// or postgresql://');
+  // The PG* variables are read from this environment, not left to the driver's process.env.
+  const pgPort = env.PGPORT?.trim();
+  const ledgerTarget: PgTarget | undefined =
+    ledger !== 'postgres'
+      ? undefined
+      : ledgerUrl
+        ? { connectionString: ledgerUrl }
+        : {
+            host: env.PGHOST?.trim() || undefined,
+            port: pgPort ? Number(pgPort) : undefined,
+            user: env.PGUSER?.trim() || undefined,
+            password: env.PGPASSWORD || undefined,
+            database: env.PGDATABASE?.trim() || undefined,
+          };
+  if (pgPort && !(Number.isInteger(Number(pgPort)) && Number(pgPort) > 0))
+    problems.push('PGPORT must be a port number');
+  return {
+    ledger: ledger as LedgerKind,
+    ledgerTarget,
+    ledgerPoolSize: num('CAPILLARY_LEDGER_POOL_SIZE', { int: true, min: 1 }) ?? DEFAULTS.ledgerPoolSize,
+    ledgerTimeoutMs: num('CAPILLARY_LEDGER_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.ledgerTimeoutMs,
+  };
+}
+
+/** The password in a PostgreSQL connection string, if any. */
+export function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const p = new URL(url).password;
+    return p ? decodeURIComponent(p) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The embedded sandbox's settings (CAPILLARY_SANDBOX_*), read before the sandbox starts. */
@@ -248,7 +425,12 @@ export function loadHttpConfig(env: Env): HttpConfig {
     shutdownMs: num('MCP_SHUTDOWN_TIMEOUT_MS', { int: true, min: 0 }) ?? DEFAULTS.shutdownTimeoutMs,
     allowedHosts: get('MCP_ALLOWED_HOSTS'),
   };
-  if (problems.length) throw new ConfigError(problems);
+  // A confirmation proves only that the caller answered: over HTTP the caller must be known.
+  if (!cfg.token && get('CAPILLARY_CONFIRM_ABOVE_POINTS') !== undefined)
+    problems.push(
+      "CAPILLARY_CONFIRM_ABOVE_POINTS is set, so MCP_HTTP_TOKEN must be set: over HTTP a human's confirmation is only as good as the caller's authentication (anyone who can reach the port could answer the question)",
+    );
+  if (problems.length) throw refusal(problems, get);
   return cfg;
 }
 
@@ -257,7 +439,8 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const { get, num, bool, list, url } = reader(env, problems);
 
   let environment: Config['environment'] = 'live';
-  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'));
+  const insecure = bool('CAPILLARY_ALLOW_INSECURE_HTTP');
+  let baseUrl = url('CAPILLARY_BASE_URL', get('CAPILLARY_BASE_URL'), insecure);
   let auth: Auth | undefined;
   let orgId = get('CAPILLARY_ORG_ID');
   let uiAuthToken = get('CAPILLARY_UI_AUTH_TOKEN');
@@ -287,12 +470,10 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const workflowBaseUrl =
     environment === 'sandbox'
       ? (baseUrl as string)
-      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL')) ?? baseUrl);
+      : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL'), insecure) ?? baseUrl);
 
   const { dataDir } = loadLedgerPaths(env);
-  const ledger = (get('CAPILLARY_LEDGER') ?? 'file').toLowerCase();
-  if (ledger !== 'file' && ledger !== 'memory')
-    problems.push(`CAPILLARY_LEDGER must be file or memory (got "${ledger}")`);
+  const ledger = readLedger(env, problems);
   const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
     problems.push(`CAPILLARY_LOG_LEVEL must be error, warn, info or debug (got "${logLevel}")`);
@@ -309,8 +490,13 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     uiAuthToken,
     clientSignature: get('CAPILLARY_CLIENT_SIGNATURE') ?? DEFAULTS.clientSignature,
     timeoutMs: num('CAPILLARY_TIMEOUT_MS', { int: true, min: 1 }) ?? DEFAULTS.timeoutMs,
+    maxResponseBytes:
+      num('CAPILLARY_MAX_RESPONSE_BYTES', { int: true, min: 1024 }) ?? DEFAULTS.maxResponseBytes,
+    maxStringChars: num('CAPILLARY_MAX_STRING_CHARS', { int: true, min: 64 }) ?? DEFAULTS.maxStringChars,
+    maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? DEFAULTS.maxArrayItems,
+    httpToken: get('MCP_HTTP_TOKEN'),
     dataDir,
-    ledger: ledger as Config['ledger'],
+    ...ledger,
     idempotencyWindowMs:
       (num('CAPILLARY_IDEMPOTENCY_WINDOW_SECONDS', { min: 0 }) ?? DEFAULTS.idempotencyWindowSeconds) * 1000,
     auditLog: get('CAPILLARY_AUDIT_LOG') ?? join(dataDir, 'audit.jsonl'),
@@ -318,22 +504,48 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       (num('CAPILLARY_IDENTITY_CACHE_SECONDS', { min: 0 }) ?? DEFAULTS.identityCacheSeconds) * 1000,
     maxPointsPerRedemption: num('CAPILLARY_MAX_POINTS_PER_REDEMPTION', { min: 0 }),
     maxPointsPerCustomerPerDay: num('CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY', { min: 0 }),
+    maxPointsPerServerPerDay: num('CAPILLARY_MAX_POINTS_PER_SERVER_PER_DAY', { min: 0 }),
     confirmAbovePoints: num('CAPILLARY_CONFIRM_ABOVE_POINTS', { min: 0 }),
+    confirmWindowMs:
+      (num('CAPILLARY_CONFIRM_WINDOW_SECONDS', { min: 1 }) ?? DEFAULTS.confirmWindowSeconds) * 1000,
+    confirmCooldownMs:
+      (num('CAPILLARY_CONFIRM_COOLDOWN_SECONDS', { min: 0 }) ?? DEFAULTS.confirmCooldownSeconds) * 1000,
+    allowSkipValidation: bool('CAPILLARY_ALLOW_SKIP_VALIDATION'),
+    maxCodesPerCustomerPerHour:
+      num('CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR', { int: true, min: 0 }) ??
+      DEFAULTS.maxCodesPerCustomerPerHour,
     readOnly: bool('CAPILLARY_READ_ONLY'),
     tools: list('CAPILLARY_TOOLS'),
     excludeTools: list('CAPILLARY_EXCLUDE_TOOLS'),
     programId,
     logLevel: logLevel as Config['logLevel'],
   };
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw refusal(problems, get);
   return cfg;
 }
 
-/** Every secret the configuration holds, for the redactor. */
+const SECRET_VARS = [
+  'CAPILLARY_PASSWORD',
+  'CAPILLARY_OAUTH_CLIENT_SECRET',
+  'CAPILLARY_UI_AUTH_TOKEN',
+  'MCP_HTTP_TOKEN',
+] as const satisfies readonly EnvName[];
+
+/**
+ * The start-up error for these problems, with no secret of this environment in it: a secret
+ * pasted into the wrong variable would otherwise be echoed in that variable's "(got ...)".
+ */
+function refusal(problems: string[], get: (k: EnvName) => string | undefined): ConfigError {
+  const r = new Redactor([...SECRET_VARS.map(get), urlPassword(get('CAPILLARY_LEDGER_URL'))]);
+  return new ConfigError(problems.map((p) => r.text(p)));
+}
+
+/**
+ * Every secret the configuration holds or derives, for the redactor (see capillary/credentials.ts),
+ * and the PostgreSQL ledger's password.
+ */
 export function configSecrets(cfg: Config): string[] {
-  const out: string[] = [];
-  if (cfg.auth.kind === 'basic' && cfg.auth.password) out.push(cfg.auth.password);
-  if (cfg.auth.kind === 'oauth') out.push(cfg.auth.secret);
-  if (cfg.uiAuthToken) out.push(cfg.uiAuthToken);
-  return out;
+  const db = cfg.ledgerTarget;
+  const dbPassword = db?.password ?? urlPassword(db?.connectionString);
+  return dbPassword ? [...credentialSecrets(cfg), dbPassword] : credentialSecrets(cfg);
 }

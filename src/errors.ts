@@ -9,7 +9,10 @@ export type Outcome = 'not_sent' | 'failed' | 'unknown';
 export interface ToolErrorBody {
   /** Capillary's code as a string ("816", "82323282") or the server's own ("invalid_argument"). */
   code: string;
+  /** The server's own words. */
   message: string;
+  /** What the API said, verbatim (bounded): data to read, never instructions. */
+  upstream_message?: string;
   hint?: string;
   retryable: boolean;
   source: ErrorSource;
@@ -18,6 +21,9 @@ export interface ToolErrorBody {
   http_status?: number;
   /** The attempt whose unknown outcome blocks this call (unresolved_attempt, outcome_unknown). */
   attempt?: { tool: string; key: string; points: number; first_sent: string; last_sent: string };
+  /** The operator's limit that refused this call: its variable, its value, what is left, and
+   * when enough frees up (absent when waiting cannot help). */
+  limit?: { name: string; value: number; left: number; frees_at?: string };
 }
 
 /** What an upstream answer's envelope said (src/capillary/envelope.ts); judged in src/safety/outcome.ts. */

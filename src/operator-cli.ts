@@ -7,9 +7,9 @@
  * records. Each settlement is a ledger line and an audit record naming who and why.
  */
 import { existsSync } from 'node:fs';
-import { loadLedgerPaths } from './config.js';
+import { loadLedgerConfig, loadLedgerPaths } from './config.js';
 import { AuditLog } from './safety/audit.js';
-import { DEFAULT_HORIZON_MS, FileStore, type LedgerEntry } from './safety/ledger.js';
+import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, type LedgerEntry } from './safety/ledger.js';
 
 export const OPERATOR_USAGE = `Usage:
   capillary-loyalty-mcp unresolved
@@ -18,9 +18,26 @@ export const OPERATOR_USAGE = `Usage:
       settle one by hand, after checking the customer's balance or Capillary's records:
       applied      the points did move: an identical repeat is replayed, never sent again
       not-applied  nothing moved: the customer is unblocked and a repeat is sent with a new key
-Reads CAPILLARY_DATA_DIR (and CAPILLARY_AUDIT_LOG) like the server.`;
+Reads the ledger the server uses (CAPILLARY_DATA_DIR, or CAPILLARY_LEDGER_URL) and CAPILLARY_AUDIT_LOG.`;
 
 export class UsageError extends Error {}
+
+/** The ledger the server uses: the PostgreSQL one when configured, else the data dir's files. */
+async function openStore(env: NodeJS.ProcessEnv, dataDir: string): Promise<IdempotencyStore> {
+  const cfg = loadLedgerConfig(env);
+  if (cfg.ledger === 'postgres' && cfg.ledgerTarget) {
+    const { PgStore } = await import('./safety/pg-store.js');
+    // Never purges from here: a one-shot command.
+    return PgStore.open({
+      target: cfg.ledgerTarget,
+      timeoutMs: cfg.ledgerTimeoutMs,
+      poolSize: 1,
+      purgeEveryMs: 0,
+    });
+  }
+  if (!existsSync(dataDir)) throw new UsageError(`no ledger in CAPILLARY_DATA_DIR (${dataDir})`);
+  return new FileStore(dataDir, DEFAULT_HORIZON_MS);
+}
 
 function flags(argv: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -42,10 +59,9 @@ export async function runOperatorCli(
 ): Promise<void> {
   const [cmd, ...rest] = argv;
   const { dataDir, auditLog } = loadLedgerPaths(env);
-  if (!existsSync(dataDir)) throw new UsageError(`no ledger in CAPILLARY_DATA_DIR (${dataDir})`);
-  const store = new FileStore(dataDir, DEFAULT_HORIZON_MS);
+  const store = await openStore(env, dataDir);
   try {
-    const open = store.unresolvedAll();
+    const open = await store.unresolvedAll();
     if (cmd === 'unresolved') {
       out(open.length ? `${open.map(describe).join('\n')}\n` : 'no unresolved attempts\n');
       return;

@@ -1,4 +1,5 @@
-import { type App, createApp } from './app.js';
+import { type App, createApp, openLedger, voiceFor } from './app.js';
+import type { Config } from './config.js';
 import { ConfigError, loadConfig, loadSandboxConfig, type SandboxTarget } from './config.js';
 import { SANDBOX_CREDENTIALS } from './sandbox/credentials.js';
 import { ALL_TOOLS } from './toolkit/all-tools.js';
@@ -35,7 +36,7 @@ export async function start(
   }
   try {
     const config = loadConfig(env, target);
-    const app = createApp(config, ALL_TOOLS);
+    const app = await build(config);
     if (sandbox) app.log.info(sandboxMode(sandbox.url));
     return {
       app,
@@ -47,6 +48,18 @@ export async function start(
     };
   } catch (e) {
     await sandbox?.close();
+    throw e;
+  }
+}
+
+/** The app, over its ledger: a PostgreSQL ledger is connected and migrated first. */
+async function build(config: Config): Promise<App> {
+  const voice = voiceFor(config);
+  const store = await openLedger(config, voice);
+  try {
+    return createApp(config, ALL_TOOLS, { ...voice, store });
+  } catch (e) {
+    await store?.close();
     throw e;
   }
 }
@@ -66,7 +79,7 @@ async function bootSandbox(env: NodeJS.ProcessEnv) {
 async function startInBackground(env: NodeJS.ProcessEnv): Promise<Started> {
   // The address is filled in once the sandbox listens; nothing is sent before (app.ready).
   const config = loadConfig(env, { url: 'http://127.0.0.1', ...SANDBOX_LOGIN });
-  const app = createApp(config, ALL_TOOLS);
+  const app = await build(config);
   let sandbox: { url: string; close(): Promise<void> } | undefined;
   const ready = bootSandbox(env).then((sb) => {
     sandbox = sb;

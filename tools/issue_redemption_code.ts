@@ -38,6 +38,7 @@ export default defineTool({
   unknownHint:
     'A code may have been sent. Ask the customer before repeating; a repeat within the validity window resends the same code.',
   codes: POINTS_CODES,
+  messages: (a) => a.customer,
   request: (a) => ({
     method: 'GET',
     host: 'api',

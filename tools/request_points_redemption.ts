@@ -89,6 +89,7 @@ export default defineTool({
     whose: (a) => ({ customer: a.customer, group: a.group }),
     meaning: (a) => ({ points: a.points, program_id: a.program_id, group: a.group }),
     points: (a) => a.points,
+    family: 'redeem',
     describe: (a) =>
       `File a request to redeem ${pointsString(a.points)} points from customer ${customerLabel(a.customer)} (deducted when approved).`,
     key: (a) => a.external_reference_number,

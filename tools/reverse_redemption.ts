@@ -44,8 +44,9 @@ export default defineTool({
     meaning: (a) => ({ redemption_id: a.redemption_id, points: a.points }),
     // A reversal spends nothing against the caps: it returns points.
     points: () => 0,
-    // Unknown amount ("all") always counts as above a confirmation threshold.
-    confirmPoints: (a) => a.points ?? Number.POSITIVE_INFINITY,
+    // Points moved back count against the confirmation budget; "all" always asks.
+    moved: (a) => a.points ?? 'all',
+    family: 'reverse',
     describe: (a) =>
       `Reverse ${a.points === undefined ? 'all remaining points of' : `${pointsString(a.points)} points of`} redemption ${a.redemption_id}, returning them to customer ${customerLabel(a.customer)}.`,
     key: () => undefined,

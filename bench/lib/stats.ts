@@ -48,3 +48,14 @@ export function mdTable(head: string[], rows: string[][]): string {
 }
 
 export const ms = () => performance.now();
+
+/** One throughput window: calls/s over some seconds, with its latency and errors. */
+export interface Window {
+  calls_per_s: number;
+  ok: number;
+  errors: number;
+  first_error?: string;
+  seconds: number;
+  p50_ms: number;
+  p99_ms: number;
+}

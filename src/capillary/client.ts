@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Redactor } from '../safety/redact.js';
+import { basicHeader } from './credentials.js';
 import { safeParse } from './envelope.js';
 import type {
   RequestPreview,
@@ -14,10 +14,6 @@ import type {
 import { stringifyWire, toPlain } from './wire-json.js';
 
 const RETRY = { maxAttempts: 4, maxTotalMs: 8_000, maxRetryAfterMs: 5_000 } as const;
-
-export const md5hex = (s: string) => createHash('md5').update(s).digest('hex');
-export const basicHeader = (username: string, password: string) =>
-  `Basic ${Buffer.from(`${username}:${md5hex(password)}`).toString('base64')}`;
 
 /** Walks an error's cause chain for a system error code (ECONNREFUSED, ECONNRESET, ...). */
 function errorCode(e: unknown): string | undefined {
@@ -78,6 +74,45 @@ interface Exchange {
   text: string;
 }
 
+/** The answer's body was larger than CAPILLARY_MAX_RESPONSE_BYTES: its read stopped there. */
+class TooLarge extends Error {
+  constructor(
+    readonly status: number,
+    readonly limit: number,
+  ) {
+    super(`response body over ${limit} bytes`);
+  }
+}
+
+/**
+ * Reads a body up to `limit` bytes. Past it the read stops and the stream is cancelled (the
+ * connection is dropped): an endless or huge answer costs at most `limit` bytes of memory.
+ */
+async function readCapped(
+  body: ReadableStream<Uint8Array> | null | undefined,
+  status: number,
+  limit: number,
+) {
+  if (!body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) throw new TooLarge(status, limit);
+      chunks.push(value);
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
+  }
+  const text = Buffer.concat(chunks, size).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 type Fetcher = ReturnType<typeof import('ofetch')['ofetch']['create']>;
 let fetcher: Promise<Fetcher> | undefined;
 
@@ -102,6 +137,8 @@ async function exchange(
     headers: Record<string, string>;
     body?: string;
     timeoutMs: number;
+    /** Largest body read (CAPILLARY_MAX_RESPONSE_BYTES). */
+    maxBytes: number;
     signal?: AbortSignal;
   },
 ): Promise<Exchange> {
@@ -122,15 +159,21 @@ async function exchange(
       method: init.method,
       headers: init.headers,
       body: init.body,
-      responseType: 'text',
+      responseType: 'stream',
       redirect: 'manual',
       signal: ac.signal,
     });
-    const text = (res._data as string | undefined) ?? '';
+    const body = res._data as ReadableStream<Uint8Array> | undefined;
+    // A declared length over the limit is refused before a byte of the body is read.
+    if (Number(res.headers.get('content-length')) > init.maxBytes) {
+      body?.cancel().catch(() => {});
+      throw new TooLarge(res.status, init.maxBytes);
+    }
+    // The deadline covers the body too: a slow endless answer ends in a timeout.
     return {
       status: res.status,
       headers: res.headers,
-      text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text,
+      text: await readCapped(body, res.status, init.maxBytes),
     };
   } finally {
     clearTimeout(timer);
@@ -149,12 +192,8 @@ export class CapillaryClient {
     private readonly redactor: Redactor,
     private readonly log: Logger,
   ) {
-    if (cfg.auth.kind === 'basic') {
-      this.basic = basicHeader(cfg.auth.username, cfg.auth.password);
-      redactor.add(this.basic);
-      redactor.add(this.basic.slice(6));
-      redactor.add(md5hex(cfg.auth.password));
-    }
+    // Every derived credential is in the redactor already (configSecrets); issued tokens join it.
+    if (cfg.auth.kind === 'basic') this.basic = basicHeader(cfg.auth.username, cfg.auth.password);
   }
 
   /** The embedded credential header with its value redacted, for dry-run previews. */
@@ -215,6 +254,7 @@ export class CapillaryClient {
           body: JSON.stringify({ key, secret }),
           headers: { 'content-type': 'application/json', accept: 'application/json' },
           timeoutMs: this.cfg.timeoutMs,
+          maxBytes: this.cfg.maxResponseBytes,
         });
         const json = safeParse(res.text) as any;
         const tok = json?.data?.accessToken;
@@ -228,13 +268,21 @@ export class CapillaryClient {
             outcome: 'not_sent',
           });
         }
-        this.redactor.add(tok);
+        this.redactor.addIssued(tok);
         const ttl = Number(json.data.ttlSeconds) || 300;
         // Refresh 10% (at most 30 s) before expiry so an in-flight call never carries a dying token.
         this.oauth = { token: tok, expiresAt: Date.now() + ttl * 1000 - Math.min(30_000, ttl * 100) };
         return tok;
       } catch (e) {
         if (e instanceof ToolError) throw e;
+        if (e instanceof TooLarge)
+          throw new ToolError({
+            code: 'oauth_failed',
+            message: `The OAuth token answer was larger than ${e.limit} bytes (CAPILLARY_MAX_RESPONSE_BYTES); the call was not sent.`,
+            retryable: false,
+            source: 'upstream',
+            outcome: 'not_sent',
+          });
         // The token request itself broke (timeout, reset, refused): the call it was for never
         // left, so its outcome is known. Left raw, send() would report a mutating call as unknown.
         const code = errorCode(e);
@@ -294,10 +342,25 @@ export class CapillaryClient {
           body,
           headers: await this.headers(req, false),
           timeoutMs: this.cfg.timeoutMs,
+          maxBytes: this.cfg.maxResponseBytes,
           signal: opts.mutating ? undefined : opts.signal,
         });
       } catch (e) {
         if (e instanceof ToolError) throw e;
+        if (e instanceof TooLarge)
+          // The request reached the API and an answer came back that was not read: a money call
+          // may have been applied (a body that cannot be read proves nothing); a read simply failed.
+          throw new ToolError({
+            code: 'response_too_large',
+            message: `The API answered HTTP ${e.status} with a body larger than ${e.limit} bytes (CAPILLARY_MAX_RESPONSE_BYTES); it was not read.`,
+            hint: opts.mutating
+              ? 'The request may have been processed. Repeat the identical call: the server re-sends it with the same external_reference_number, which the API deduplicates.'
+              : 'The answer is unusable; ask an operator.',
+            retryable: opts.mutating,
+            source: 'upstream',
+            outcome: opts.mutating ? 'unknown' : 'failed',
+            http_status: e.status,
+          });
         const code = errorCode(e);
         if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
           const wait = 100 * 2 ** (attempt - 1);

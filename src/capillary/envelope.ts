@@ -28,11 +28,14 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
     outcome: 'failed' | 'unknown',
     retryable = false,
     reading: EnvelopeReading = { status: res.status, form: 'none' },
+    upstream?: string,
   ) => {
     throw new ToolError(
       {
         code,
         message,
+        // The API's own words are data for the agent to read, never part of the server's text.
+        ...(upstream ? { upstream_message: upstream } : {}),
         hint:
           hintFor(code) ??
           (outcome === 'unknown'
@@ -70,17 +73,19 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
     const itemFailed = item && String(item.success) === 'false';
     if (String(st?.success) === 'false' || itemFailed || status >= 400) {
       const code = item && itemFailed ? item.code : (st?.code ?? status);
-      const message = item && itemFailed ? item.message : (st?.message ?? `HTTP ${status}`);
+      const message = item && itemFailed ? item.message : st?.message;
       const unknown = mutating && status >= 500 && !st && status !== 503 && status !== 521;
       const genuine = !!st && typeof st === 'object';
+      const shown = upstreamCode(code, status);
       fail(
-        code ?? status,
-        String(message ?? 'The API refused the request.'),
+        shown,
+        refusal(shown, status, unknown),
         unknown ? 'unknown' : 'failed',
         status === 429 || status === 503 || status === 521,
         genuine
           ? { status, form: 'v1.1', code: code ?? undefined, level: item && itemFailed ? 'item' : 'request' }
           : { status, form: 'none' },
+        upstreamText(message),
       );
     }
     if (!st)
@@ -95,19 +100,42 @@ export function checkEnvelope(res: UpstreamResponse, kind: Envelope, mutating: b
   const errs = Array.isArray(body?.errors) ? body.errors : [];
   if (errs.length || status >= 400) {
     const e = errs[0] ?? {};
-    const code = e.code ?? status;
+    const code = e?.code ?? status;
     const unknown = mutating && status >= 500 && !errs.length && status !== 503 && status !== 521;
     const genuine = errs.length > 0 && !!e && typeof e === 'object' && e.code !== undefined;
+    const shown = upstreamCode(code, status);
     fail(
-      code,
-      String(e.message ?? `HTTP ${status}`),
+      shown,
+      refusal(shown, status, unknown),
       unknown ? 'unknown' : 'failed',
       status === 429 || status === 503 || status === 521,
       genuine ? { status, form: 'v2', code: e.code, level: 'request' } : { status, form: 'none' },
+      upstreamText(e?.message),
     );
   }
   return body;
 }
+
+/** The server's own sentence for an envelope failure; the API's message goes in upstream_message. */
+const refusal = (code: string | number, status: number, unknown: boolean) =>
+  unknown
+    ? `The API answered HTTP ${status} (code ${code}); whether the request was applied is unknown.`
+    : `The API refused the request: code ${code}, HTTP ${status}.`;
+
+/**
+ * A vendor code as the agent sees it: a number, or a short token. Anything else an answer puts
+ * there (a sentence, an object) is not a code: the HTTP status stands in. (The outcome rules read
+ * the code as it came, in the EnvelopeReading.)
+ */
+function upstreamCode(code: unknown, status: number): string | number {
+  if (typeof code === 'number' && Number.isFinite(code)) return code;
+  if (typeof code === 'string' && /^[A-Za-z0-9_.:-]{1,40}$/.test(code)) return code;
+  return status;
+}
+
+/** The API's free text, when it is text (bounded later, with everything else it answered). */
+const upstreamText = (m: unknown): string | undefined =>
+  typeof m === 'string' ? m || undefined : typeof m === 'number' ? String(m) : undefined;
 
 function findItemStatus(responses: any): any {
   if (!responses || typeof responses !== 'object') return undefined;

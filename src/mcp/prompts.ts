@@ -1,5 +1,14 @@
 import type { GetPromptResult, Prompt } from '@modelcontextprotocol/sdk/types.js';
 
+/** The tools a prompt's workflow calls: it is listed only when every one of them is. */
+const NEEDS: Record<string, string[]> = {
+  redeem_points_for_customer: ['get_points_balance', 'check_points_redeemable', 'redeem_points'],
+};
+
+/** The prompts whose tools are all listed: read-only mode (or a deny-list) hides the ones that write. */
+export const promptsFor = (listed: (name: string) => boolean): Prompt[] =>
+  PROMPTS.filter((p) => (NEEDS[p.name] ?? []).every(listed));
+
 export const PROMPTS: Prompt[] = [
   {
     name: 'redeem_points_for_customer',
@@ -27,7 +36,7 @@ export function getPrompt(name: string, args: Record<string, string>): GetPrompt
     'Reading results:',
     '- replayed: true means an identical call already succeeded; its result is returned and nothing was spent again. Do not call again to "make it work".',
     '- An error with outcome "unknown" (timeout, lost connection) means points may have moved. Repeat the identical call unchanged: the server re-sends it with the same reference, which Capillary deduplicates. Never change the points or pass a new external_reference_number to retry.',
-    '- An error with source "safety" (caps, confirmation declined) is final: tell the human, do not work around it.',
+    '- An error with source "safety" (caps, confirmation declined) is final: tell the human, do not work around it (no splitting the points, no other identifier of the same customer). error.limit says which limit, what is left and when it frees up.',
     '- To undo a mistaken redemption, use reverse_redemption with the redemption_id.',
   ].join('\n');
   return {

@@ -12,7 +12,7 @@ import type { z } from 'zod';
 import type { App } from '../app.js';
 import { clip } from '../pipeline/args.js';
 import { type CallContext, callTool } from '../pipeline/call.js';
-import { getPrompt, PROMPTS } from './prompts.js';
+import { getPrompt, promptsFor } from './prompts.js';
 
 export const SERVER_NAME = 'capillary-loyalty-mcp';
 export const SERVER_VERSION = '0.1.0';
@@ -66,6 +66,7 @@ export function createServer(app: App): Server {
     },
   );
   const tools = app.listed;
+  const prompts = promptsFor((name) => app.tools.has(name));
   server.fallbackRequestHandler = async (request, extra): Promise<Result> => {
     switch (request.method) {
       case 'tools/list':
@@ -73,10 +74,10 @@ export function createServer(app: App): Server {
         return { tools };
       case 'prompts/list':
         parseRequest(ListPromptsRequestSchema, request);
-        return { prompts: PROMPTS };
+        return { prompts };
       case 'prompts/get': {
         const { params } = parseRequest(GetPromptRequestSchema, request);
-        const prompt = PROMPTS.find((p) => p.name === params.name);
+        const prompt = prompts.find((p) => p.name === params.name);
         if (!prompt) throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt: ${clip(params.name)}`);
         const args = params.arguments ?? {};
         const missing = (prompt.arguments ?? []).filter((a) => a.required && !args[a.name]?.trim());
@@ -104,7 +105,7 @@ export function createServer(app: App): Server {
                   void extra
                     .sendNotification({
                       method: 'notifications/progress',
-                      params: { progressToken, progress: ++step, message },
+                      params: { progressToken, progress: ++step, message: app.redactor.text(message) },
                     })
                     .catch(() => {});
                 },
@@ -112,7 +113,7 @@ export function createServer(app: App): Server {
             ? async (message, title) => {
                 const r = await server.elicitInput(
                   {
-                    message,
+                    message: app.redactor.text(message),
                     requestedSchema: {
                       type: 'object',
                       properties: { confirm: { type: 'boolean', title, description: 'Tick to confirm' } },

@@ -9,7 +9,7 @@ export async function runStdio(start: () => Promise<Started>): Promise<void> {
   // An embedded sandbox that cannot start (a bad seed file, say) ends the process, as it would
   // have before the server answered anything.
   started.ready?.catch((e) => {
-    process.stderr.write(fatalLine(e));
+    process.stderr.write(started.app.redactor.text(fatalLine(e)));
     process.exit(1);
   });
   const server = createServer(started.app);

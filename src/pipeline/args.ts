@@ -147,3 +147,22 @@ export function pinProgram(
     return { ...args, program_id: pinned };
   return args;
 }
+
+/**
+ * `skip_validation: true` skips the customer's own consent (the code they receive): a money
+ * call that sets it is refused before anything is sent, unless the operator allows it
+ * (CAPILLARY_ALLOW_SKIP_VALIDATION). Dry runs too, so that they show what a send would do.
+ */
+export function checkSkipValidation(tool: AnyTool, args: Record<string, any>, allowed: boolean): void {
+  if (allowed || tool.effect !== 'spend' || args.skip_validation !== true) return;
+  throw new ToolError({
+    code: 'skip_validation_not_allowed',
+    message:
+      "skip_validation: true is not allowed on this server: the customer's own validation (the code they receive) is required (CAPILLARY_ALLOW_SKIP_VALIDATION is off); nothing was sent.",
+    hint: 'Omit skip_validation. If the customer needs a code, call issue_redemption_code and ask them for it.',
+    retryable: false,
+    source: 'safety',
+    outcome: 'not_sent',
+    field: 'skip_validation',
+  });
+}

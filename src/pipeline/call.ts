@@ -7,7 +7,7 @@ import { ToolError, validationError } from '../errors.js';
 import { recordAudit } from '../safety/audit.js';
 import type { Ask } from '../safety/confirm.js';
 import { isSpendTool } from '../toolkit/define.js';
-import { checkArgs, clip, pinProgram } from './args.js';
+import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
 import type { Identity } from './identity.js';
 import { deriveOperation } from './operation.js';
 import { plain } from './plain.js';
@@ -40,6 +40,7 @@ export async function callTool(
     const args = checkArgs(tool, rawArgs ?? {});
     checkRequirements(tool, app.config);
     const sendArgs = pinProgram(tool, args, app.config.programId);
+    checkSkipValidation(tool, sendArgs, app.config.allowSkipValidation);
     if (!isSpendTool(tool)) return await plain(app, tool, args, sendArgs, ctx);
     // One customer identity, resolved through the API before anything else (a dry run sends
     // nothing at all, so it keys on the normalised identifiers).

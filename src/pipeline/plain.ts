@@ -4,11 +4,33 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
-import { recordAudit } from '../safety/audit.js';
+import { recordAttempt, recordAudit } from '../safety/audit.js';
+import { PROCESS_OWNER } from '../safety/dir-lock.js';
+import { type CodeAsk, decideCode } from '../safety/reserve.js';
 import type { AnyTool } from '../toolkit/define.js';
 import type { CallContext } from './call.js';
 import { buildRequest, checkRefusal, toolContext, withToolHint } from './request.js';
-import { type Out, okResult } from './result.js';
+import { fromUpstream, type Out, okResult } from './result.js';
+import { ledger } from './spend.js';
+
+/**
+ * A message to a customer (a validation code) is counted before it is sent, per customer (the
+ * identity resolved as for money calls, so another spelling is the same customer), in the
+ * ledger's reserve step: the rate holds across processes and restarts.
+ */
+async function countMessage(app: App, tool: AnyTool, args: Record<string, any>, ctx: CallContext) {
+  if (!tool.messages) return;
+  const who = await app.identity.resolve(tool.messages(args), undefined, ctx.signal);
+  const ask: CodeAsk = {
+    tool: tool.name,
+    customer: who.key,
+    ids: who.ids,
+    now: Date.now(),
+    limits: app.config,
+    owner: PROCESS_OWNER,
+  };
+  await ledger(app, () => app.store.reserve((v) => decideCode(v, ask), ask));
+}
 
 export async function plain(
   app: App,
@@ -31,6 +53,9 @@ export async function plain(
     if (mutating) await audit({ outcome: 'dry_run' });
     return okResult(app, out);
   }
+  await countMessage(app, tool, sendArgs, ctx);
+  // A write is recorded on disk before it is sent (the audit log fails closed).
+  if (mutating) await recordAttempt(auditSink(app), { tool: tool.name, args, started });
   try {
     const res = await app.client.send(req, { mutating, signal: ctx.signal, onRetry: ctx.progress });
     let out: Out;
@@ -45,7 +70,7 @@ export async function plain(
       out = answer as Out;
     }
     if (mutating) await audit({ outcome: 'succeeded', status: res.status });
-    return okResult(app, out);
+    return okResult(app, fromUpstream(app, out));
   } catch (e) {
     if (mutating && e instanceof ToolError)
       await audit({

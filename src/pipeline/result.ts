@@ -1,19 +1,37 @@
-// The last stop: every result leaves through okResult or errorResult, redacted.
+// The last stop: every result leaves through okResult or errorResult, redacted. What the API
+// answered is bounded first (fromUpstream, and the error's upstream_message here).
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Redactor } from '../safety/redact.js';
+import { bound, clipString } from '../safety/untrusted.js';
 import type { AnyTool } from '../toolkit/define.js';
 import { fullOutput } from '../toolkit/listing.js';
 
 export type Out = Record<string, unknown>;
 
-/** What shaping a result needs: the redactor and the environment label. */
+/** What shaping a result needs: the redactor, the environment label and the bounds on API data. */
 export interface ResultShaper {
   redactor: Redactor;
-  config: Pick<Config, 'environment'>;
+  config: Pick<Config, 'environment' | 'maxStringChars' | 'maxArrayItems'>;
+}
+
+/**
+ * A tool's reading of an API answer, bounded as untrusted input: long strings and arrays are
+ * cut, each cut named in `truncated`.
+ */
+export function fromUpstream(app: ResultShaper, out: Out): Out {
+  const { value, cut } = bound(out, app.config);
+  return cut.length ? { ...value, truncated: cut } : value;
+}
+
+/** An error body with the API's words bounded; everything else in it is the server's own. */
+export function boundedError(app: ResultShaper, e: ToolErrorBody): ToolErrorBody {
+  return e.upstream_message === undefined
+    ? e
+    : { ...e, upstream_message: clipString(e.upstream_message, app.config.maxStringChars) };
 }
 
 export function okResult(app: ResultShaper, out: Out, tool?: AnyTool): CallToolResult {
@@ -63,7 +81,10 @@ export function conform(tool: AnyTool, structured: Out): Out {
 }
 
 export function errorResult(app: ResultShaper, error: ToolErrorBody): CallToolResult {
-  const structured = app.redactor.value({ environment: app.config.environment, error });
+  const structured = app.redactor.value({
+    environment: app.config.environment,
+    error: boundedError(app, error),
+  });
   return {
     content: [{ type: 'text', text: JSON.stringify(structured) }],
     structuredContent: structured,

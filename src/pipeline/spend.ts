@@ -3,9 +3,9 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
-import { ToolError } from '../errors.js';
-import { type AuditEvent, recordAudit } from '../safety/audit.js';
-import { confirm } from '../safety/confirm.js';
+import { ToolError, type ToolErrorBody } from '../errors.js';
+import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
+import { askHuman, type HumanDeps, type Question, whyAsked } from '../safety/confirm.js';
 import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
 import { moneyOutcome } from '../safety/outcome.js';
@@ -13,7 +13,7 @@ import { type Decision, decide, type ReserveAsk } from '../safety/reserve.js';
 import type { CallContext } from './call.js';
 import type { Operation } from './operation.js';
 import { buildRequest, checkRefusal, toolContext } from './request.js';
-import { errorResult, markReplayed, type Out, okResult, toErrorBody } from './result.js';
+import { errorResult, fromUpstream, markReplayed, type Out, okResult, toErrorBody } from './result.js';
 
 const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =>
   recordAudit(auditSink(app), { tool: op.tool.name, args: op.args, ...ev });
@@ -21,9 +21,10 @@ const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =
 /** How long another writer's pending entry counts as in flight: every retry the client may make. */
 const staleMs = (app: App) => app.config.timeoutMs * 4 + 10_000;
 
-function askFor(app: App, op: Operation): ReserveAsk {
+function askFor(app: App, op: Operation, approval?: string): ReserveAsk {
   const now = Date.now();
   const stale = staleMs(app);
+  const c = app.config;
   return {
     tool: op.tool.name,
     fingerprint: op.fingerprint,
@@ -31,12 +32,18 @@ function askFor(app: App, op: Operation): ReserveAsk {
     customer: op.customer,
     ids: op.identities,
     points: op.points,
+    moved: op.moved,
     agentKey: op.agentKey,
     keyPrefix: op.keyPrefix,
     resendable: op.resendable,
     now,
     windowMs: app.config.idempotencyWindowMs,
-    limits: app.config,
+    limits: c,
+    confirm:
+      c.confirmAbovePoints === undefined
+        ? undefined
+        : { above: c.confirmAbovePoints, windowMs: c.confirmWindowMs, cooldownMs: c.confirmCooldownMs },
+    approval,
     owner: PROCESS_OWNER,
     live: (e) => e.status === 'pending' && !!e.owner && !ownerGone(e.owner) && now - e.updated < stale,
   };
@@ -46,17 +53,21 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
   const started = Date.now();
   if (op.args.dry_run) {
     // A dry run shows what would be sent: the caps apply; the key is the one a send would use.
+    const ask = askFor(app, op);
     const d = await ledger(app, () =>
       app.store.peek((v) => {
         try {
-          return decide(v, askFor(app, op));
+          return decide(v, ask);
         } catch (e) {
-          if (e instanceof ToolError && String(e.body.code).startsWith('cap_')) throw e;
+          // A cap refusal is shown; so is anything that is not a refusal (a store's request for
+          // more of the ledger, an error).
+          if (!(e instanceof ToolError) || String(e.body.code).startsWith('cap_')) throw e;
           return undefined;
         }
-      }),
+      }, ask),
     );
-    const key = !d || d.kind === 'wait' ? (op.agentKey ?? '<minted when sent>') : d.entry.key;
+    const key =
+      d?.kind === 'send' || d?.kind === 'replay' ? d.entry.key : (op.agentKey ?? '<minted when sent>');
     const req = await buildRequest(app, op.tool, op.sendArgs, key);
     await audit(app, op, { outcome: 'dry_run', started, key });
     return okResult(
@@ -64,7 +75,10 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
       {
         dry_run_request: app.client.preview(req),
         ...(op.keySentUpstream ? { idempotency_key: key } : {}),
-        note: 'dry run: nothing was sent',
+        note:
+          d?.kind === 'ask'
+            ? `dry run: nothing was sent; a send would first ask a human to confirm (${whyAsked(d.need)})`
+            : 'dry run: nothing was sent',
       },
       op.tool,
     );
@@ -115,14 +129,43 @@ async function replay(app: App, op: Operation, prev: LedgerEntry, started: numbe
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The reserve step, waiting out another process's attempt for this customer while it is in flight. */
-async function reserve(app: App, op: Operation): Promise<Exclude<Decision, { kind: 'wait' }>> {
+async function reserve(
+  app: App,
+  op: Operation,
+  approval?: string,
+): Promise<Exclude<Decision, { kind: 'wait' }>> {
   for (let i = 0; ; i++) {
-    const d = await ledger(app, () => app.store.reserve((v) => decide(v, askFor(app, op))));
+    const ask = askFor(app, op, approval);
+    const d = await ledger(app, () => app.store.reserve((v) => decide(v, ask), ask));
     if (d.kind !== 'wait') return d;
     // Bounded: past staleMs the other attempt no longer counts as live and decide() stops waiting.
     await sleep(Math.min(5 + 5 * i, 50));
   }
 }
+
+/** How many times a call asks a human before giving up (the budget moved while they answered). */
+const MAX_QUESTIONS = 3;
+
+const humanDeps = (app: App, ctx: CallContext): HumanDeps => ({
+  questions: app.questions,
+  ask: ctx.elicit,
+  record: (e) => ledger(app, () => app.store.put(e)),
+  log: app.log,
+  owner: PROCESS_OWNER,
+  cooldownMs: app.config.confirmCooldownMs,
+});
+
+const questionOf = (op: Operation): Question => ({
+  tool: op.tool.name,
+  title: op.tool.title,
+  summary: op.describe,
+  facts: op.facts,
+  fingerprint: op.fingerprint,
+  meaning: op.meaning,
+  customer: op.customer,
+  ids: op.identities,
+  moved: op.moved,
+});
 
 async function spendOnce(
   app: App,
@@ -130,69 +173,99 @@ async function spendOnce(
   ctx: CallContext,
   started: number,
 ): Promise<CallToolResult> {
-  const { tool } = op;
-  // First a look, writing nothing: a replay or a refusal comes before any human is asked.
-  const pre = await ledger(app, () => app.store.peek((v) => decide(v, askFor(app, op))));
-  if (pre.kind === 'replay') return replay(app, op, pre.entry, started);
-  await confirm(
-    app.config.confirmAbovePoints,
-    ctx.elicit,
-    { points: op.confirmPoints, describe: op.describe, title: tool.title, tool: tool.name },
-    app.log,
-  );
-
-  return app.locks.run(op.customer, async () => {
-    const d = await reserve(app, op);
-    if (d.kind === 'replay') return replay(app, op, d.entry, started);
-    const { entry, resent } = d;
-    const key = entry.key;
-    const note = resent
-      ? `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`
-      : undefined;
-    let res: Awaited<ReturnType<App['client']['send']>>;
-    let body: any;
-    try {
-      const req = await buildRequest(app, tool, op.sendArgs, key);
-      res = await app.client.send(req, {
-        mutating: true,
-        resendable: op.resendable,
-        signal: ctx.signal,
-        onRetry: ctx.progress,
-      });
-      body = checkEnvelope(res, tool.envelope, true);
-      checkRefusal(tool, body, res);
-    } catch (e) {
-      throw await failed(app, op, entry, !!resent, e, started);
+  let approval: string | undefined;
+  for (let asked = 0; asked < MAX_QUESTIONS; ) {
+    // First a look, writing nothing: a replay or a refusal comes before any human is asked.
+    // (Without a confirmation threshold nobody is asked, and the reserve step below decides the
+    // same in one step less.)
+    const ask = askFor(app, op, approval);
+    const pre =
+      ask.confirm === undefined
+        ? undefined
+        : await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
+    if (pre?.kind === 'replay') return replay(app, op, pre.entry, started);
+    if (pre?.kind === 'ask') {
+      approval = await askHuman(humanDeps(app, ctx), questionOf(op), pre.need);
+      asked++;
     }
-    // The upstream said yes: whatever happens from here, this is a success.
-    let out: Out;
-    let readNote: string | undefined;
-    try {
-      out = app.redactor.value(tool.parse(body, op.args, res, toolContext(app, key)) as Out);
-    } catch (e) {
-      app.log.warn(`could not read ${tool.name}'s successful answer`, { error: String(e) });
-      out = {};
-      readNote = 'the API confirmed the call but its answer could not be read in full';
-    }
-    // The outcome and the audit record are in their files before the answer leaves; their
-    // fsyncs (group commit) run behind it. Only the pending entry must be on disk first.
-    const shaped = okResult(app, out, tool).structuredContent as Out;
-    const { environment: _env, ...result } = shaped;
-    await Promise.all([
-      settle(app, { ...entry, status: 'succeeded', updated: Date.now(), result }),
-      audit(app, op, { outcome: 'succeeded', status: res.status, started, key }),
-    ]);
-    const notes = [note, readNote, typeof result.note === 'string' ? result.note : undefined].filter(Boolean);
-    return okResult(
-      app,
-      {
-        ...result,
-        ...(op.keySentUpstream ? { idempotency_key: key } : {}),
-        ...(notes.length ? { note: notes.join('; ') } : {}),
-      },
-      tool,
-    );
+    // The rules again, atomically with the pending entry: the yes is spent there.
+    const done = await app.locks.run(op.customer, () => sendOnce(app, op, ctx, started, approval));
+    if (done) return done;
+  }
+  throw new ToolError({
+    code: 'confirmation_required',
+    message: `This call still needs a human's yes after ${MAX_QUESTIONS} questions (other calls for this customer used the approval or the budget meanwhile); nothing was sent.`,
+    hint: 'Call again once the other calls for this customer are done.',
+    retryable: true,
+    source: 'safety',
+    outcome: 'not_sent',
   });
+}
+
+/** Reserves and sends; undefined when the reserve step wants a (new) human's yes first. */
+async function sendOnce(
+  app: App,
+  op: Operation,
+  ctx: CallContext,
+  started: number,
+  approval: string | undefined,
+): Promise<CallToolResult | undefined> {
+  const { tool } = op;
+  const d = await reserve(app, op, approval);
+  if (d.kind === 'ask') return undefined;
+  if (d.kind === 'replay') return replay(app, op, d.entry, started);
+  const { entry, resent } = d;
+  const key = entry.key;
+  const note = resent
+    ? `an earlier identical call had an unknown outcome; re-sent with the same external_reference_number ${key}, which Capillary deduplicates`
+    : undefined;
+  let res: Awaited<ReturnType<App['client']['send']>>;
+  let body: any;
+  try {
+    const req = await buildRequest(app, tool, op.sendArgs, key);
+    // The audit log fails closed: the attempt is on disk before the request leaves, or it does
+    // not leave (not_sent; the reserved entry is settled as not sent and its key stays usable).
+    await recordAttempt(auditSink(app), { tool: tool.name, args: op.args, started, key });
+    res = await app.client.send(req, {
+      mutating: true,
+      resendable: op.resendable,
+      signal: ctx.signal,
+      onRetry: ctx.progress,
+    });
+    body = checkEnvelope(res, tool.envelope, true);
+    checkRefusal(tool, body, res);
+  } catch (e) {
+    throw await failed(app, op, entry, !!resent, e, started);
+  }
+  // The upstream said yes: whatever happens from here, this is a success.
+  let out: Out;
+  let readNote: string | undefined;
+  try {
+    // Bounded here (untrusted input), so the ledger keeps no more of the answer than the agent is shown.
+    out = fromUpstream(app, tool.parse(body, op.args, res, toolContext(app, key)) as Out);
+  } catch (e) {
+    app.log.warn(`could not read ${tool.name}'s successful answer`, { error: String(e) });
+    out = {};
+    readNote = 'the API confirmed the call but its answer could not be read in full';
+  }
+  // The outcome and the audit record are in their files before the answer leaves; their
+  // fsyncs (group commit) run behind it. Only the pending entry must be on disk first.
+  const shaped = okResult(app, out, tool).structuredContent as Out;
+  const { environment: _env, ...result } = shaped;
+  await Promise.all([
+    settle(app, { ...entry, status: 'succeeded', updated: Date.now(), result }),
+    audit(app, op, { outcome: 'succeeded', status: res.status, started, key }),
+  ]);
+  const notes = [note, readNote, typeof result.note === 'string' ? result.note : undefined].filter(Boolean);
+  return okResult(
+    app,
+    {
+      ...result,
+      ...(op.keySentUpstream ? { idempotency_key: key } : {}),
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+    },
+    tool,
+  );
 }
 
 /** Records a money call that did not succeed, by the outcome rules, and says what to do next. */
@@ -213,7 +286,7 @@ async function failed(
       ...entry,
       status,
       updated: Date.now(),
-      error: body && app.redactor.value({ ...body, outcome: status === 'unknown' ? 'unknown' : outcome }),
+      error: body && ledgerError({ ...body, outcome: status === 'unknown' ? 'unknown' : outcome }),
     }),
     audit(app, op, { outcome: status, status: body?.http_status, code: body?.code, started, key: entry.key }),
   ]);
@@ -237,6 +310,9 @@ async function failed(
   });
 }
 
+/** What the ledger keeps of an error: what decides a repeat, not the API's words. */
+const ledgerError = ({ upstream_message: _, ...body }: ToolErrorBody): ToolErrorBody => body;
+
 /** An outcome that cannot be written leaves the pending entry, which reads back as unknown. */
 async function settle(app: App, e: LedgerEntry): Promise<void> {
   try {
@@ -249,7 +325,7 @@ async function settle(app: App, e: LedgerEntry): Promise<void> {
 }
 
 /** Runs a ledger step; if the ledger cannot be read or written, nothing is sent. */
-async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
+export async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (e) {
@@ -258,7 +334,10 @@ async function ledger<T>(app: App, step: () => Promise<T>): Promise<T> {
     throw new ToolError({
       code: 'ledger_unavailable',
       message: 'The idempotency ledger could not be read or written, so nothing was sent.',
-      hint: 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
+      hint:
+        app.config.ledger === 'postgres'
+          ? 'The operator must check the PostgreSQL ledger (is the database up and reachable?). Retrying is safe.'
+          : 'The operator must check CAPILLARY_DATA_DIR (disk space, permissions). Retrying is safe.',
       retryable: true,
       source: 'config',
       outcome: 'not_sent',

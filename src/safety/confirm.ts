@@ -1,50 +1,239 @@
-// Confirmation: a human's yes above the operator's threshold, asked through the client.
+/**
+ * Confirmation as a budget: a human's yes, asked through the client (MCP elicitation).
+ *
+ * The rules (read by the reserve step, reserve.ts, so they are atomic with the pending entry):
+ * - a money call needs a yes when the points moved for its customer in the confirmation window,
+ *   this call included, would exceed the threshold: splitting a large amount gains nothing.
+ *   Reversals count; a reversal of "all" always asks;
+ * - a human's "no" (decline or cancel) is remembered in the ledger: for the cooldown, every money
+ *   call for that customer needs a yes, whatever its points;
+ * - a yes is recorded in the ledger, bound to the operation (by meaning) and spent by one attempt
+ *   (a failed attempt gives it back): the repeat of that operation does not ask again, and its
+ *   points count toward the budget like any other.
+ *
+ * A yes comes only from the server's own record of the question it asked (Questions: an
+ * unguessable id, one use, a short expiry, tied to the operation's fingerprint), never from
+ * anything the client sends on its own: there is no argument to set, and an answer is taken only
+ * as the reply to that question.
+ */
+import { randomUUID } from 'node:crypto';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { pointsString } from '../toolkit/fields.js';
+import { limitRefusal } from './caps.js';
+import type { HumanAnswer, LedgerEntry } from './ledger.js';
+import type { LedgerView } from './reserve.js';
 
-export type Answer = 'accept' | 'decline' | 'cancel';
+/** What the client's human answered. */
+export type Answer = HumanAnswer;
 /** Asks the human; undefined when the client cannot ask. */
 export type Ask = ((message: string, title: string) => Promise<Answer>) | undefined;
 
-export interface Confirmation {
-  /** Points shown to the human. */
-  points: number | undefined;
-  /** One line: what will happen. */
-  describe: string;
-  title: string;
-  tool: string;
+/** The operator's confirmation settings. */
+export interface ConfirmPolicy {
+  /** CAPILLARY_CONFIRM_ABOVE_POINTS; undefined: nobody is asked. */
+  above?: number;
+  /** CAPILLARY_CONFIRM_WINDOW_SECONDS, in ms. */
+  windowMs: number;
+  /** CAPILLARY_CONFIRM_COOLDOWN_SECONDS, in ms. */
+  cooldownMs: number;
 }
 
-/** Resolves when the call may go ahead; throws a `not_sent` refusal otherwise. */
-export async function confirm(
-  threshold: number | undefined,
-  ask: Ask,
-  c: Confirmation,
-  log: Logger,
-): Promise<void> {
-  const shown = c.points;
-  if (threshold === undefined || shown === undefined || shown <= threshold) return;
-  // An amount not known in advance (a reversal of all that remains) counts as above the threshold.
-  const amount = Number.isFinite(shown) ? `${pointsString(shown)} points` : 'an amount not known in advance';
-  if (!ask)
-    throw new ToolError({
-      code: 'confirmation_unavailable',
-      message: `This call moves ${amount}, above the confirmation threshold of ${pointsString(threshold)} points, and confirmation is not available: this client cannot ask a human (no form elicitation).`,
-      hint: 'Use a client that supports MCP elicitation, or ask an operator; nothing was sent.',
-      retryable: false,
-      source: 'safety',
-      outcome: 'not_sent',
-    });
+/** Why a call needs a human's yes. */
+export type Need =
+  | {
+      why: 'budget';
+      above: number;
+      /** Points already moved for the customer in the window. */
+      moved: number;
+      /** This call's points. */
+      points: number;
+      windowMs: number;
+      /** When the window has freed enough for this call to need no yes. */
+      freesAt?: number;
+    }
+  | { why: 'all'; above: number }
+  | { why: 'cooldown'; declined: LedgerEntry; until: number; cooldownMs: number };
+
+export interface ConfirmAsk {
+  customer: string;
+  ids: string[];
+  meaning: string;
+  /** Points this call moves for the customer; "all" for a reversal of everything left. */
+  moved: number | 'all';
+  now: number;
+  policy?: ConfirmPolicy;
+  /** The question this very call had a yes to, if any. */
+  approval?: string;
+}
+
+/** Whether the call needs a human's yes, and why; undefined when it does not. */
+export function confirmNeed(view: LedgerView, a: ConfirmAsk): Need | undefined {
+  const p = a.policy;
+  if (p?.above === undefined) return undefined;
+  const declined = view.declinedSince(a.ids, a.now - p.cooldownMs);
+  if (declined)
+    return { why: 'cooldown', declined, until: declined.at + p.cooldownMs + 1, cooldownMs: p.cooldownMs };
+  if (a.moved === 'all') return { why: 'all', above: p.above };
+  const since = a.now - p.windowMs;
+  const moved = view.movedSince(a.customer, since);
+  if (moved + a.moved <= p.above) return undefined;
+  const first =
+    a.moved > p.above ? undefined : view.freedBy('moved', a.customer, since, moved + a.moved - p.above);
+  return {
+    why: 'budget',
+    above: p.above,
+    moved,
+    points: a.moved,
+    windowMs: p.windowMs,
+    ...(first === undefined ? {} : { freesAt: first + p.windowMs + 1 }),
+  };
+}
+
+/**
+ * A yes that covers this call: the one it was given, else the newest yes to the same operation
+ * (by meaning), within the confirmation window and not yet spent by another attempt.
+ */
+export function approvalOf(view: LedgerView, a: ConfirmAsk): LedgerEntry | undefined {
+  const windowMs = a.policy?.windowMs ?? 0;
+  for (const yes of [a.approval ? view.approval(a.approval) : undefined, view.approvalFor(a.meaning)])
+    if (
+      yes &&
+      yes.answer === 'accept' &&
+      yes.meaning === a.meaning &&
+      yes.at >= a.now - windowMs &&
+      !view.approvalUsed(yes.key)
+    )
+      return yes;
+  return undefined;
+}
+
+/** How long the answer to a question is awaited and accepted. */
+export const QUESTION_TTL_MS = 120_000;
+
+/** The server's own record of the questions it asked and has not had answered. */
+export class Questions {
+  private readonly open = new Map<string, { fingerprint: string; expires: number }>();
+
+  /** A new question about the operation with this fingerprint: an unguessable id. */
+  ask(fingerprint: string, now = Date.now()): { id: string; expires: number } {
+    const id = `q-${randomUUID()}`;
+    const expires = now + QUESTION_TTL_MS;
+    this.open.set(id, { fingerprint, expires });
+    return { id, expires };
+  }
+
+  /** Takes the answer to a question: once, in time, and only for the operation it was about. */
+  take(id: string, fingerprint: string, now = Date.now()): boolean {
+    const q = this.open.get(id);
+    this.open.delete(id);
+    return !!q && q.fingerprint === fingerprint && now <= q.expires;
+  }
+
+  /** Forgets a question that got no answer. */
+  drop(id: string): void {
+    this.open.delete(id);
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+}
+
+/** What the human is asked about: everything that makes the operation. */
+export interface Question {
+  tool: string;
+  title: string;
+  /** One line: what will happen. */
+  summary: string;
+  /** Every fact that makes the operation, as label and value (customer, points, program, ...). */
+  facts: Array<[string, string]>;
+  fingerprint: string;
+  meaning: string;
+  customer: string;
+  ids: string[];
+  moved: number | 'all';
+}
+
+export interface HumanDeps {
+  questions: Questions;
+  ask: Ask;
+  /** Writes the answer to the ledger, durably. */
+  record(e: LedgerEntry): Promise<void>;
+  log: Logger;
+  owner: string;
+  /** How long a "no" is remembered. */
+  cooldownMs: number;
+}
+
+const when = (ms: number) => new Date(ms).toISOString();
+const span = (ms: number) =>
+  ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+const movedText = (m: number | 'all' | undefined) =>
+  m === 'all' ? 'all remaining' : m === undefined ? 'some' : pointsString(m);
+
+/** Why the human is asked, in one sentence. */
+export function whyAsked(need: Need): string {
+  switch (need.why) {
+    case 'budget':
+      return need.moved > 0
+        ? `${pointsString(need.moved)} points were already moved for this customer in the last ${span(need.windowMs)}; with this call that is ${pointsString(need.moved + need.points)}, above the ${pointsString(need.above)}-point confirmation threshold.`
+        : `${pointsString(need.points)} points is above the ${pointsString(need.above)}-point confirmation threshold (per customer per ${span(need.windowMs)}).`;
+    case 'all':
+      return 'It returns all remaining points of the redemption, an amount not known in advance.';
+    case 'cooldown':
+      return `A human said no to a ${need.declined.tool} of ${movedText(need.declined.moved)} points for this customer at ${when(need.declined.at)}; until ${when(need.until)} every money call for them needs a yes.`;
+  }
+}
+
+/** The limit a refusal for this need reports. */
+function limitOf(need: Need) {
+  if (need.why === 'cooldown')
+    return {
+      name: 'CAPILLARY_CONFIRM_COOLDOWN_SECONDS',
+      value: need.cooldownMs / 1000,
+      left: 0,
+      frees_at: when(need.until),
+    };
+  if (need.why === 'all') return { name: 'CAPILLARY_CONFIRM_ABOVE_POINTS', value: need.above, left: 0 };
+  return {
+    name: 'CAPILLARY_CONFIRM_ABOVE_POINTS',
+    value: need.above,
+    left: Math.max(0, Math.round((need.above - need.moved) * 1000) / 1000),
+    ...(need.freesAt === undefined ? {} : { frees_at: when(need.freesAt) }),
+  };
+}
+
+/** The message the human reads: the operation, every fact of it, and why they are asked. */
+export function questionText(q: Question, need: Need, expires: number): string {
+  return [
+    q.summary,
+    ...q.facts.map(([k, v]) => `- ${k}: ${v}`),
+    `Why you are asked: ${whyAsked(need)}`,
+    `Proceed? (question expires at ${when(expires)})`,
+  ].join('\n');
+}
+
+/**
+ * Asks the human about one operation and records the answer in the ledger. Resolves with the
+ * question's id on a yes; throws a `not_sent` refusal otherwise (a "no" is remembered).
+ */
+export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<string> {
+  if (!d.ask)
+    throw limitRefusal(
+      'confirmation_unavailable',
+      `This call needs a human's yes and confirmation is not available: this client cannot ask one (no form elicitation). ${whyAsked(need)}`,
+      'Use a client that supports MCP elicitation, or ask an operator; nothing was sent.',
+      limitOf(need),
+    );
+  const asked = d.questions.ask(q.fingerprint);
   let answer: Answer;
   try {
-    answer = await ask(
-      `${c.describe} This is above the ${pointsString(threshold)}-point confirmation threshold. Proceed?`,
-      `Confirm: ${c.title}`,
-    );
+    answer = await d.ask(questionText(q, need, asked.expires), `Confirm: ${q.title}`);
   } catch (e) {
     // The question timed out, or the client went away or answered something unreadable.
-    log.warn('confirmation failed', { tool: c.tool, error: String(e) });
+    d.questions.drop(asked.id);
+    d.log.warn('confirmation failed', { tool: q.tool, error: String(e) });
     throw new ToolError({
       code: 'confirmation_failed',
       message:
@@ -55,13 +244,44 @@ export async function confirm(
       outcome: 'not_sent',
     });
   }
-  if (answer !== 'accept')
+  if (!d.questions.take(asked.id, q.fingerprint))
     throw new ToolError({
-      code: answer === 'decline' ? 'confirmation_declined' : 'confirmation_cancelled',
-      message: `The human ${answer === 'decline' ? 'declined' : 'cancelled'} the confirmation; nothing was sent.`,
-      hint: 'Do not retry unless the human asks for it.',
-      retryable: false,
+      code: 'confirmation_expired',
+      message: `The answer came after the question expired (${QUESTION_TTL_MS / 1000} s) or was already used; nothing was sent.`,
+      hint: 'Call again to ask the human again.',
+      retryable: true,
       source: 'safety',
       outcome: 'not_sent',
     });
+  const now = Date.now();
+  await d.record({
+    kind: 'answer',
+    key: asked.id,
+    fingerprint: `answer:${asked.id}`,
+    meaning: q.meaning,
+    tool: q.tool,
+    customer: q.customer,
+    ...(q.ids.length > 1 ? { ids: q.ids.filter((i) => i !== q.customer) } : {}),
+    points: 0,
+    moved: q.moved,
+    answer,
+    status: 'succeeded',
+    at: now,
+    updated: now,
+    agent_key: false,
+    owner: d.owner,
+  });
+  if (answer === 'accept') return asked.id;
+  const until = now + d.cooldownMs + 1;
+  throw limitRefusal(
+    answer === 'decline' ? 'confirmation_declined' : 'confirmation_cancelled',
+    `The human ${answer === 'decline' ? 'declined' : 'cancelled'} the confirmation; nothing was sent. This is remembered: until ${when(until)} every money call for this customer needs a human's yes (CAPILLARY_CONFIRM_COOLDOWN_SECONDS).`,
+    'Do not retry, split the amount or use another identifier; tell the human. Only a human can approve a later call.',
+    {
+      name: 'CAPILLARY_CONFIRM_COOLDOWN_SECONDS',
+      value: d.cooldownMs / 1000,
+      left: 0,
+      frees_at: when(until),
+    },
+  );
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { DurableAppender, type Until } from './appender.js';
 import { DirLock, PROCESS_OWNER } from './dir-lock.js';
 import type { IdempotencyStore, LedgerEntry } from './ledger.js';
-import { abandoned, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
+import { abandoned, atTheDoor, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
 import type { Decision, LedgerView } from './reserve.js';
 
 const NOTHING = Buffer.alloc(0);
@@ -132,6 +132,12 @@ export class FileStore implements IdempotencyStore {
     private readonly horizonMs = DEFAULT_HORIZON_MS,
     private readonly alone?: () => boolean,
     private readonly now: () => number = Date.now,
+    /**
+     * Applied at the file's door to what an entry carries from the API (its result and error);
+     * the server passes its secret redactor. The key, fingerprint and customer stay exact: they
+     * are what idempotency and the caps are looked up by.
+     */
+    private readonly redactor?: { value<T>(v: T): T },
   ) {
     this.idx = new Index(horizonMs, now);
     this.lock = new DirLock(join(dir, 'ledger.lock'), PROCESS_OWNER);
@@ -310,9 +316,12 @@ export class FileStore implements IdempotencyStore {
     return d;
   }
   /** Every attempt whose outcome is not known, at any age (the operator's list). */
-  unresolvedAll(): LedgerEntry[] {
+  async unresolvedAll(): Promise<LedgerEntry[]> {
     this.refreshNow();
     return this.idx.allUnresolved();
+  }
+  async health() {
+    return { ok: true };
   }
   async peek<T>(look: (view: LedgerView) => T) {
     this.refreshNow();
@@ -330,7 +339,8 @@ export class FileStore implements IdempotencyStore {
   settle(e: LedgerEntry) {
     return this.record(e, 'written');
   }
-  private async record(e: LedgerEntry, until: Until) {
+  private async record(entry: LedgerEntry, until: Until) {
+    const e = atTheDoor(entry, this.redactor);
     const appender = this.writer();
     const before = appender.lines;
     const done = appender.append(JSON.stringify(e), until);

@@ -1,8 +1,12 @@
-// The in-memory index both stores share: entries by key, fingerprint, meaning and customer,
-// the unsettled attempts at any age, and the sums the caps read.
+// The in-memory index both stores share: entries by key, fingerprint and meaning, the unsettled
+// attempts at any age, a human's answers, and the running sums the caps and budgets read.
 import { ownerGone } from './dir-lock.js';
 import type { LedgerEntry } from './ledger.js';
 import type { LedgerView } from './reserve.js';
+import { RollingSums } from './sums.js';
+
+/** The customer name under which every customer's points are summed (the per-server cap). */
+export const ALL = '*';
 
 /** Caps look back 24 h; replays look back the idempotency window. */
 export const DEFAULT_HORIZON_MS = 86_400_000;
@@ -16,13 +20,43 @@ export const abandoned = (e: LedgerEntry) => e.status === 'pending' && (!e.owner
 /** The identities an entry blocks under: its customer key and every identifier the call named. */
 export const idsOf = (e: LedgerEntry): string[] => (e.ids?.length ? [e.customer, ...e.ids] : [e.customer]);
 
+/**
+ * An entry as a store writes it: what it carries from the API (its result and error) passed
+ * through the server's secret redactor; the key, fingerprint and customer stay exact (they are
+ * what idempotency and the caps are looked up by).
+ */
+export function atTheDoor(e: LedgerEntry, redactor?: { value<T>(v: T): T }): LedgerEntry {
+  return redactor && (e.result || e.error)
+    ? { ...e, result: redactor.value(e.result), error: redactor.value(e.error) }
+    : e;
+}
+
 /** An attempt whose outcome is not known yet. */
 export const open = (e: LedgerEntry) => e.status === 'pending' || e.status === 'unknown';
 
+/** Points as whole thousandths, so that sums carry no float noise. */
+const milli = (p: number) => Math.round(p * 1000);
+const counts = (e: LedgerEntry) => e.status !== 'failed';
+/** A money attempt's points against the caps: pending and unknown attempts count, failed ones not. */
+const capAmount = (e: LedgerEntry) => (counts(e) ? milli(e.points) : 0);
+/** A money attempt's points against the confirmation budget ("all" is counted apart). */
+const movedAmount = (e: LedgerEntry) =>
+  counts(e) && e.moved !== 'all' ? milli(typeof e.moved === 'number' ? e.moved : e.points) : 0;
+const allAmount = (e: LedgerEntry) => (counts(e) && e.moved === 'all' ? 1 : 0);
+
+/** A running sum and the names an entry is summed under. */
+interface Measure {
+  sums: RollingSums<LedgerEntry>;
+  names(e: LedgerEntry): string[];
+}
+const money = (e: LedgerEntry) => e.kind === undefined;
+
 /**
- * The in-memory index both stores share. Entries older than the horizon (the longer of the
- * idempotency window and the 24 h cap window) can change no decision, so they are dropped: a
- * long-running server's memory stays bounded by what happened within the horizon.
+ * The in-memory index both stores share. Entries older than the horizon (the longest window any
+ * rule looks back: the idempotency window, the 24 h caps, the confirmation window and cooldown)
+ * can change no decision, so they are dropped: a long-running server's memory stays bounded by
+ * what happened within the horizon. Caps, budgets and the code rate are running sums
+ * (sums.ts), so a decision costs the same whatever a customer's history.
  */
 export class Index implements LedgerView {
   readonly keyMap = new Map<string, LedgerEntry>();
@@ -32,7 +66,30 @@ export class Index implements LedgerView {
   readonly byFp = new Map<string, LedgerEntry>();
   /** The newest entry of each operation by meaning. */
   private readonly byMeaning = new Map<string, LedgerEntry>();
-  readonly byCustomer = new Map<string, Set<LedgerEntry>>();
+  /** A human's yes, by question id, and the newest yes of each operation by meaning. */
+  private readonly approvals = new Map<string, LedgerEntry>();
+  private readonly approvalByMeaning = new Map<string, LedgerEntry>();
+  /** The attempts (not failed) that spent each yes. */
+  private readonly approvalUses = new Map<string, Set<string>>();
+  /** The newest "no" (decline or cancel) under each identity of the customer. */
+  private readonly declines = new Map<string, LedgerEntry>();
+  private readonly spent: Measure = {
+    sums: new RollingSums(capAmount),
+    names: (e) => (money(e) ? [e.customer, ALL] : []),
+  };
+  private readonly moved: Measure = {
+    sums: new RollingSums(movedAmount),
+    names: (e) => (money(e) ? [e.customer] : []),
+  };
+  private readonly movedAll: Measure = {
+    sums: new RollingSums(allAmount),
+    names: (e) => (money(e) ? [e.customer] : []),
+  };
+  private readonly codes: Measure = {
+    sums: new RollingSums(() => 1),
+    names: (e) => (e.kind === 'code' ? [e.customer] : []),
+  };
+  private readonly measures = [this.spent, this.moved, this.movedAll, this.codes];
   /** Entries in the order they arrived, for pruning; `head` is the first one not yet pruned. */
   private order: LedgerEntry[] = [];
   private head = 0;
@@ -44,11 +101,18 @@ export class Index implements LedgerView {
 
   apply(e: LedgerEntry): void {
     this.prune();
-    this.track(e);
+    if (money(e)) this.track(e);
     if (e.at < this.now() - this.horizonMs) return;
     this.order.push(e);
+    if (e.kind === 'answer') this.applyAnswer(e);
+    else if (e.kind === 'code') this.account(e);
+    else this.applyAttempt(e);
+  }
+
+  private applyAttempt(e: LedgerEntry): void {
     const old = this.keyMap.get(e.key);
-    if (old) this.byCustomer.get(old.customer)?.delete(old);
+    this.account(e, old);
+    this.useApproval(e, old);
     this.keyMap.set(e.key, e);
     const prev = this.byFp.get(e.fingerprint);
     if (!prev || prev.at <= e.at) this.byFp.set(e.fingerprint, e);
@@ -56,12 +120,41 @@ export class Index implements LedgerView {
       const m = this.byMeaning.get(e.meaning);
       if (!m || m.at <= e.at) this.byMeaning.set(e.meaning, e);
     }
-    let set = this.byCustomer.get(e.customer);
-    if (!set) {
-      set = new Set();
-      this.byCustomer.set(e.customer, set);
+  }
+
+  /** Keeps the running sums current: `e` replaces `old`, the same attempt's previous line. */
+  private account(e: LedgerEntry, old?: LedgerEntry): void {
+    for (const m of this.measures) {
+      const before = old ? m.names(old) : [];
+      const after = m.names(e);
+      for (const n of before) if (!after.includes(n)) m.sums.remove(n, old!);
+      for (const n of after) m.sums.put(n, e, before.includes(n) ? old : undefined);
     }
-    set.add(e);
+  }
+
+  /** A yes is spent by an attempt that is not failed: one attempt per yes. */
+  private useApproval(e: LedgerEntry, old?: LedgerEntry): void {
+    if (old?.approval) this.approvalUses.get(old.approval)?.delete(old.key);
+    if (!e.approval || !counts(e)) return;
+    let uses = this.approvalUses.get(e.approval);
+    if (!uses) {
+      uses = new Set();
+      this.approvalUses.set(e.approval, uses);
+    }
+    uses.add(e.key);
+  }
+
+  private applyAnswer(e: LedgerEntry): void {
+    if (e.answer === 'accept') {
+      this.approvals.set(e.key, e);
+      const m = e.meaning && this.approvalByMeaning.get(e.meaning);
+      if (e.meaning && (!m || m.at <= e.at)) this.approvalByMeaning.set(e.meaning, e);
+      return;
+    }
+    for (const id of idsOf(e)) {
+      const d = this.declines.get(id);
+      if (!d || d.at <= e.at) this.declines.set(id, e);
+    }
   }
 
   /** Keeps the unsettled attempts current: a later line for the same key replaces or ends one. */
@@ -109,12 +202,21 @@ export class Index implements LedgerView {
     const cutoff = this.now() - this.horizonMs;
     while (this.head < this.order.length && this.order[this.head].at < cutoff) {
       const old = this.order[this.head++];
+      for (const m of this.measures) for (const n of m.names(old)) m.sums.prune(n, cutoff);
+      if (old.kind === 'answer') {
+        if (this.approvals.get(old.key) === old) {
+          this.approvals.delete(old.key);
+          this.approvalUses.delete(old.key);
+        }
+        if (old.meaning && this.approvalByMeaning.get(old.meaning) === old)
+          this.approvalByMeaning.delete(old.meaning);
+        for (const id of idsOf(old)) if (this.declines.get(id) === old) this.declines.delete(id);
+        continue;
+      }
       // Only the live entry for a key is removed; an older object for the same key is just skipped.
       if (this.keyMap.get(old.key) === old) this.keyMap.delete(old.key);
       if (this.byFp.get(old.fingerprint) === old) this.byFp.delete(old.fingerprint);
       if (old.meaning && this.byMeaning.get(old.meaning) === old) this.byMeaning.delete(old.meaning);
-      const set = this.byCustomer.get(old.customer);
-      if (set?.delete(old) && set.size === 0) this.byCustomer.delete(old.customer);
     }
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head);
@@ -122,11 +224,48 @@ export class Index implements LedgerView {
     }
   }
 
+  /** Points counted against the caps since a time: of one customer key, or of everyone (ALL). */
   spentSince(customer: string, since: number): number {
-    let thousandths = 0;
-    for (const e of this.byCustomer.get(customer) ?? []) {
-      if (e.at >= since && e.status !== 'failed') thousandths += Math.round(e.points * 1000);
+    return this.spent.sums.sum(customer, since) / 1000;
+  }
+  movedSince(customer: string, since: number): number {
+    if (this.movedAll.sums.sum(customer, since) > 0) return Number.POSITIVE_INFINITY;
+    return this.moved.sums.sum(customer, since) / 1000;
+  }
+  codesSince(customer: string, since: number): number {
+    return this.codes.sums.sum(customer, since);
+  }
+  /**
+   * When a running sum has freed `amount` (points, or codes): the time of the entry whose leaving
+   * the window, with every older one, takes that much off the sum since `since`. Add the
+   * window's length for the moment it frees up. Undefined when the window holds less (or, for
+   * the moved points, a reversal of "all").
+   */
+  freedBy(
+    measure: 'spent' | 'moved' | 'codes',
+    name: string,
+    since: number,
+    amount: number,
+  ): number | undefined {
+    if (measure === 'codes') return this.codes.sums.freedBy(name, since, amount);
+    if (measure === 'moved' && this.movedAll.sums.sum(name, since) > 0) return undefined;
+    return this[measure].sums.freedBy(name, since, milli(amount));
+  }
+  declinedSince(ids: string[], since: number): LedgerEntry | undefined {
+    let newest: LedgerEntry | undefined;
+    for (const id of ids) {
+      const d = this.declines.get(id);
+      if (d && d.at >= since && (!newest || d.at > newest.at)) newest = d;
     }
-    return thousandths / 1000;
+    return newest;
+  }
+  approval(id: string): LedgerEntry | undefined {
+    return this.approvals.get(id);
+  }
+  approvalFor(meaning: string): LedgerEntry | undefined {
+    return this.approvalByMeaning.get(meaning);
+  }
+  approvalUsed(id: string): boolean {
+    return (this.approvalUses.get(id)?.size ?? 0) > 0;
   }
 }

@@ -1,12 +1,21 @@
 // The idempotency ledger's vocabulary: an entry, and the store interface every ledger implements
 // (memory-store.ts, file-store.ts). The rules that decide on it live in reserve.ts.
 import type { ToolErrorBody } from '../errors.js';
-import type { Decision, LedgerView } from './reserve.js';
+import type { Decision, LedgerScope, LedgerView } from './reserve.js';
 
 export type LedgerStatus = 'pending' | 'succeeded' | 'failed' | 'unknown';
 
+/** A human's answer to a confirmation question. */
+export type HumanAnswer = 'accept' | 'decline' | 'cancel';
+
 export interface LedgerEntry {
-  /** The idempotency key sent upstream (external_reference_number). */
+  /**
+   * What the line records: a money attempt (absent), a human's answer to a confirmation
+   * question (`answer`), or a validation code sent to a customer (`code`). Answers and codes
+   * carry status "succeeded" and 0 points, so that an earlier version reading them counts nothing.
+   */
+  kind?: 'answer' | 'code';
+  /** The idempotency key sent upstream (external_reference_number); an answer's question id. */
   key: string;
   /** Hash of the tool and its canonical arguments. */
   fingerprint: string;
@@ -14,8 +23,15 @@ export interface LedgerEntry {
   meaning?: string;
   tool: string;
   customer: string;
-  /** Points spent by this attempt (0 for reversals). */
+  /** Points spent by this attempt, counted against the caps (0 for reversals). */
   points: number;
+  /** Points moved for the customer, counted against the confirmation budget, when they differ
+   * from `points` (a reversal); "all" for a reversal of everything left. */
+  moved?: number | 'all';
+  /** The question whose "yes" this attempt spends (one attempt per yes). */
+  approval?: string;
+  /** An answer line: what the human said, and when the question was asked for (`at`). */
+  answer?: HumanAnswer;
   status: LedgerStatus;
   /** When the attempt started (ms since epoch). */
   at: number;
@@ -36,9 +52,17 @@ export interface LedgerEntry {
   error?: ToolErrorBody;
 }
 
+/** What /healthz says of the ledger. */
+export interface LedgerHealth {
+  ok: boolean;
+  /** Why not, without internals (no address, no credentials). */
+  reason?: string;
+}
+
 /**
  * The idempotency ledger's interface. Everything above it (the tool pipeline) speaks only to
- * this; a shared store (e.g. Redis) for several replicas implements the same five calls.
+ * this: the memory, file and PostgreSQL stores implement it (test/unit/store-contract.test.ts
+ * runs the same behaviours against each).
  */
 export interface IdempotencyStore {
   /** Picks up entries other processes wrote since the last call. */
@@ -60,10 +84,15 @@ export interface IdempotencyStore {
    * The one atomic step (see reserve.ts): runs `decide` on the ledger as it is at this moment,
    * other processes' lines included, and writes the pending entry it returns, so that no other
    * writer can decide in between. Resolves once that entry is durable; nothing is sent before.
+   * `scope` names what `decide` may read (a store may load only that, and lock its identities).
    */
-  reserve(decide: (view: LedgerView) => Decision): Promise<Decision>;
+  reserve(decide: (view: LedgerView) => Decision, scope: LedgerScope): Promise<Decision>;
   /** Runs `look` on the ledger as it is now, writing nothing (a check before asking a human). */
-  peek<T>(look: (view: LedgerView) => T): Promise<T>;
+  peek<T>(look: (view: LedgerView) => T, scope: LedgerScope): Promise<T>;
+  /** Every attempt whose outcome is not known, at any age (the operator's list). */
+  unresolvedAll(): Promise<LedgerEntry[]>;
+  /** Whether the ledger can be read and written now. */
+  health(): Promise<LedgerHealth>;
   close(): Promise<void>;
 }
 

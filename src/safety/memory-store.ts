@@ -33,5 +33,11 @@ export class MemoryStore implements IdempotencyStore {
   async spentSince(c: string, since: number) {
     return this.idx.spentSince(c, since);
   }
+  async unresolvedAll() {
+    return this.idx.allUnresolved();
+  }
+  async health() {
+    return { ok: true };
+  }
   async close() {}
 }

@@ -14,13 +14,22 @@
  *    idempotency window never turns an unknown attempt into a new key). A money call whose key
  *    does not travel upstream cannot be re-sent: it is refused until a human settles it.
  * 4. The same operation (by meaning) that succeeded within the idempotency window is replayed.
- * 5. The caps, counted from the ledger at this moment (a re-sent attempt is not counted twice,
- *    and counts in the window of its latest send).
- * 6. Otherwise the pending entry is written, durably, before anything is sent.
+ * 5. The caps (caps.ts), counted from the ledger's running sums at this moment: per redemption,
+ *    per customer and per server in a rolling 24 h (a re-sent attempt is not counted twice, and
+ *    counts in the window of its latest send).
+ * 6. Confirmation (confirm.ts): a call that needs a human's yes (the customer's confirmation
+ *    budget, a reversal of "all", a recent "no") and has none is answered `ask`; the caller asks
+ *    and comes back. The yes it then carries is spent by the pending entry: one attempt per yes.
+ *    A re-send needs none (its points are in the budget already).
+ * 7. Otherwise the pending entry is written, durably, before anything is sent.
+ *
+ * decideCode() is the same step for a validation code (issue_redemption_code): the rate per
+ * customer, then a line that counts it.
  */
 import type { ToolErrorBody } from '../errors.js';
 import { ToolError } from '../errors.js';
-import { type CapLimits, capRefusal } from './caps.js';
+import { capRefusal, codeRefusal, DAY_MS, type Limits } from './caps.js';
+import { approvalOf, type ConfirmPolicy, confirmNeed, type Need } from './confirm.js';
 import { mintKey } from './fingerprint.js';
 import type { LedgerEntry } from './ledger.js';
 
@@ -33,10 +42,54 @@ export interface LedgerView {
   /** Attempts whose outcome is not known (pending or unknown), at any age, of the customer
    * named by any of these identities. */
   unresolved(ids: string[]): LedgerEntry[];
+  /** Points counted against the caps since a time: of one customer key, or of everyone (ALL). */
   spentSince(customer: string, since: number): number;
+  /** Points moved for a customer since a time (the confirmation budget); Infinity while a
+   * reversal of "all" is among them. */
+  movedSince(customer: string, since: number): number;
+  /** Validation codes sent to a customer since a time. */
+  codesSince(customer: string, since: number): number;
+  /** When a running sum has freed `amount` (see Index.freedBy); add the window's length. */
+  freedBy(
+    measure: 'spent' | 'moved' | 'codes',
+    name: string,
+    since: number,
+    amount: number,
+  ): number | undefined;
+  /** The newest "no" of a human about a customer named by any of these identities, since a time. */
+  declinedSince(ids: string[], since: number): LedgerEntry | undefined;
+  /** A human's yes, by question id; the newest yes to an operation, by meaning. */
+  approval(id: string): LedgerEntry | undefined;
+  approvalFor(meaning: string): LedgerEntry | undefined;
+  /** Whether an attempt (not failed) has spent this yes. */
+  approvalUsed(id: string): boolean;
 }
 
-export interface ReserveAsk {
+/**
+ * What a decision reads, named before it runs: a store that does not hold the whole ledger in
+ * memory (PostgreSQL) locks these identities and loads just these entries and sums. A ReserveAsk
+ * and a CodeAsk are each one.
+ */
+export interface LedgerScope {
+  /** The customer key the caps count under. */
+  customer: string;
+  /** Every identity of the customer the call named. */
+  ids: string[];
+  /** The call by bytes and by meaning (absent for a validation code). */
+  fingerprint?: string;
+  meaning?: string;
+  agentKey?: string;
+  /** The decision's clock: the caps look back 24 h from it. */
+  now: number;
+  /** The limits read (the per-server cap reads everyone's spending). */
+  limits?: Limits;
+  /** The confirmation settings: the budget's window and the cooldown of a "no". */
+  confirm?: ConfirmPolicy;
+  /** The question this call had a human's yes to, if any. */
+  approval?: string;
+}
+
+export interface ReserveAsk extends LedgerScope {
   tool: string;
   /** The call byte for byte: a success with it is replayed. */
   fingerprint: string;
@@ -46,6 +99,9 @@ export interface ReserveAsk {
   /** Every identity of the customer the call named (the customer key among them). */
   ids: string[];
   points: number;
+  /** Points moved for the customer (confirmation budget), when not `points`; "all" for a
+   * reversal of everything left. */
+  moved?: number | 'all';
   agentKey?: string;
   keyPrefix: string;
   /** Whether a re-send of the request is a no-op upstream (its key deduplicates it there). */
@@ -53,16 +109,29 @@ export interface ReserveAsk {
   now: number;
   /** How long an identical success is replayed. */
   windowMs: number;
-  limits: CapLimits;
+  limits: Limits;
+  /** The confirmation settings; undefined when nobody is asked. */
+  confirm?: ConfirmPolicy;
+  /** The question this call had a human's yes to, if any. */
+  approval?: string;
   /** This process, as written into its entries ("host:pid:nonce"). */
   owner: string;
   /** Whether a pending entry is still being sent by a live writer. */
   live(e: LedgerEntry): boolean;
 }
 
+/** A validation code about to be sent (decideCode). */
+export interface CodeAsk extends LedgerScope {
+  tool: string;
+  limits: Limits;
+  owner: string;
+}
+
 export type Decision =
   | { kind: 'replay'; entry: LedgerEntry }
   | { kind: 'wait'; on: LedgerEntry }
+  /** A human's yes is needed first; nothing was written. */
+  | { kind: 'ask'; need: Need }
   | { kind: 'send'; entry: LedgerEntry; resent?: LedgerEntry };
 
 const refuse = (code: string, message: string, hint: string, extra: Partial<ToolErrorBody> = {}) =>
@@ -73,6 +142,7 @@ const when = (ms: number) => new Date(ms).toISOString();
 /** The reserve rules; throws a `not_sent` ToolError for a refusal. Pure: reads only the view. */
 export function decide(view: LedgerView, ask: ReserveAsk): Decision {
   const { fingerprint: fp, meaning, customer, agentKey, now } = ask;
+  const moved = ask.moved ?? ask.points;
   const sameOp = (e: LedgerEntry) => (e.meaning ?? e.fingerprint) === meaning || e.fingerprint === fp;
   if (agentKey) {
     const other = view.byKey(agentKey);
@@ -110,10 +180,20 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
       if (prev && prev.status === 'succeeded' && prev.result && now - prev.at <= ask.windowMs)
         return { kind: 'replay', entry: prev };
   }
-  const counted = resend?.points ?? 0;
-  const spent = view.spentSince(customer, now - 86_400_000) - counted;
-  const capped = capRefusal(ask.limits, ask.points, spent);
+  // A re-sent attempt is in the window already, unless its latest send is older than the window.
+  const counted = resend && resend.at >= now - DAY_MS ? resend.points : 0;
+  const capped = capRefusal(view, ask.limits, { customer, points: ask.points, now, counted });
   if (capped) throw capped;
+  let approval: string | undefined;
+  if (!resend) {
+    const c = { customer, ids: ask.ids, meaning, moved, now, policy: ask.confirm, approval: ask.approval };
+    const need = confirmNeed(view, c);
+    if (need) {
+      const yes = approvalOf(view, c);
+      if (!yes) return { kind: 'ask', need };
+      approval = yes.key;
+    }
+  }
   const entry: LedgerEntry = {
     key: resend?.key ?? agentKey ?? mintKey(ask.keyPrefix),
     fingerprint: fp,
@@ -122,6 +202,8 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
     customer,
     ...(ask.ids.length > 1 ? { ids: ask.ids.filter((i) => i !== customer) } : {}),
     points: ask.points,
+    ...(moved !== ask.points ? { moved } : {}),
+    ...(approval ? { approval } : resend?.approval ? { approval: resend.approval } : {}),
     status: 'pending',
     // A re-send counts against the caps in the window of its latest send.
     at: now,
@@ -131,6 +213,27 @@ export function decide(view: LedgerView, ask: ReserveAsk): Decision {
     owner: ask.owner,
   };
   return { kind: 'send', entry, resent: resend };
+}
+
+/** The reserve step for a validation code: the customer's rate, then the line that counts it. */
+export function decideCode(view: LedgerView, ask: CodeAsk): Decision {
+  const refused = codeRefusal(view, ask.limits, ask);
+  if (refused) throw refused;
+  const entry: LedgerEntry = {
+    kind: 'code',
+    key: mintKey('mcp-code'),
+    fingerprint: 'code',
+    tool: ask.tool,
+    customer: ask.customer,
+    ...(ask.ids.length > 1 ? { ids: ask.ids.filter((i) => i !== ask.customer) } : {}),
+    points: 0,
+    status: 'succeeded',
+    at: ask.now,
+    updated: ask.now,
+    agent_key: false,
+    owner: ask.owner,
+  };
+  return { kind: 'send', entry };
 }
 
 /** What an agent is told about the attempt that blocks a customer. */

@@ -62,8 +62,15 @@ export interface SpendSpec<I> {
   meaning(args: I): Record<string, unknown>;
   /** Points this call spends (counted against caps); 0 for reversals, which restore points. */
   points(args: I): number;
-  /** Points to show a human when confirming (defaults to points()). */
-  confirmPoints?(args: I): number | undefined;
+  /** Points this call moves for the customer, counted against the confirmation budget and shown
+   * to a human (defaults to points()); "all" when the amount is not known in advance. */
+  moved?(args: I): number | 'all';
+  /**
+   * The tools that move points the same way form a family for the allow- and deny-lists:
+   * excluding one member excludes every member not named in the allow-list, so that excluding
+   * `redeem_points` does not leave `request_points_redemption` able to move the same points.
+   */
+  family: 'redeem' | 'reverse';
   /** One line for the human: what will happen. */
   describe(args: I): string;
   /** The agent's own external_reference_number, if it gave one. */
@@ -118,6 +125,11 @@ interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {
    * outputs): its code, message and hint, or undefined when it is a success.
    */
   refusal?(body: any): { code: string; message: string; hint: string } | undefined;
+  /**
+   * The customer this call sends a message to (a validation code). Such calls are counted per
+   * customer in the ledger and limited (CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR).
+   */
+  messages?(args: z.infer<I>): Customer;
   /** The one HTTP call, built from checked arguments. Throws ToolError for checks zod cannot express. */
   request(args: z.infer<I>, ctx: ToolContext): UpstreamRequest;
   /** Normalizes a successful response (envelope already checked) into the output shape. */

@@ -3,6 +3,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CLI, tempDir } from '../fixtures/cli.js';
 import { type Connected, connectStdio } from '../fixtures/clients.js';
+import { createDatabase, pgMissing, sharedCluster } from '../fixtures/postgres.js';
 import {
   type Attempt,
   type Commit,
@@ -67,6 +68,15 @@ export async function fakeAndServer(
 /** Closes what a suite started, servers first. */
 export async function closeAll(...xs: Array<{ close(): Promise<void> } | undefined>): Promise<void> {
   for (const x of xs) await x?.close().catch(() => {});
+}
+
+/** The ledgers the cross-process suites run on: the file ledger, and PostgreSQL where installed (CI). */
+export const LEDGERS: Array<'file' | 'postgres'> = pgMissing ? ['file'] : ['file', 'postgres'];
+
+/** A fresh ledger's settings: a new database for PostgreSQL (the data dir keeps the audit log). */
+export async function ledgerEnv(ledger: 'file' | 'postgres'): Promise<Record<string, string>> {
+  if (ledger === 'file') return {};
+  return { CAPILLARY_LEDGER_URL: await createDatabase(await sharedCluster(), 'adv') };
 }
 
 export const serverEnv = (fake: FakeCapillary, dataDir: string, extra: Record<string, string> = {}) => ({

@@ -1,9 +1,11 @@
+import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveEnv } from '../fixtures/canary.js';
-import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
+import { type HttpChild, spawnHttp, tempDir } from '../fixtures/cli.js';
 import {
   redemption as args,
   call,
@@ -78,6 +80,23 @@ describe('human confirmation through elicitation', () => {
 });
 
 const ELICIT = { capabilities: { elicitation: {} } };
+// A confirmation threshold over HTTP needs an authenticated caller.
+const TOKEN = 'elicitation-test-token-5a1f3c9e';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** One sandbox customer per test: a confirmation budget and a "no" are remembered per customer. */
+const mobile = (n: number) => `9190000002${String(n).padStart(2, '0')}`;
+function seedFile(): string {
+  const customers = Array.from({ length: 9 }, (_, i) => ({
+    id: 201 + i,
+    mobile: mobile(i + 1),
+    points: 5000,
+  }));
+  customers.push({ id: 500, mobile: '919000000500', points: 10000, fault: { kind: 'error_500' } } as any);
+  const path = join(tempDir('seed-'), 'seed.json');
+  writeFileSync(path, JSON.stringify({ customers }));
+  return path;
+}
 
 /** A client that declares elicitation and answers with `answer` (after `gate`, if given). */
 async function eliciting(
@@ -86,7 +105,7 @@ async function eliciting(
   seen: unknown[] = [],
   gate?: Promise<void>,
 ): Promise<Client> {
-  const c = await connectHttp(url, ELICIT);
+  const c = await connectHttp(url, { ...ELICIT, headers: AUTH });
   c.setRequestHandler(ElicitRequestSchema, async (req, extra) => {
     seen.push({ id: extra.requestId, message: req.params.message });
     await gate;
@@ -103,8 +122,12 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       .structuredContent.balance as number;
 
   beforeAll(async () => {
-    srv = await spawnHttp({ CAPILLARY_CONFIRM_ABOVE_POINTS: '100' });
-    reader = await connectHttp(srv.url);
+    srv = await spawnHttp({
+      CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
+      MCP_HTTP_TOKEN: TOKEN,
+      CAPILLARY_SANDBOX_SEED: seedFile(),
+    });
+    reader = await connectHttp(srv.url, { headers: AUTH });
   });
   afterAll(async () => {
     await reader?.close();
@@ -115,14 +138,14 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
     const seen: any[] = [];
     const c = await eliciting(srv.url, { action: 'accept', content: { confirm: true } }, seen);
     try {
-      const before = await balance('919000000001');
-      const r = await call(c, 'redeem_points', { customer: { mobile: '919000000001' }, points: 200 });
+      const before = await balance(mobile(1));
+      const r = await call(c, 'redeem_points', { customer: { mobile: mobile(1) }, points: 200 });
       expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
       expect(r.structuredContent).toMatchObject({ points_redeemed: 200, balance: before - 200 });
       expect(seen).toHaveLength(1);
       expect(seen[0].message).toMatch(/200 points/);
       expect(String(seen[0].id)).toMatch(/^srv-/);
-      expect(await balance('919000000001')).toBe(before - 200);
+      expect(await balance(mobile(1))).toBe(before - 200);
     } finally {
       await c.close();
     }
@@ -131,11 +154,11 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
   it('a client that declines gets confirmation_declined and nothing moves', async () => {
     const c = await eliciting(srv.url, { action: 'decline' });
     try {
-      const before = await balance('919000000001');
-      const r = await call(c, 'redeem_points', { customer: { mobile: '919000000001' }, points: 300 });
+      const before = await balance(mobile(2));
+      const r = await call(c, 'redeem_points', { customer: { mobile: mobile(2) }, points: 300 });
       expect(r.isError).toBe(true);
       expect(r.structuredContent.error).toMatchObject({ code: 'confirmation_declined', outcome: 'not_sent' });
-      expect(await balance('919000000001')).toBe(before);
+      expect(await balance(mobile(2))).toBe(before);
     } finally {
       await c.close();
     }
@@ -146,7 +169,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
     const c = await eliciting(srv.url, { action: 'decline' }, seen);
     try {
       const r = await call(c, 'redeem_points', {
-        customer: { mobile: '919000000001' },
+        customer: { mobile: mobile(3) },
         points: 100,
         notes: 'small',
       });
@@ -168,9 +191,9 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
     const b = await eliciting(srv.url, { action: 'decline' }, seenB, gate);
     try {
       const beforeA = await balance('919000000500');
-      const beforeB = await balance('919000000003');
+      const beforeB = await balance(mobile(4));
       const pa = call(a, 'redeem_points', { customer: { mobile: '919000000500' }, points: 150 });
-      const pb = call(b, 'redeem_points', { customer: { mobile: '919000000003' }, points: 160 });
+      const pb = call(b, 'redeem_points', { customer: { mobile: mobile(4) }, points: 160 });
       // Both questions are out before either is answered.
       for (let i = 0; i < 200 && (seenA.length < 1 || seenB.length < 1); i++) await sleep(10);
       expect(seenA).toHaveLength(1);
@@ -182,7 +205,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       expect(ra.structuredContent.error?.code).not.toBe('confirmation_declined');
       expect(ra.structuredContent.error?.code).not.toBe('confirmation_unavailable');
       expect(rb.structuredContent.error).toMatchObject({ code: 'confirmation_declined' });
-      expect(await balance('919000000003')).toBe(beforeB);
+      expect(await balance(mobile(4))).toBe(beforeB);
       expect(await balance('919000000500')).toBe(beforeA);
     } finally {
       open();
@@ -199,16 +222,16 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
     const a = await eliciting(srv.url, { action: 'accept', content: { confirm: true } }, seen, gate);
     const b = await eliciting(srv.url, { action: 'accept', content: { confirm: true } }, seen, gate);
     try {
-      const before = await balance('919000000001');
-      const pa = call(a, 'redeem_points', { customer: { mobile: '919000000001' }, points: 101, notes: 'a' });
-      const pb = call(b, 'redeem_points', { customer: { mobile: '919000000001' }, points: 102, notes: 'b' });
+      const before = await balance(mobile(5));
+      const pa = call(a, 'redeem_points', { customer: { mobile: mobile(5) }, points: 101, notes: 'a' });
+      const pb = call(b, 'redeem_points', { customer: { mobile: mobile(5) }, points: 102, notes: 'b' });
       for (let i = 0; i < 200 && seen.length < 2; i++) await sleep(10);
       expect(seen).toHaveLength(2);
       open();
       const [ra, rb] = await Promise.all([pa, pb]);
       expect(ra.structuredContent.points_redeemed).toBe(101);
       expect(rb.structuredContent.points_redeemed).toBe(102);
-      expect(await balance('919000000001')).toBe(before - 203);
+      expect(await balance(mobile(5))).toBe(before - 203);
     } finally {
       open();
       await Promise.all([a.close(), b.close()]);
@@ -216,7 +239,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
   });
 
   it('a client that did not declare elicitation gets confirmation_unavailable', async () => {
-    const r = await call(reader, 'redeem_points', { customer: { mobile: '919000000001' }, points: 500 });
+    const r = await call(reader, 'redeem_points', { customer: { mobile: mobile(6) }, points: 500 });
     expect(r.structuredContent.error).toMatchObject({
       code: 'confirmation_unavailable',
       outcome: 'not_sent',
@@ -224,10 +247,10 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
   });
 
   it('a client that leaves while asked ends the call; its late answer is refused', async () => {
-    const init = await initEliciting(srv.url, 'raw');
+    const init = await initEliciting(srv.url, 'raw', AUTH);
     const session = init.headers['mcp-session-id'] as string;
     expect(session).toMatch(/^mcp1\./);
-    const before = await balance('919000000001');
+    const before = await balance(mobile(7));
     const u = new URL(srv.url);
     // Read the SSE stream until the question arrives, then hang up.
     const askedId = await new Promise<string>((resolve, reject) => {
@@ -238,7 +261,12 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
           path: u.pathname,
           method: 'POST',
           agent: false,
-          headers: { ...MCP_HEADERS, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+          headers: {
+            ...MCP_HEADERS,
+            ...AUTH,
+            'mcp-session-id': session,
+            'mcp-protocol-version': '2025-06-18',
+          },
         },
         (res) => {
           let buf = '';
@@ -258,7 +286,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       req.end(
         rpc(
           'tools/call',
-          { name: 'redeem_points', arguments: { customer: { mobile: '919000000001' }, points: 999 } },
+          { name: 'redeem_points', arguments: { customer: { mobile: mobile(7) }, points: 999 } },
           7,
         ),
       );
@@ -268,7 +296,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
     await sleep(100);
     const late = await raw(srv.url, {
       method: 'POST',
-      headers: { ...MCP_HEADERS, 'mcp-session-id': session },
+      headers: { ...MCP_HEADERS, ...AUTH, 'mcp-session-id': session },
       body: JSON.stringify({
         jsonrpc: '2.0',
         id: askedId,
@@ -276,11 +304,11 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       }),
     });
     expect(late.status).toBe(400);
-    expect(await balance('919000000001')).toBe(before);
+    expect(await balance(mobile(7))).toBe(before);
   });
 
   it('an answer from another session is refused', async () => {
-    const a = await initEliciting(srv.url, 'r');
+    const a = await initEliciting(srv.url, 'r', AUTH);
     const session = a.headers['mcp-session-id'] as string;
     const u = new URL(srv.url);
     let stream = '';
@@ -292,7 +320,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
           path: u.pathname,
           method: 'POST',
           agent: false,
-          headers: { ...MCP_HEADERS, 'mcp-session-id': session },
+          headers: { ...MCP_HEADERS, ...AUTH, 'mcp-session-id': session },
         },
         (res) => {
           res.on('data', (d) => {
@@ -304,7 +332,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       req.end(
         rpc(
           'tools/call',
-          { name: 'redeem_points', arguments: { customer: { mobile: '919000000001' }, points: 400 } },
+          { name: 'redeem_points', arguments: { customer: { mobile: mobile(8) }, points: 400 } },
           9,
         ),
       );
@@ -317,11 +345,11 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
         .slice(6),
     ).id;
     const answer = JSON.stringify({ jsonrpc: '2.0', id, result: { action: 'decline' } });
-    const other = await raw(srv.url, { method: 'POST', headers: { ...MCP_HEADERS }, body: answer });
+    const other = await raw(srv.url, { method: 'POST', headers: { ...MCP_HEADERS, ...AUTH }, body: answer });
     expect(other.status).toBe(400);
     const right = await raw(srv.url, {
       method: 'POST',
-      headers: { ...MCP_HEADERS, 'mcp-session-id': session },
+      headers: { ...MCP_HEADERS, ...AUTH, 'mcp-session-id': session },
       body: answer,
     });
     expect(right.status).toBe(202);

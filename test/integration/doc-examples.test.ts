@@ -78,7 +78,8 @@ beforeAll(async () => {
       },
     })
     .start();
-  mcp = await connectStdio(liveEnv(fake.url));
+  // The workflow page's own example files with skip_validation "true", which this server must allow.
+  mcp = await connectStdio(liveEnv(fake.url, { CAPILLARY_ALLOW_SKIP_VALIDATION: 'true' }));
 });
 afterAll(async () => {
   await mcp?.close();

@@ -80,7 +80,7 @@ describe('HTTP security (MCP_HTTP_TOKEN set, loopback bind)', () => {
   it('GET /healthz needs no token', async () => {
     const r = await raw(`http://${host}/healthz`);
     expect(r.status).toBe(200);
-    expect(r.body).toBe('{"status":"ok"}');
+    expect(r.body).toBe('{"status":"ok","ledger":"ok"}');
   });
 
   it('403 for a foreign Host header, even with the token (DNS rebinding)', async () => {
@@ -116,6 +116,9 @@ describe('HTTP security (MCP_HTTP_TOKEN set, loopback bind)', () => {
       expectCleanError(await post({ origin }), 403);
     expect((await post({ origin: `http://${host}` })).status).toBe(200);
     expect((await post({ origin: `http://localhost:${srv.port}` })).status).toBe(200);
+    // Same host and port, other scheme: another origin.
+    expectCleanError(await post({ origin: `https://${host}` }), 403);
+    expectCleanError(await post({ origin: `https://localhost:${srv.port}` }), 403);
   });
 
   it('413 for a body over MCP_HTTP_MAX_BODY_BYTES, declared or streamed', async () => {

@@ -7,6 +7,10 @@ import { readLedger } from '../fixtures/data-dir.js';
 import { FakeCapillary, REDEEM, redeemOk } from '../fixtures/fake-capillary.js';
 import { sleep } from '../fixtures/lifecycle.js';
 
+// A confirmation threshold over HTTP needs an authenticated caller.
+const TOKEN = 'shutdown-test-token-77c1e0b4';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
 /**
  * A Capillary whose redemptions answer only after `delayMs` (for a call to be in flight when the
  * server is told to stop); `requests` counts what reached it.
@@ -84,9 +88,13 @@ describe('graceful shutdown of the HTTP server', () => {
   it('a call waiting on an unanswered confirmation does not hold shutdown past the bound; nothing is sent', async () => {
     slow = await slowUpstream(0);
     srv = await spawnHttp(
-      liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', MCP_SHUTDOWN_TIMEOUT_MS: '300' }),
+      liveEnv(slow.url, {
+        CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
+        MCP_SHUTDOWN_TIMEOUT_MS: '300',
+        MCP_HTTP_TOKEN: TOKEN,
+      }),
     );
-    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} } });
+    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} }, headers: AUTH });
     let asked!: () => void;
     const wasAsked = new Promise<void>((r) => {
       asked = r;
@@ -108,8 +116,10 @@ describe('graceful shutdown of the HTTP server', () => {
 
   it('while a call waits for a human, new work gets 503 but the answer still gets through', async () => {
     slow = await slowUpstream(0);
-    srv = await spawnHttp(liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
-    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} } });
+    srv = await spawnHttp(
+      liveEnv(slow.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', MCP_HTTP_TOKEN: TOKEN }),
+    );
+    const client = await connectHttp(srv.url, { capabilities: { elicitation: {} }, headers: AUTH });
     let asked!: () => void;
     const wasAsked = new Promise<void>((r) => {
       asked = r;
@@ -128,7 +138,11 @@ describe('graceful shutdown of the HTTP server', () => {
     srv.proc.kill('SIGTERM');
     await sleep(200);
     const base = `http://127.0.0.1:${srv.port}`;
-    const busy = await raw(`${base}/mcp`, { method: 'POST', headers: MCP_HEADERS, body: rpc('tools/list') });
+    const busy = await raw(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, ...AUTH },
+      body: rpc('tools/list'),
+    });
     expect(busy.status).toBe(503);
     expect(JSON.parse(busy.body)).toMatchObject({ error: { code: -32000 }, id: null });
     const hz = await raw(`${base}/healthz`);

@@ -26,10 +26,10 @@ describe('Streamable HTTP on the embedded sandbox (node dist/cli.js --http)', ()
     expect(err).not.toContain('sandbox-password');
   });
 
-  it('GET /healthz answers {"status":"ok"} and nothing else', async () => {
+  it('GET /healthz answers {"status":"ok","ledger":"ok"} and nothing else', async () => {
     const r = await raw(`http://127.0.0.1:${srv.port}/healthz`);
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body)).toEqual({ status: 'ok' });
+    expect(JSON.parse(r.body)).toEqual({ status: 'ok', ledger: 'ok' });
   });
 
   it('is stateless: GET and DELETE /mcp are 405, other paths 404', async () => {

@@ -1,163 +1,329 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CANARY, liveEnv } from '../fixtures/canary.js';
-import { call, connectStdio } from '../fixtures/clients.js';
-import { FakeCapillary, md5hex as md5, type Recorded } from '../fixtures/fake-capillary.js';
+import { liveEnv } from '../fixtures/canary.js';
+import { spawnHttp } from '../fixtures/cli.js';
+import { connectHttp, connectStdio } from '../fixtures/clients.js';
+import { FakeCapillary, type Recorded, type Reply } from '../fixtures/fake-capillary.js';
+import { basicCanaries, jwtCanaries, LeakScanner, spellingsOf } from '../fixtures/leak-scan.js';
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+/**
+ * Canary credentials over an upstream that echoes everything it receives (headers, query
+ * string, body) in every spelling a server or proxy may use, into every free-text field the
+ * tools read. Everything that leaves the server is scanned: tool results (dry-run previews and
+ * errors among them), stderr at debug level, the ledger and the audit log.
+ */
+const USER = 'till.user';
+const PASSWORD = 'canary-pass-5f3e';
+const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const UI_JWT = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'canary-maker', org: 777, exp: 1900000000 })}.${Buffer.from('canary-signature-bytes-0a1b2c3d').toString('base64url')}`;
+// No dictionary words around the dashes: a 12-character piece of a \u-escaped spelling is
+// mostly escapes, and "\u002dtoken\u" would match the header name X-CAP-API-OAUTH-TOKEN.
+const OAUTH_SECRET = 'cnry-o7s-8d1f-77c1-qx2';
+const OAUTH_TOKEN = 'cnry-tk9-0d9e-4471-vb8';
+const REQUEST_ID = '00000000-0000-4000-8000-000000000001';
+const HTTP_TOKEN = 'cnry-hb3-5be2-aa61-zr4';
 
-const PASSWORD = CANARY.password;
-const UI_TOKEN = CANARY.uiToken;
-const OAUTH_SECRET = CANARY.oauthSecret;
-const OAUTH_TOKEN = 'canary-issued-token-0d9e';
+const BASIC = basicCanaries(USER, PASSWORD);
+const OAUTH = { 'OAuth secret': OAUTH_SECRET, 'OAuth token': OAUTH_TOKEN };
+const CANARIES = { ...BASIC, ...jwtCanaries(UI_JWT), ...OAUTH, 'HTTP bearer token': HTTP_TOKEN };
+/** The credentials a server in a mode holds (in OAuth mode the password is nobody's secret). */
+const heldIn = (oauth: boolean): Record<string, string> => {
+  const other = oauth ? BASIC : OAUTH;
+  return Object.fromEntries(Object.entries(CANARIES).filter(([k]) => !(k in other)));
+};
 
-/** Every form a secret could leak in. */
-const forms = (s: string) => [s, md5(s), b64(s)];
-const CANARIES = [
-  ...forms(PASSWORD),
-  b64(`till.user:${md5(PASSWORD)}`),
-  ...forms(UI_TOKEN),
-  ...forms(OAUTH_SECRET),
-  ...forms(OAUTH_TOKEN),
-];
+/** What the upstream echoes of one request: each value that carries a credential, spelled every way. */
+function echoes(r: Recorded): string[] {
+  const auth = String(r.headers.authorization ?? '');
+  const b64 = auth.replace(/^Basic /, '');
+  const decoded = b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
+  const ui = String(r.headers['x-cap-ui-auth-token'] ?? '');
+  const values = [
+    auth,
+    b64,
+    decoded,
+    decoded.split(':')[1] ?? '',
+    String(r.headers['x-cap-api-oauth-token'] ?? ''),
+    ui,
+    ui.split('.').slice(1).join('.'),
+    new URLSearchParams(r.query).toString(),
+    r.body,
+  ].filter((v) => v.length >= 12);
+  return values.flatMap((v) => Object.entries(spellingsOf(v)).map(([how, text]) => `${how}: ${text}`));
+}
+const echo = (r: Recorded) => echoes(r).join(' | ');
 
-/** An upstream that echoes whatever auth it got into every answer: the worst case for leaks. */
-function echoing(fake: FakeCapillary) {
-  const echo = (r: Recorded) =>
-    `${r.headers.authorization ?? ''} ${r.headers['x-cap-api-oauth-token'] ?? ''} ${r.headers['x-cap-ui-auth-token'] ?? ''}`;
-  let tokenCalls = 0;
-  return fake
-    .on('POST', '/v3/oauth/token/generate', () => ({
-      json: { data: { accessToken: OAUTH_TOKEN, ttlSeconds: 300 }, errors: null },
-    }))
-    .on('POST', '/v1.1/points/redeem', (r) => {
-      const item = JSON.parse(r.body).root.redeem[0];
-      if (item.notes === 'fail')
-        return {
-          status: 400,
-          json: {
-            response: {
-              status: { success: 'false', code: 500, message: `failed for ${echo(r)}` },
-              responses: {
-                points: {
-                  item_status: { success: 'false', code: 816, message: `no customer; auth was ${echo(r)}` },
-                },
-              },
-            },
-          },
-        };
+/** The upstream: every route answers with the request echoed into the fields its tool reads. */
+function echoing(fake: FakeCapillary, sent: string[]) {
+  const on = (method: string, path: string, reply: (r: Recorded, n: number) => Reply) =>
+    fake.on(method, path, (r, n) => {
+      const out = reply(r, n);
+      if ('json' in out || 'text' in out) sent.push(JSON.stringify(out));
+      return out;
+    });
+  on('POST', '/v3/oauth/token/generate', () => ({
+    json: { data: { accessToken: OAUTH_TOKEN, ttlSeconds: 300 }, errors: null },
+  }));
+  on('POST', '/v1.1/points/redeem', (r) => {
+    const item = JSON.parse(r.body).root.redeem[0];
+    if (item.notes === 'fail')
       return {
+        status: 400,
         json: {
           response: {
-            status: { success: 'true', code: 200, message: `ok ${echo(r)}` },
-            responses: {
-              points: {
-                redemption_id: echo(r).trim().slice(0, 40),
-                points_redeemed: item.points_redeemed,
-                balance: 1,
-                item_status: { success: 'true', code: 800, message: echo(r) },
-              },
-            },
+            status: { success: 'false', code: 500, message: echo(r) },
+            responses: { points: { item_status: { success: 'false', code: 816, message: echo(r) } } },
           },
         },
       };
-    })
-    .on('POST', '/api_gateway/v2/request-workflow/POINTS-REDEMPTION', (r) => ({
+    return {
       json: {
-        data: {
-          requestId: 'd9df3b65-62a7-11ee-aa6d-0aaee4e533d2',
-          state: 'AdminTask',
-          details: JSON.parse(r.body).payload,
-          echoed: echo(r),
+        response: {
+          status: { success: 'true', code: 200, message: echo(r) },
+          responses: {
+            points: {
+              redemption_id: echo(r),
+              points_redeemed: item.points_redeemed,
+              user_id: echo(r),
+              balance: 1,
+              item_status: { success: 'true', code: 800, message: echo(r) },
+            },
+          },
         },
       },
-    }))
-    .on('GET', '/v2/customers/lookup/points/balance', (r) => {
-      tokenCalls++;
-      // OAuth mode: the first call is refused, forcing one token refresh.
-      if (r.headers['x-cap-api-oauth-token'] && tokenCalls === 1)
-        return { status: 401, json: { errors: [{ code: 401, message: `expired ${echo(r)}` }] } };
-      return { json: { data: { customerId: 1, loyaltyPoints: 5, note: echo(r) }, errors: [], warnings: [] } };
-    })
-    .on('PUT', '/v2/points/updateRedemption', (r) => ({
-      status: 400,
-      json: {
-        errors: [{ status: false, code: 750, message: `Redemption update failed : ${echo(r)}` }],
-        warnings: [],
+    };
+  });
+  on('GET', '/v1.1/points/isredeemable', (r) => ({
+    json: {
+      response: {
+        status: { success: 'true', code: 200 },
+        points: {
+          redeemable: {
+            is_redeemable: 'false',
+            item_status: { success: 'false', code: 809, message: echo(r) },
+          },
+        },
       },
-    }))
-    .on('POST', '/v2/points/reverse', (r) => ({ status: 500, text: `<html>${echo(r)}</html>` }));
+    },
+  }));
+  on('GET', '/v1.1/points/validationcode', (r) => ({
+    json: {
+      response: {
+        status: { success: 'true', code: 200 },
+        validation_code: { code: { item_status: { success: 'true', code: 200, message: echo(r) } } },
+      },
+    },
+  }));
+  on('POST', '/api_gateway/v2/request-workflow/POINTS-REDEMPTION', (r) => ({
+    json: { data: { requestId: echo(r), state: echo(r), requestType: echo(r) } },
+  }));
+  on('GET', `/api_gateway/v2/request-workflow/requests/${REQUEST_ID}`, (r) => ({
+    json: {
+      data: {
+        requestId: echo(r),
+        state: echo(r),
+        result: {
+          httpStatus: 200,
+          body: {
+            response: {
+              responses: { points: { redemption_id: echo(r), item_status: { message: echo(r) } } },
+            },
+          },
+        },
+      },
+    },
+  }));
+  on('GET', '/v2/customers/lookup/points/balance', (r, n) => {
+    // OAuth mode: the first call is refused, forcing one token refresh.
+    if (r.headers['x-cap-api-oauth-token'] && n === 1)
+      return { status: 401, json: { errors: [{ code: 401, message: echo(r) }] } };
+    return {
+      json: {
+        data: {
+          customerId: echo(r),
+          loyaltyPoints: 5,
+          promised: echoes(r).map((e) => ({ billNumber: e, eventName: e, eventLogId: e, points: 1 })),
+        },
+        errors: [],
+      },
+    };
+  });
+  on('PUT', '/v2/points/updateRedemption', (r) =>
+    JSON.parse(r.body).purpose === 'fail'
+      ? { status: 400, json: { errors: [{ code: 750, message: echo(r) }], warnings: [] } }
+      : { json: { data: { redemptionId: echo(r), purpose: echo(r), warnings: echoes(r) }, errors: [] } },
+  );
+  on('POST', '/v2/points/unlockPromisedPoints', (r) => ({
+    json: {
+      data: {
+        pointsUnlocked: echoes(r).map((e) => ({
+          billNumber: e,
+          itemCode: e,
+          pointsUnlocked: 1,
+          programId: e,
+        })),
+      },
+      errors: [],
+    },
+  }));
+  on('POST', '/v2/points/reverse', (r) =>
+    JSON.parse(r.body).pointsToBeReversed === '2'
+      ? { status: 500, text: `<html>${echo(r)}</html>` }
+      : { json: { data: { redemptionId: echo(r), reversalId: echo(r), pointsReversed: 1 }, errors: [] } },
+  );
+  return fake;
 }
 
-const scenarios: Array<[string, Record<string, unknown>]> = [
-  ['redeem_points', { customer: { mobile: '919000000001' }, points: 5 }],
-  ['redeem_points', { customer: { mobile: '919000000001' }, points: 6, notes: 'fail' }],
-  ['redeem_points', { customer: { mobile: '919000000001' }, points: 7, dry_run: true }],
-  [
-    'request_points_redemption',
-    { entity: { till_id: '1' }, customer: { mobile: '919000000001' }, points: 5 },
-  ],
-  [
-    'request_points_redemption',
-    { entity: { till_id: '1' }, customer: { mobile: '919000000001' }, points: 5, dry_run: true },
-  ],
+const mobile = { mobile: '919000000001' };
+/** Every tool, succeeding and failing, plus dry runs and arguments that carry secrets themselves. */
+const SCENARIOS: Array<[string, Record<string, unknown>]> = [
   ['get_points_balance', { identifier_name: 'mobile', identifier_value: '919000000001' }],
+  ['check_points_redeemable', { customer: mobile, points: 1 }],
+  ['issue_redemption_code', { customer: mobile, points: 1 }],
+  ['redeem_points', { customer: mobile, points: 5 }],
+  ['redeem_points', { customer: mobile, points: 6, notes: 'fail' }],
+  ['redeem_points', { customer: mobile, points: 7, dry_run: true }],
+  [
+    'redeem_points',
+    {
+      customer: mobile,
+      points: 8,
+      notes: `agent pasted ${HTTP_TOKEN} and ${PASSWORD} and ${encodeURIComponent(BASIC['Basic header'])}`,
+    },
+  ],
+  ['redeem_points', { customer: mobile, points: 9, notes: `again ${UI_JWT}`, dry_run: true }],
+  ['request_points_redemption', { entity: { till_id: '1' }, customer: mobile, points: 5 }],
+  ['request_points_redemption', { entity: { till_id: '1' }, customer: mobile, points: 5, dry_run: true }],
+  // A request id the tool takes, so the workflow's headers travel (and come back echoed) under
+  // OAuth too, where the filing itself is refused (it needs Basic).
+  ['get_redemption_request', { request_id: REQUEST_ID }],
   ['update_redemption', { redemption_id: 'x', purpose: 'p' }],
-  ['reverse_redemption', { redemption_id: 'x', customer: { mobile: '919000000001' }, points: 1 }],
-  ['check_points_redeemable', { customer: { mobile: '919000000001' }, points: 1 }],
-  ['redeem_points', { customer: { mobile: PASSWORD }, points: 1 }],
+  ['update_redemption', { redemption_id: 'x', purpose: 'fail' }],
+  ['update_redemption', { redemption_id: 'x', purpose: `p ${OAUTH_SECRET}`, dry_run: true }],
+  [
+    'unlock_promised_points',
+    {
+      identifier_name: 'mobile',
+      identifier_value: '919000000001',
+      source: 'INSTORE',
+      event_name: 'TransactionAdd',
+      bill_number: 'B1',
+    },
+  ],
+  ['reverse_redemption', { redemption_id: 'x', customer: mobile, points: 1 }],
+  ['reverse_redemption', { redemption_id: 'y', customer: mobile, points: 2 }],
+  ['reverse_redemption', { redemption_id: 'z', customer: mobile, points: 3, dry_run: true }],
 ];
 
-describe('secret canaries never leave the process', () => {
-  const fakes: FakeCapillary[] = [];
+/** Every regular file under dir, read whole. */
+function filesUnder(dir: string): Array<[string, string]> {
+  return readdirSync(dir).flatMap((name): Array<[string, string]> => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? filesUnder(p) : [[name, readFileSync(p, 'utf8')]];
+  });
+}
+
+const MODES: Array<[string, Record<string, string>]> = [
+  ['stdio, Basic auth', {}],
+  [
+    'stdio, OAuth',
+    {
+      CAPILLARY_USERNAME: '',
+      CAPILLARY_PASSWORD: '',
+      CAPILLARY_OAUTH_CLIENT_KEY: 'canary-key',
+      CAPILLARY_OAUTH_CLIENT_SECRET: OAUTH_SECRET,
+    },
+  ],
+  ['HTTP transport, Basic auth', {}],
+];
+
+describe('no credential leaves the process, in any spelling', () => {
+  const open: Array<{ close(): Promise<void> }> = [];
   afterAll(async () => {
-    for (const f of fakes) await f.close();
+    for (const o of open) await o.close().catch(() => {});
   });
 
-  it.each([
-    ['Basic auth', {}],
-    [
-      'OAuth',
-      {
-        CAPILLARY_USERNAME: '',
-        CAPILLARY_PASSWORD: '',
-        CAPILLARY_OAUTH_CLIENT_KEY: CANARY.oauthKey,
-        CAPILLARY_OAUTH_CLIENT_SECRET: OAUTH_SECRET,
-      },
-    ],
-  ] as Array<[string, Record<string, string>]>)(
-    '%s: no canary in results, stderr, ledger or audit',
-    async (_mode, extra) => {
-      const fake = await echoing(new FakeCapillary()).start();
-      fakes.push(fake);
-      const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug', ...extra });
-      const m = await connectStdio(env);
-      const outputs: string[] = [];
-      for (const [tool, args] of scenarios) outputs.push(JSON.stringify(await call(m.client, tool, args)));
-      await m.close();
-      // The upstream really did receive (and echo) the secrets, so the sweep is meaningful.
-      const sent = fake.requests.map((r) => JSON.stringify(r.headers)).join('\n');
-      expect(sent).toContain(
-        extra.CAPILLARY_OAUTH_CLIENT_SECRET ? OAUTH_TOKEN : b64(`till.user:${md5(PASSWORD)}`),
-      );
-      const files = readdirSync(env.CAPILLARY_DATA_DIR).map((f) =>
-        readFileSync(join(env.CAPILLARY_DATA_DIR, f), 'utf8'),
-      );
-      expect(files.length).toBeGreaterThanOrEqual(2); // ledger and audit
-      const haystacks = { outputs: outputs.join('\n'), stderr: m.stderr(), files: files.join('\n') };
-      for (const [where, text] of Object.entries(haystacks))
-        for (const c of CANARIES)
-          expect(
-            text.includes(c),
-            `${where} contains a canary form ${c}: ${text.slice(Math.max(0, text.indexOf(c) - 300), text.indexOf(c) + 60)}`,
-          ).toBe(false);
-      expect(haystacks.outputs).toContain('[REDACTED]');
+  it.each(MODES)(
+    '%s: tool results, dry-run previews, errors, stderr at debug, ledger and audit hold no canary',
+    async (mode, extra) => {
+      const sent: string[] = [];
+      const fake = await echoing(new FakeCapillary(), sent).start();
+      open.push(fake);
+      const env = liveEnv(fake.url, {
+        CAPILLARY_USERNAME: USER,
+        CAPILLARY_PASSWORD: PASSWORD,
+        CAPILLARY_UI_AUTH_TOKEN: UI_JWT,
+        MCP_HTTP_TOKEN: HTTP_TOKEN,
+        CAPILLARY_LOG_LEVEL: 'debug',
+        // Nothing cut: the whole echo reaches the results, the worst case for leaks.
+        CAPILLARY_MAX_STRING_CHARS: '1000000',
+        CAPILLARY_MAX_ARRAY_ITEMS: '100000',
+        ...extra,
+      });
+      let client: Client;
+      let stderr: () => string;
+      if (mode.startsWith('HTTP')) {
+        const srv = await spawnHttp(env);
+        open.push({ close: () => srv.stop() });
+        client = await connectHttp(srv.url, { headers: { authorization: `Bearer ${HTTP_TOKEN}` } });
+        open.push(client);
+        stderr = srv.stderr;
+      } else {
+        const m = await connectStdio(env);
+        open.push(m);
+        client = m.client;
+        stderr = m.stderr;
+      }
+      const results: string[] = [];
+      for (const [tool, args] of SCENARIOS)
+        results.push(JSON.stringify(await client.callTool({ name: tool, arguments: args })));
+      await client.close();
+
+      const scanner = new LeakScanner().addAll(heldIn(!!extra.CAPILLARY_OAUTH_CLIENT_SECRET));
+      // The upstream really received the credentials, and echoed them in every spelling.
+      const wire = [...fake.requests.map((r) => JSON.stringify(r.headers)), ...sent].join('\n');
+      expect(scanner.kinds(wire).size).toBeGreaterThan(20);
+      expect(results.join('\n')).toContain('[REDACTED]');
+
+      results.forEach((r, i) => {
+        scanner.scan(`result of ${SCENARIOS[i][0]} #${i}`, r);
+      });
+      scanner.scan('stderr', stderr());
+      const files = filesUnder(env.CAPILLARY_DATA_DIR);
+      expect(files.map(([n]) => n)).toEqual(expect.arrayContaining(['audit.jsonl']));
+      expect(files.some(([n]) => n.startsWith('ledger-'))).toBe(true);
+      for (const [name, text] of files) scanner.scan(name, text);
+      expect(scanner.findings()).toEqual([]);
       if (extra.CAPILLARY_OAUTH_CLIENT_SECRET) {
         // One token, refreshed once after the 401, and the balance call then succeeded.
         expect(fake.count('POST', '/v3/oauth/token/generate')).toBe(2);
-        expect(outputs[5]).toContain('"balance":5');
+        expect(results[0]).toContain('"balance":5');
       }
     },
   );
+
+  it('the scanner catches a deliberately unredacted echo, in each spelling of each canary', () => {
+    const scanner = new LeakScanner().addAll(CANARIES);
+    for (const [label, secret] of Object.entries(CANARIES))
+      for (const [how, text] of Object.entries(spellingsOf(secret)))
+        expect(
+          scanner.scan(`${label} ${how}`, `{"message":"echo: ${text} done"}`),
+          `${label} as ${how}`,
+        ).not.toEqual([]);
+    // What the upstream echoed of a real request, as it travelled, is caught too; clean text is not.
+    const r: Recorded = {
+      method: 'POST',
+      path: '/',
+      query: { a: '1' },
+      headers: { authorization: BASIC['Basic header'] },
+      body: '{}',
+      seq: 1,
+    };
+    expect(scanner.scan('echo', echo(r)).length).toBeGreaterThan(10);
+    expect(scanner.scan('clean', JSON.stringify({ message: 'Points Redeemed', hint: '[REDACTED]' }))).toEqual(
+      [],
+    );
+  });
 });

@@ -102,7 +102,8 @@ beforeAll(async () => {
       json: { data: { requestId: 'd9df3b65-62a7-11ee-aa6d-0aaee4e533d2', state: 'AdminTask' } },
     })
     .start();
-  mcp = await connectStdio(liveEnv(fake.url));
+  // skip_validation is allowed here: these tests check that every argument reaches the wire.
+  mcp = await connectStdio(liveEnv(fake.url, { CAPILLARY_ALLOW_SKIP_VALIDATION: 'true' }));
 });
 afterAll(async () => {
   await mcp?.close();

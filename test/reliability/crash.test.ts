@@ -150,7 +150,10 @@ describe('kill -9 at each point of a redemption, restart, repeat', () => {
     const r = await call(m2, 'redeem_points', redeem('confirm'));
     expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
     expect(cap.spends.length).toBe(1);
-    expect(expectReadable(env.CAPILLARY_DATA_DIR, 1).map((e) => e.status)).toEqual(['pending', 'succeeded']);
+    // The human's yes is a ledger line of its own; the attempt is pending, then succeeded.
+    const lines = expectReadable(env.CAPILLARY_DATA_DIR, 1);
+    expect(lines.filter((e) => e.kind === 'answer').map((e) => e.answer)).toEqual(['accept']);
+    expect(lines.filter((e) => !e.kind).map((e) => e.status)).toEqual(['pending', 'succeeded']);
   });
 
   it('before anything is written: the OAuth token fetch for the customer look-up hangs', async () => {

@@ -55,7 +55,13 @@ async function fakeCapillary() {
   );
   const fake = await new FakeCapillary(cap.handle).start();
   // No identity cache: one identifier may belong to different fuzzed customers from run to run.
-  const env = liveEnv(fake.url, { CAPILLARY_LOG_LEVEL: 'debug', CAPILLARY_IDENTITY_CACHE_SECONDS: '0' });
+  // The operator's argument policies off: these runs check that every argument reaches the wire.
+  const env = liveEnv(fake.url, {
+    CAPILLARY_LOG_LEVEL: 'debug',
+    CAPILLARY_IDENTITY_CACHE_SECONDS: '0',
+    CAPILLARY_ALLOW_SKIP_VALIDATION: 'true',
+    CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR: '1000000',
+  });
   return { cap, fake, env };
 }
 
@@ -119,19 +125,6 @@ export const canonical = (v: unknown): string => {
   return JSON.stringify(v);
 };
 
-/**
- * A customer id per generated customer (its normalised identifiers hashed), so two different
- * random customers are never one customer to the server's identity check (whose replays are by
- * meaning: customer, points, program), while one customer named as a string or a number is one.
- */
-function customerNumber(c: Record<string, unknown>): string {
-  const t = (v: unknown) => (v === undefined ? '' : String(v));
-  const key = `${t(c.mobile).replace(/\D/g, '')}|${t(c.email).toLowerCase()}|${t(c.external_id)}`;
-  let h = 7;
-  for (const ch of key) h = (h * 31 + ch.codePointAt(0)!) % 1_000_000_007;
-  return String(1_000_000 + h);
-}
-
 /** Calls a tool with the arguments as a real transport would carry them (a JSON round trip). */
 export async function call(h: Harness, tool: string, args: unknown) {
   const wire = JSON.parse(JSON.stringify(args));
@@ -139,10 +132,7 @@ export async function call(h: Harness, tool: string, args: unknown) {
   // them through the look-up and refuses identifiers of different customers).
   const customer = (wire as { customer?: unknown } | null)?.customer;
   if (customer && typeof customer === 'object' && !Array.isArray(customer))
-    h.fake.knowCustomer(
-      customer as Record<string, unknown>,
-      customerNumber(customer as Record<string, unknown>),
-    );
+    h.fake.knowCustomer(customer as Record<string, unknown>);
   const before = h.fake.requests.length;
   const r = (await within(h.client.callTool({ name: tool, arguments: wire }), 15_000, tool)) as any;
   const sent: Recorded[] = h.fake.requests.slice(before);

@@ -52,31 +52,84 @@ export function hostPort(host: string, port: number): string {
   return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
+/** The Host header values and the Origins (scheme, host and port) the server accepts. */
+export interface AllowedPeers {
+  /** Host header values, lower case. */
+  hosts: Set<string>;
+  /** Origins as URL.origin writes them: `scheme://host[:port]`, the default port left out. */
+  origins: Set<string>;
+}
+
+/** The bound address's own names: loopback names for a loopback or wildcard bind, else host:port. */
+function ownHosts(host: string, port: number): string[] {
+  const out: string[] = [];
+  if (isLoopback(host) || isWildcard(host))
+    for (const h of ['127.0.0.1', 'localhost', '[::1]']) out.push(`${h}:${port}`);
+  if (!isWildcard(host)) out.push(hostPort(host, port).toLowerCase());
+  return out;
+}
+
+/** One MCP_ALLOWED_HOSTS entry: `name[:port]` or `scheme://name[:port]`; undefined if unreadable. */
+function parseEntry(entry: string): { host: string; scheme?: 'http' | 'https'; port: string } | undefined {
+  const v = entry.trim().toLowerCase();
+  if (!v) return undefined;
+  const withScheme = v.includes('://');
+  try {
+    const u = new URL(withScheme ? v : `https://${v}`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+    return {
+      host: withScheme ? u.host : v,
+      scheme: withScheme ? (u.protocol.slice(0, -1) as 'http' | 'https') : undefined,
+      port: u.port,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The Host header values accepted (lower case). A loopback bind accepts the loopback names;
  * another bind accepts its own host:port; a wildcard bind, which is also reachable on loopback,
  * accepts the loopback names. MCP_ALLOWED_HOSTS adds exact values, e.g. `mcp.example.com`
- * (a reverse proxy on the default port) or `mcp.example.com:8443`.
+ * (a reverse proxy on the default port) or `mcp.example.com:8443`, optionally with a scheme.
  */
 export function allowedHosts(host: string, port: number, extra: string | undefined): Set<string> {
-  const out = new Set<string>();
-  if (isLoopback(host) || isWildcard(host))
-    for (const h of ['127.0.0.1', 'localhost', '[::1]']) out.add(`${h}:${port}`);
-  if (!isWildcard(host)) out.add(hostPort(host, port).toLowerCase());
-  for (const h of (extra ?? '').split(',')) {
-    const v = h.trim().toLowerCase();
-    if (v) out.add(v);
-  }
-  return out;
+  return allowedPeers(host, port, extra).hosts;
 }
 
-/** DNS-rebinding check: the Host header must be allowed; an Origin, when sent, must name an allowed host. */
+/**
+ * Hosts and Origins accepted. The server speaks plain HTTP, so its own names are accepted as
+ * `http://` Origins. An MCP_ALLOWED_HOSTS entry with a scheme (`https://mcp.example.com`,
+ * `http://intranet:8080`) allows exactly that Origin; a bare entry is a name behind a TLS proxy,
+ * so `https://`, and also `http://` when its port is the server's own (reached directly).
+ */
+export function allowedPeers(host: string, port: number, extra: string | undefined): AllowedPeers {
+  const hosts = new Set<string>(ownHosts(host, port));
+  const origins = new Set<string>([...hosts].map((h) => `http://${h}`));
+  for (const raw of (extra ?? '').split(',')) {
+    const e = parseEntry(raw);
+    if (!e) continue;
+    hosts.add(e.host);
+    const origin = (scheme: string) => new URL(`${scheme}://${e.host}`).origin;
+    if (e.scheme) origins.add(origin(e.scheme));
+    else {
+      origins.add(origin('https'));
+      if (e.port === String(port)) origins.add(origin('http'));
+    }
+  }
+  return { hosts, origins };
+}
+
+/**
+ * DNS-rebinding check: the Host header must be allowed; an Origin, when sent, must be an allowed
+ * origin, scheme included (a page on http://name may not drive a server reached as https://name).
+ */
 export function checkHostOrigin(
-  allowed: Set<string>,
+  allowed: AllowedPeers,
   host: string | undefined,
   origin: string | undefined,
 ): string | undefined {
-  if (!host || !allowed.has(host.toLowerCase())) return 'Forbidden: Host header not allowed';
+  if (!host || !allowed.hosts.has(host.toLowerCase())) return 'Forbidden: Host header not allowed';
   if (origin !== undefined) {
     let u: URL;
     try {
@@ -84,16 +137,12 @@ export function checkHostOrigin(
     } catch {
       return 'Forbidden: Origin not allowed';
     }
-    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !originHostAllowed(allowed, u))
+    // URL.origin lower-cases, and drops a default port: https://mcp.example.com:443 is
+    // https://mcp.example.com. An opaque origin ("null", file:) is never allowed.
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !allowed.origins.has(u.origin))
       return 'Forbidden: Origin not allowed';
   }
   return undefined;
-}
-
-function originHostAllowed(allowed: Set<string>, u: URL): boolean {
-  // u.host drops a default port: an Origin of https://mcp.example.com matches the entry
-  // "mcp.example.com", and http://localhost:3000 matches "localhost:3000".
-  return allowed.has(u.host.toLowerCase());
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();

@@ -5,7 +5,8 @@ import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConf
 import type { Started } from '../../start.js';
 import { type ExchangeContext, exchange, ServerPool } from './exchange.js';
 import {
-  allowedHosts,
+  type AllowedPeers,
+  allowedPeers,
   checkHostOrigin,
   HttpArgError,
   hostPort,
@@ -57,8 +58,19 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-const OK_BODY = '{"status":"ok"}';
+const OK_BODY = '{"status":"ok","ledger":"ok"}';
+const LEDGER_DOWN_BODY = '{"status":"unavailable","ledger":"unavailable"}';
 const DRAINING_BODY = '{"status":"draining"}';
+
+function health(res: ServerResponse, head: boolean, ok: boolean): void {
+  const body = ok ? OK_BODY : LEDGER_DOWN_BODY;
+  res.writeHead(ok ? 200 : 503, {
+    ...JSON_HEADERS,
+    'content-length': body.length,
+    'cache-control': 'no-store',
+  });
+  res.end(head ? undefined : body);
+}
 
 /**
  * Serves MCP over stateless Streamable HTTP at POST /mcp: one SDK Server and transport per
@@ -71,7 +83,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   const checkToken = tokenChecker(opts.token);
   const relay = new Relay();
   const pool = new ServerPool(app);
-  let allowed = new Set<string>();
+  let allowed: AllowedPeers = { hosts: new Set(), origins: new Set() };
   let draining = false;
   /** HTTP requests not yet closed, plus tool calls still running after their client left. */
   let busy = 0;
@@ -114,8 +126,11 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
         res.end(req.method === 'HEAD' ? undefined : DRAINING_BODY);
         return;
       }
-      res.writeHead(200, { ...JSON_HEADERS, 'content-length': OK_BODY.length, 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : OK_BODY);
+      // The ledger's state: without it no money call can be taken (ledger_unavailable).
+      void app.store.health().then(
+        (h) => health(res, req.method === 'HEAD', h.ok),
+        () => health(res, req.method === 'HEAD', false),
+      );
       return;
     }
     if (path !== '/mcp') return reply(res, 404, 'Not Found');
@@ -201,7 +216,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
     });
   });
   const port = (httpServer.address() as AddressInfo).port;
-  allowed = allowedHosts(bindHost, port, opts.allowedHosts);
+  allowed = allowedPeers(bindHost, port, opts.allowedHosts);
   const shownHost = isWildcard(bindHost) ? '127.0.0.1' : bindHost;
 
   let closed: Promise<void> | undefined;
@@ -378,5 +393,5 @@ async function printBanner(
       `  sandbox: SIMULATED Capillary API, no real points move${customers ? `; test customers: ${customers}, more in the README` : ''}`,
     );
   }
-  process.stderr.write(`${lines.join('\n')}\n`);
+  process.stderr.write(started.app.redactor.text(`${lines.join('\n')}\n`));
 }
