@@ -3,8 +3,11 @@ import { CANARY, liveEnv } from '../fixtures/canary.js';
 import { tempDir } from '../fixtures/cli.js';
 import { type Connected, call, connectStdio } from '../fixtures/clients.js';
 import {
+  codeIssuedAnswer,
   REDEEM_RESPONSE,
   REQUEST_ID,
+  redeemableAnswer,
+  UNLOCK_EXAMPLE,
   UNLOCK_RESPONSE,
   UPDATE_RESPONSE_TEXT,
   workflowResponse,
@@ -28,30 +31,8 @@ let mcp: Connected;
 beforeAll(async () => {
   fake = await new FakeCapillary()
     .on('POST', '/v1.1/points/redeem', { json: REDEEM_RESPONSE })
-    .on('GET', '/v1.1/points/isredeemable', {
-      json: {
-        response: {
-          status: { success: 'true', code: 200, message: 'Success' },
-          points: {
-            redeemable: {
-              is_redeemable: 'true',
-              points_redeem_value: 1,
-              item_status: { success: 'true', code: 800, message: 'Points can be redeemed' },
-            },
-          },
-        },
-      },
-    })
-    .on('GET', '/v1.1/points/validationcode', {
-      json: {
-        response: {
-          status: { success: 'true', code: 200, message: 'Operation Successful' },
-          validation_code: {
-            code: { item_status: { success: 'true', code: 200, message: 'Validation Code Issued by SMS' } },
-          },
-        },
-      },
-    })
+    .on('GET', '/v1.1/points/isredeemable', redeemableAnswer(1))
+    .on('GET', '/v1.1/points/validationcode', codeIssuedAnswer())
     .on('POST', WORKFLOW, (req) => ({
       json: workflowResponse(JSON.parse(req.body).payload['IntouchAPITask-Payload']),
     }))
@@ -239,20 +220,7 @@ describe("every tool takes the pages' example values, numbers as numbers, and se
   });
 
   it('unlock_promised_points (unlock-promised-points.txt): billNumber 16484, the ids and lineItemIds as numbers', async () => {
-    const { req } = await sent('unlock_promised_points', {
-      identifier_name: 'mobile',
-      identifier_value: 919777788221,
-      source: 'INSTORE',
-      event_name: 'TransactionAdd',
-      bill_number: 16484,
-      event_log_id: 1235315,
-      line_item_ids: [64384, 64743, 94745],
-      item_codes: ['gd739', 'gd123'],
-      bill_date: '2022-02-12',
-      source_store_id: 1122,
-      source_till_id: 323,
-      source_program_id: 2121,
-    });
+    const { req } = await sent('unlock_promised_points', UNLOCK_EXAMPLE);
     expect(req).toMatchObject({ method: 'POST', path: '/v2/points/unlockPromisedPoints', headers: json });
     expect(req.query).toEqual({
       identifierName: 'mobile',

@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNLOCK_EXAMPLE } from '../fixtures/doc-examples.js';
 import { invalidArgs, TOOL_NAMES, VALID } from './arbitraries.js';
 import { call, type Harness, inProcessHarness, sweep } from './fuzz-kit.js';
 import { FUZZ_RUNS, FUZZ_TIMEOUT_MS } from './support.js';
@@ -88,16 +89,7 @@ describe('what a default validator used to refuse', () => {
         true,
       );
     const unlock = schema('unlock_promised_points');
-    const ok = unlock({
-      identifier_name: 'mobile',
-      identifier_value: 919777788221,
-      source: 'INSTORE',
-      event_name: 'TransactionAdd',
-      bill_number: 16484,
-      event_log_id: 1235315,
-      line_item_ids: [64384, 64743, 94745],
-      source_till_id: 323,
-    });
+    const ok = unlock(UNLOCK_EXAMPLE);
     expect(ok, explain(unlock)).toBe(true);
     const update = schema('update_redemption');
     expect(update({ redemption_id: '8878ru', bill_id: 12345, purpose: 'Testing' }), explain(update)).toBe(
