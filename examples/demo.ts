@@ -19,7 +19,8 @@ async function main() {
   };
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [join(here, 'cli.js')],
+    // Built to dist-dev/demo.js; the server is dist/cli.js beside it.
+    args: [join(here, '..', 'dist', 'cli.js')],
     env,
     stderr: 'ignore',
   });

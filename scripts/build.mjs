@@ -1,5 +1,6 @@
-// Bundles the CLI (and the demo and bench entries) with esbuild: one file to load at start,
-// with the sandbox and the HTTP transport split into chunks that load only when used.
+// Bundles the CLI with esbuild into dist/ (what the package ships): one file to load at start,
+// with the sandbox and the HTTP transport split into chunks that load only when used. The demo,
+// bench and docs entries go to dist-dev/, apart.
 
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,19 +46,11 @@ async function listedTools() {
   }
 }
 
-// Chunk names carry content hashes: clear the old ones so dist/ holds only this build.
-rmSync('dist/chunks', { recursive: true, force: true });
+// Chunk names carry content hashes: clear the old outputs so each folder holds only this build.
+rmSync('dist', { recursive: true, force: true });
+rmSync('dist-dev', { recursive: true, force: true });
 
-const entryPoints = [
-  'src/cli.ts',
-  'examples/demo.ts',
-  'bench/bench.ts',
-  'bench/redact.ts',
-  'scripts/docs.ts',
-].filter((f) => existsSync(f));
-await build({
-  entryPoints,
-  outdir: 'dist',
+const common = {
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -72,5 +65,13 @@ await build({
   banner,
   // pg's optional native binding (never used: the pure JavaScript client is).
   external: ['pg-native'],
-});
+};
+// dist/: the server, and nothing else. It is what the package ships (package.json "files").
+await build({ ...common, entryPoints: ['src/cli.ts'], outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
+// dist-dev/: the developer entries (demo, benches, docs generator), never shipped. One level under
+// the repository root, as dist/ is, so their paths to it hold.
+const devEntries = ['examples/demo.ts', 'bench/bench.ts', 'bench/redact.ts', 'scripts/docs.ts'].filter((f) =>
+  existsSync(f),
+);
+if (devEntries.length) await build({ ...common, entryPoints: devEntries, outdir: 'dist-dev' });

@@ -38,7 +38,8 @@ function rows(schema: JsonSchema, prefix = '', required = true): string[] {
     const full = `${prefix}${name}`;
     const cells = [`\`${full}\``, typeOf(p), ...(required ? [req.has(name) ? 'yes' : ''] : [])];
     out.push(`| ${cells.join(' | ')} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`);
-    if (p.type === 'object' && p.properties) out.push(...rows(p, `${full}.`, required));
+    // The error object is the same in every tool: its fields are described once, above the reference.
+    if (p.type === 'object' && p.properties && full !== 'error') out.push(...rows(p, `${full}.`, required));
     if (p.type === 'array' && p.items?.properties) out.push(...rows(p.items, `${full}[].`, required));
   }
   return out;

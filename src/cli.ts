@@ -16,34 +16,104 @@ Usage:
 
 With no CAPILLARY_BASE_URL the server runs on the embedded sandbox. Configuration: see README.`;
 
+const SUBCOMMANDS = ['sandbox', 'unresolved', 'settle'] as const;
+const FLAGS = ['--http', '--port', '--host', '--help', '-h', '--version'];
+
+/** A command line the CLI does not take: said on stderr with the usage, exit status 2. */
+class UsageError extends Error {}
+
+const distance = (a: string, b: string): number => {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+};
+
+/** The known word closest to a mistyped one (at most two edits away). */
+function nearest(word: string, known: readonly string[]): string | undefined {
+  const best = known.map((k) => ({ k, d: distance(word.toLowerCase(), k) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= 2 ? best.k : undefined;
+}
+
+/**
+ * The server's own command line (no subcommand): --http, --port N, --host H, nothing else. Every
+ * other word is refused, so a typo (--htp) never starts a server the user did not ask for.
+ */
+function checkServeArgs(argv: string[]): { http: boolean } {
+  let http = false;
+  let listenFlag: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const flag = a.startsWith('--') && a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    if (flag === '--http' && flag === a) http = true;
+    else if (flag === '--port' || flag === '--host') {
+      listenFlag ??= flag;
+      if (flag === a) i++; // its value (checked by the HTTP transport)
+    } else {
+      const near = a.startsWith('-') ? nearest(flag, FLAGS) : nearest(a, SUBCOMMANDS);
+      const what = a.startsWith('-') ? 'option' : 'command';
+      throw new UsageError(`unknown ${what} "${a}"${near ? ` (did you mean ${near}?)` : ''}`);
+    }
+  }
+  if (listenFlag && !http) throw new UsageError(`${listenFlag} is an option of --http`);
+  return { http };
+}
+
 async function main(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stderr.write(`${HELP}\n`);
+  const sub = (SUBCOMMANDS as readonly string[]).includes(argv[0]) ? argv[0] : undefined;
+  if (!sub && (argv.includes('--help') || argv.includes('-h'))) {
+    process.stdout.write(`${HELP}\n`);
     return;
   }
-  if (argv.includes('--version')) {
+  if (!sub && argv.includes('--version')) {
     const { SERVER_VERSION } = await import('./mcp/server.js');
     process.stdout.write(`${SERVER_VERSION}\n`);
     return;
   }
-  if (argv[0] === 'settle' || argv[0] === 'unresolved') {
-    const { runOperatorCli, UsageError, OPERATOR_USAGE } = await import('./operator-cli.js');
+  if (sub === 'settle' || sub === 'unresolved') {
+    const { runOperatorCli, UsageError: OperatorUsage, OPERATOR_USAGE } = await import('./operator-cli.js');
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${OPERATOR_USAGE}\n`);
+      return;
+    }
     try {
       await runOperatorCli(argv);
     } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
+      if (!(e instanceof OperatorUsage)) throw e;
       process.stderr.write(`capillary-loyalty-mcp: ${e.message}\n${OPERATOR_USAGE}\n`);
       process.exitCode = 2;
     }
     return;
   }
-  if (argv[0] === 'sandbox') {
-    const { runSandboxCli } = await import('./sandbox/cli.js');
-    await runSandboxCli(argv.slice(1));
+  if (sub === 'sandbox') {
+    const { runSandboxCli, SandboxCliError, SANDBOX_USAGE } = await import('./sandbox/cli.js');
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${SANDBOX_USAGE}\n`);
+      return;
+    }
+    try {
+      await runSandboxCli(argv.slice(1));
+    } catch (e) {
+      if (!(e instanceof SandboxCliError)) throw e;
+      // The sandbox's own message already ends with its usage where that helps.
+      process.stderr.write(`capillary-loyalty-mcp: ${e.message}\n`);
+      process.exitCode = 2;
+    }
+    return;
+  }
+  let serve: { http: boolean };
+  try {
+    serve = checkServeArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`capillary-loyalty-mcp: ${e.message}\n\n${HELP}\n`);
+    process.exitCode = 2;
     return;
   }
   const { start } = await import('./start.js');
-  if (argv.includes('--http')) {
+  if (serve.http) {
     const { runHttp } = await import('./mcp/http/server.js');
     await runHttp(argv, start);
     return;

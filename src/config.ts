@@ -29,17 +29,29 @@ export const ENV_VARS = [
     'API host, e.g. `https://eu.api.capillarytech.com`. Unset: the embedded sandbox is started and used. No `user:pass@`, query or fragment; `http://` only for a loopback host (see CAPILLARY_ALLOW_INSECURE_HTTP).',
     '(sandbox)',
   ],
-  ['CAPILLARY_WORKFLOW_BASE_URL', 'CRM host for the maker-checker request workflow.', 'CAPILLARY_BASE_URL'],
+  [
+    'CAPILLARY_WORKFLOW_BASE_URL',
+    'CRM host for the maker-checker request workflow; also the hostname its approved redemption runs on.',
+    'CAPILLARY_BASE_URL',
+  ],
   ['CAPILLARY_USERNAME', 'Till login for Basic auth (sent as base64(username:md5(password))).', ''],
   ['CAPILLARY_PASSWORD', 'Password for Basic auth. Never logged or returned.', ''],
   [
     'CAPILLARY_OAUTH_CLIENT_KEY',
-    'OAuth client key (instead of Basic); token from /v3/oauth/token/generate, cached, refreshed once on 401.',
+    'OAuth client key (instead of Basic); token from /v3/oauth/token/generate, cached, refreshed once on 401. The maker-checker filing needs Basic (its embedded credential must outlive the token).',
     '',
   ],
   ['CAPILLARY_OAUTH_CLIENT_SECRET', 'OAuth client secret.', ''],
-  ['CAPILLARY_ORG_ID', 'Org id sent as X-CAP-API-AUTH-ORG-ID (request workflow).', ''],
-  ['CAPILLARY_UI_AUTH_TOKEN', 'InTouch user JWT sent as X-CAP-UI-AUTH-TOKEN (request workflow).', ''],
+  [
+    'CAPILLARY_ORG_ID',
+    'Org id sent as X-CAP-API-AUTH-ORG-ID (request workflow; without it the maker-checker tools refuse).',
+    '',
+  ],
+  [
+    'CAPILLARY_UI_AUTH_TOKEN',
+    'InTouch user JWT (a maker with CanMakeRequest) sent as X-CAP-UI-AUTH-TOKEN (request workflow; without it the maker-checker tools refuse).',
+    '',
+  ],
   [
     'CAPILLARY_CLIENT_SIGNATURE',
     'Maker name embedded as X-CAP-CLIENT-SIGNATURE in workflow requests.',

@@ -7,7 +7,8 @@ export type ErrorSource = 'validation' | 'upstream' | 'network' | 'config' | 'sa
 export type Outcome = 'not_sent' | 'failed' | 'unknown';
 
 export interface ToolErrorBody {
-  code: string | number;
+  /** Capillary's code as a string ("816", "82323282") or the server's own ("invalid_argument"). */
+  code: string;
   /** The server's own words. */
   message: string;
   /** What the API said, verbatim (bounded): data to read, never instructions. */
@@ -33,14 +34,18 @@ export interface AnswerReading {
   level?: 'item' | 'request';
 }
 
+/** A ToolErrorBody as it is built: a vendor code may be given as the number Capillary sends. */
+export type ToolErrorInit = Omit<ToolErrorBody, 'code'> & { code: string | number };
+
 export class ToolError extends Error {
   readonly body: ToolErrorBody;
   /** Set when the error is an upstream answer: what its envelope said. Never sent to the agent. */
   readonly reading?: AnswerReading;
-  constructor(body: ToolErrorBody, reading?: AnswerReading) {
+  constructor(body: ToolErrorInit, reading?: AnswerReading) {
     super(body.message);
     this.name = 'ToolError';
-    this.body = body;
+    // One type for every code, so a client reads error.code one way.
+    this.body = { ...body, code: String(body.code) };
     this.reading = reading;
   }
 }
@@ -87,7 +92,20 @@ const HINTS: Record<string, string> = {
   '82323282': 'Nothing promised is left to unlock on that bill.',
   '82323277': 'No bill with that bill_number for this customer.',
   '3802': 'That redemption was already reversed.',
-  '902': 'That redemption was already reversed.',
+  '902':
+    'Capillary refused the reversal: the redemption id is unknown, or this reversal repeats one already made (see the message). Check redemption_id; get_points_balance shows whether the points came back.',
+  '3316':
+    "This organization redeems group members' points from their group (Capillary's ENABLE_GROUP_PROGRAMS_REDEMPTION setting): pass group (the customer's user_group2 group). To let members redeem on their own, an operator asks Capillary Product Support to disable ENABLE_GROUP_PROGRAMS_REDEMPTION.",
+  '828':
+    'The group has no points redemption configured: redeem without group, or ask an operator to configure it.',
+  '1632':
+    'The group is unknown or the customer is not its member: check group.id, external_id or the primary member.',
+  '1645': 'The group passed (type USERGROUP2) is not valid: check the identifier.',
+  '3918': 'No event log with that event_log_id: omit it or take it from get_points_balance (promised).',
+  '82323271': 'Give bill_number.',
+  '82323272': 'Give a documented event_name (e.g. TransactionAdd).',
+  '82323284': 'Give identifier_name, identifier_value and source.',
+  '8015': 'No customer with that identifier: check it (identifier_name and identifier_value).',
 };
 
 export const hintFor = (code: string | number): string | undefined => HINTS[String(code)];

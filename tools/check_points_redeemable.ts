@@ -10,6 +10,7 @@ import {
   POINTS_CODES,
   pointsSchema,
   pointsString,
+  validationCodeSchema,
 } from '../src/toolkit/fields.js';
 
 /**
@@ -26,11 +27,7 @@ export default defineTool({
       customer: customerSchema,
       points: pointsSchema,
       program_id: digits().optional().describe('Loyalty program id'),
-      validation_code: z
-        .string()
-        .regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits')
-        .optional()
-        .describe("Customer's code to check"),
+      validation_code: validationCodeSchema.optional().describe("Customer's code to check"),
       skip_validation: z.boolean().optional().describe('Skip customer validation'),
       validation_type: z.enum(['MISSED_CALL', 'SMS']).optional().describe('Validation type'),
       group: groupSchema.optional(),

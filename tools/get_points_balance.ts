@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
-import { num, SOURCES, str } from '../src/toolkit/fields.js';
+import { idText, num, SOURCES, str } from '../src/toolkit/fields.js';
 
 /** GET /v2/customers/lookup/points/balance. Effect "read": nothing changes. */
 export default defineTool({
@@ -13,7 +13,7 @@ export default defineTool({
       identifier_name: z
         .enum(['mobile', 'email', 'externalId', 'id', 'cardnumber'])
         .describe('Identifier type'),
-      identifier_value: z.string().min(1).max(100).describe('Identifier value'),
+      identifier_value: idText().describe('Identifier value'),
       source: z.enum(SOURCES).optional().describe('Identifier source; default INSTORE'),
     })
     .strict(),
@@ -35,7 +35,6 @@ export default defineTool({
   }),
   effect: 'read',
   envelope: 'v2',
-  codes: { 'identifier_name:*': 8015, 'identifier_value:*': 8015 },
   request: (a) => ({
     method: 'GET',
     host: 'api',

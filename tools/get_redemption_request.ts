@@ -34,11 +34,11 @@ export default defineTool({
   }),
   effect: 'read',
   envelope: 'v2',
+  workflow: true,
   request: (a) => ({
     method: 'GET',
     host: 'workflow',
     path: `/api_gateway/v2/request-workflow/requests/${encodeURIComponent(a.request_id)}`,
-    workflowAuth: true,
   }),
   parse: (body) => {
     const d = body?.data ?? {};

@@ -35,6 +35,8 @@ export default defineTool({
   }),
   effect: 'notify',
   envelope: 'v1.1',
+  unknownHint:
+    'A code may have been sent. Ask the customer before repeating; a repeat within the validity window resends the same code.',
   codes: POINTS_CODES,
   messages: (a) => a.customer,
   request: (a) => ({

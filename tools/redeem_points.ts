@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
   customerLabel,
+  idOf,
   itemStatusSchema,
   normItemStatus,
   num,
@@ -27,10 +28,34 @@ export default defineTool({
   input: z.object(redemptionFields).strict(),
   output: z.object({
     redemption_id: z.string().optional().describe('For update/reverse'),
-    points_redeemed: z.string().optional().describe('Points deducted'),
+    points_redeemed: z.number().optional().describe('Points deducted'),
     balance: z.number().optional().describe('Balance after'),
     redeemed_value: z.number().optional().describe('Currency value'),
+    redeemed_local_value: z.number().optional().describe('Value in the local currency'),
     user_id: z.string().optional().describe('Customer id'),
+    customer: z
+      .object({
+        mobile: z.string().optional().describe('Mobile'),
+        email: z.string().optional().describe('Email'),
+        external_id: z.string().optional().describe('External id'),
+      })
+      .optional()
+      .describe("The customer's identifiers as Capillary holds them"),
+    purpose: z.string().optional().describe('Redemption purpose'),
+    deductions: z
+      .array(
+        z.object({
+          id: z.string().optional().describe('Effect id'),
+          type: z.string().optional().describe('What was deducted, e.g. points'),
+          points: z.number().optional().describe('Points'),
+          currency_value: z.number().optional().describe('Currency value'),
+          summary_id: z.string().optional().describe('Points redemption summary id'),
+          bill_number: z.string().optional().describe('Bill it was redeemed on'),
+          bill_id: z.string().optional().describe('Bill id, when there is one'),
+        }),
+      )
+      .optional()
+      .describe('What was deducted, on which bill (side_effects.effect)'),
     item_status: itemStatusSchema.optional(),
   }),
   effect: 'spend',
@@ -55,12 +80,28 @@ export default defineTool({
   }),
   parse: (body, _a) => {
     const p = body?.response?.responses?.points ?? {};
+    const customer = { mobile: idOf(p.mobile), email: idOf(p.email), external_id: idOf(p.external_id) };
+    const effects: any[] = Array.isArray(p.side_effects?.effect) ? p.side_effects.effect : [];
     return {
       redemption_id: str(p.redemption_id),
-      points_redeemed: str(p.points_redeemed),
+      points_redeemed: num(p.points_redeemed),
       balance: num(p.balance),
       redeemed_value: num(p.redeemed_value),
-      user_id: str(p.user_id),
+      redeemed_local_value: num(p.redeemed_local_value),
+      user_id: idOf(p.user_id),
+      customer: Object.values(customer).some(Boolean) ? customer : undefined,
+      purpose: idOf(p.redemption_purpose),
+      deductions: effects.length
+        ? effects.map((e) => ({
+            id: idOf(e?.id),
+            type: idOf(e?.type),
+            points: num(e?.num_points),
+            currency_value: num(e?.currency_value),
+            summary_id: idOf(e?.points_redemption_summary_id),
+            bill_number: idOf(e?.redeemed_on_bill_number),
+            bill_id: idOf(e?.redeemed_on_bill_id),
+          }))
+        : undefined,
       item_status: p.item_status ? normItemStatus(p.item_status) : undefined,
     };
   },

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { defineTool } from '../src/toolkit/define.js';
 import {
   customerLabel,
+  idOf,
+  orWhole,
   POINTS_CODES,
   pointsString,
   type RedemptionArgs,
@@ -12,9 +14,7 @@ import {
 } from '../src/toolkit/fields.js';
 
 const id = (what: string) =>
-  z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
+  orWhole(z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -'))
     .optional()
     .describe(what);
 
@@ -51,10 +51,39 @@ export default defineTool({
     state: z.string().optional().describe('Workflow state, e.g. AdminTask (awaiting checker)'),
     request_type: z.string().optional().describe('Request type'),
     start_time: z.string().optional().describe('Filed at'),
+    maker: z
+      .object({
+        user_id: z.string().optional().describe('InTouch user id'),
+        user_name: z.string().optional().describe('User name or email'),
+      })
+      .optional()
+      .describe('Who filed it (the X-CAP-UI-AUTH-TOKEN user)'),
   }),
   effect: 'spend',
   envelope: 'v2',
   embedsAuth: true,
+  workflow: true,
+  refusal: (body) => {
+    const d = body?.data ?? {};
+    const out = (k: string) => String(d.details?.[k] ?? d[k]) === 'false';
+    const id = str(d.requestId);
+    const filed = id
+      ? `Request ${id} was filed but stops there: nothing will be redeemed.`
+      : 'Nothing will be redeemed.';
+    if (out('ValidateMakerAccess_Output'))
+      return {
+        code: 'maker_access_denied',
+        message: `The workflow refused the maker: the InTouch user of CAPILLARY_UI_AUTH_TOKEN lacks maker access (CanMakeRequest) for this organization (ValidateMakerAccess_Output false). ${filed}`,
+        hint: 'The operator must grant that user CanMakeRequest (Capillary access team) or configure another user token. Do not retry until then.',
+      };
+    if (out('ValidatePayload_Output'))
+      return {
+        code: 'workflow_payload_invalid',
+        message: `The workflow found the embedded redemption invalid (ValidatePayload_Output false). ${filed}`,
+        hint: 'Check the customer, points and program with check_points_redeemable; a corrected call files a new request.',
+      };
+    return undefined;
+  },
   codes: POINTS_CODES,
   spend: {
     whose: (a) => ({ customer: a.customer, group: a.group }),
@@ -72,7 +101,6 @@ export default defineTool({
     method: 'POST',
     host: 'workflow',
     path: '/api_gateway/v2/request-workflow/POINTS-REDEMPTION',
-    workflowAuth: true,
     body: {
       entityInfo: {
         ...(a.entity.till_id ? { tillId: a.entity.till_id } : {}),
@@ -82,7 +110,9 @@ export default defineTool({
       },
       payload: {
         'IntouchAPITask-Payload': {
-          hostname: ctx.config.baseUrl,
+          // The host the approved redemption is sent to: the configured workflow host (the
+          // page's own example names a CRM host), which is the API host unless set apart.
+          hostname: ctx.config.workflowBaseUrl,
           path: '/v1.1/points/redeem',
           method: 'POST',
           pathParams: {},
@@ -101,11 +131,13 @@ export default defineTool({
   }),
   parse: (body) => {
     const d = body?.data ?? {};
+    const maker = { user_id: idOf(d.userId), user_name: idOf(d.userName) };
     return {
       request_id: str(d.requestId),
       state: str(d.state),
       request_type: str(d.requestType),
       start_time: str(d.startTime),
+      maker: maker.user_id || maker.user_name ? maker : undefined,
     };
   },
 });

@@ -8,6 +8,7 @@ import {
   num,
   pointsSchema,
   pointsString,
+  redemptionIdSchema,
   str,
 } from '../src/toolkit/fields.js';
 
@@ -23,10 +24,7 @@ export default defineTool({
     'Undo a redemption: return its points (all, or points) to the customer. Only for a mistaken redemption; an identical repeat is replayed, not reversed twice.',
   input: z
     .object({
-      redemption_id: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
-        .describe('Redemption id from redeem_points'),
+      redemption_id: redemptionIdSchema.describe('Redemption id from redeem_points'),
       customer: customerSchema,
       points: pointsSchema.optional().describe('Points to return; omit for all remaining'),
       dry_run: dryRunSchema,
@@ -40,7 +38,7 @@ export default defineTool({
   }),
   effect: 'spend',
   envelope: 'v2',
-  codes: { 'points:too_small': 901, 'points:invalid_type': 901, 'points:not_multiple_of': 878 },
+  codes: { 'points:too_small': 901, 'points:invalid_type': 901 },
   spend: {
     whose: (a) => ({ customer: a.customer }),
     meaning: (a) => ({ redemption_id: a.redemption_id, points: a.points }),

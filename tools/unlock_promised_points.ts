@@ -5,10 +5,11 @@ import {
   dateSchema,
   dryRunSchema,
   EVENT_NAMES,
+  idOf,
+  idText,
   int64Digits,
   num,
   SOURCES,
-  str,
 } from '../src/toolkit/fields.js';
 
 const raw = (v: string | undefined) => (v === undefined ? undefined : new RawNumber(v));
@@ -28,14 +29,14 @@ export default defineTool({
       identifier_name: z
         .enum(['mobile', 'id', 'externalId', 'cuid', 'primaryUserId'])
         .describe('Customer identifier type'),
-      identifier_value: z.string().min(1).max(100).describe('Customer identifier value'),
+      identifier_value: idText().describe('Customer identifier value'),
       source: z.enum(SOURCES).describe('Source of the identifier, usually INSTORE'),
       type: z.enum(['CUSTOMER', 'USERGROUP2']).optional().describe('Entity type; default CUSTOMER'),
       event_name: z.enum(EVENT_NAMES).describe('Event that promised the points'),
-      bill_number: z.string().min(1).max(100).describe('Bill number'),
+      bill_number: idText().describe('Bill number'),
       event_log_id: int64Digits().optional().describe('Event log id'),
       line_item_ids: z.array(int64Digits()).max(500).optional().describe('Line item ids'),
-      item_codes: z.array(z.string().min(1).max(100)).max(500).optional().describe('Item codes (SKUs)'),
+      item_codes: z.array(idText()).max(500).optional().describe('Item codes (SKUs)'),
       bill_date: dateSchema.optional().describe('Bill date, YYYY-MM-DD'),
       source_store_id: int64Digits().optional().describe('Store id'),
       source_till_id: int64Digits().optional().describe('Till id'),
@@ -51,6 +52,9 @@ export default defineTool({
           item_code: z.string().optional().describe('Item'),
           points: z.number().describe('Points unlocked'),
           program_id: z.string().optional().describe('Program'),
+          promotion_id: z.string().optional().describe('Promotion id (a promotion unlock)'),
+          promotion_identifier: z.string().optional().describe('Promotion external identifier'),
+          promotion_name: z.string().optional().describe('Promotion name'),
         }),
       )
       .describe('What was unlocked'),
@@ -58,11 +62,17 @@ export default defineTool({
   }),
   effect: 'unlock',
   envelope: 'v2',
+  unknownHint:
+    'Points may have been unlocked. Check get_points_balance (promised points) before repeating; a repeat after a success finds nothing left (82323282) and changes nothing.',
+  // Vendor codes only where the refusal is the one the page documents: an empty or missing
+  // identifier, source or bill number; a missing or unknown event name; an unknown entity type.
   codes: {
-    'identifier_name:*': 82323284,
-    'identifier_value:*': 82323284,
-    'source:*': 82323284,
-    'bill_number:*': 82323271,
+    'identifier_name:missing': 82323284,
+    'identifier_value:missing': 82323284,
+    'identifier_value:too_small': 82323284,
+    'source:missing': 82323284,
+    'bill_number:missing': 82323271,
+    'bill_number:too_small': 82323271,
     'event_name:*': 82323272,
     'type:*': 82323276,
   },
@@ -94,10 +104,13 @@ export default defineTool({
       ? body.pointsUnlocked
       : (body?.data?.pointsUnlocked ?? []);
     const items = (list as any[]).map((u) => ({
-      bill_number: str(u?.billNumber),
-      item_code: str(u?.itemCode),
+      bill_number: idOf(u?.billNumber),
+      item_code: idOf(u?.itemCode),
       points: num(u?.pointsUnlocked) ?? 0,
-      program_id: str(u?.programId),
+      program_id: idOf(u?.programId),
+      promotion_id: idOf(u?.promotionId),
+      promotion_identifier: idOf(u?.promotionIdentifier),
+      promotion_name: idOf(u?.promotionName),
     }));
     const total = Math.round(items.reduce((s, u) => s + u.points * 1000, 0)) / 1000;
     return { points_unlocked: items, total_points_unlocked: total };

@@ -4,8 +4,12 @@ import { defineTool } from '../src/toolkit/define.js';
 import {
   customFieldsSchema,
   dryRunSchema,
+  epochIso,
+  idOf,
+  idText,
   int64Digits,
   num,
+  redemptionIdSchema,
   referenceSchema,
   str,
 } from '../src/toolkit/fields.js';
@@ -22,17 +26,13 @@ export default defineTool({
     "Correct a past redemption's bill number, bill id, purpose or custom fields; name it by exactly one of redemption_id or external_reference_number. Points do not change: use reverse_redemption for that.",
   input: z
     .object({
-      redemption_id: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -')
-        .optional()
-        .describe('Redemption id'),
+      redemption_id: redemptionIdSchema.optional().describe('Redemption id'),
       external_reference_number: referenceSchema.optional().describe('Reference of the redemption'),
-      bill_number: z.string().min(1).max(100).optional().describe('New bill number'),
+      bill_number: idText().optional().describe('New bill number'),
       bill_id: int64Digits()
-        .regex(/^[1-9]/, 'positive, no leading zero')
+        .refine((s) => /^[1-9]/.test(s), 'positive, no leading zero')
         .optional()
-        .describe('New bill id: digit string, up to 19 digits'),
+        .describe('New bill id, up to 19 digits (above 2^53-1 as a string)'),
       purpose: z.string().min(1).max(255).optional().describe('New purpose, <= 255 chars'),
       custom_fields: customFieldsSchema.optional(),
       entity: z
@@ -41,7 +41,7 @@ export default defineTool({
           identifier_type: z
             .enum(['mobile', 'email', 'externalId', 'id', 'cardnumber'])
             .describe('Identifier type'),
-          identifier_value: z.string().min(1).max(100).describe('Identifier value'),
+          identifier_value: idText().describe('Identifier value'),
         })
         .strict()
         .optional()
@@ -76,11 +76,24 @@ export default defineTool({
     purpose: z.string().optional().describe('Purpose'),
     points_redeemed: z.number().optional().describe('Points of the redemption'),
     customer_id: z.string().optional().describe('Customer id'),
+    program_id: z.string().optional().describe('Loyalty program'),
+    till_id: z.string().optional().describe('Till it was made at'),
+    till_name: z.string().optional().describe('Till name'),
+    notes: z.string().optional().describe('Notes'),
+    redemption_time: z.string().optional().describe('When it was redeemed (ISO 8601)'),
+    points_redemption_time: z.string().optional().describe('When the points were deducted (ISO 8601)'),
+    redemption_date: z.string().optional().describe('Redemption date (ISO 8601)'),
+    point_deductions: z
+      .array(z.looseObject({}))
+      .optional()
+      .describe('Point deductions, as the API lists them'),
     warnings: z.array(z.string()).optional().describe('API warnings'),
   }),
   effect: 'update',
   envelope: 'v2',
-  codes: { 'entity.type:invalid_value': 1212, 'entity:*': 1219, 'bill_id:*': 8015 },
+  unknownHint:
+    'The update may or may not have been applied. Repeating the identical update is safe: it writes the same values again.',
+  codes: { 'entity.type:invalid_value': 1212, 'entity:*': 1219 },
   request: (a) => ({
     method: 'PUT',
     host: 'api',
@@ -106,7 +119,8 @@ export default defineTool({
   parse: (body, _a, res) => {
     const d = body?.data && typeof body.data === 'object' && !Array.isArray(body.data) ? body.data : body;
     // billId can exceed 2^53: read its digits from the raw text, never from the parsed number.
-    const rawBillId = /"billId"\s*:\s*"?(-?\d+)"?/.exec(res.text)?.[1];
+    // -1 is the API's "no bill id".
+    const rawBillId = idOf(/"billId"\s*:\s*"?(-?\d+)"?/.exec(res.text)?.[1]);
     const warnings = Array.isArray(d?.warnings)
       ? d.warnings.map((w: any) => String(w?.message ?? w))
       : undefined;
@@ -117,7 +131,17 @@ export default defineTool({
       bill_id: rawBillId,
       purpose: str(d?.redemptionPurpose ?? d?.purpose),
       points_redeemed: num(d?.pointsRedeemed),
-      customer_id: str(d?.customerId),
+      customer_id: idOf(d?.customerId),
+      program_id: idOf(d?.programId),
+      till_id: idOf(d?.tillId),
+      till_name: idOf(d?.tillName),
+      notes: idOf(d?.notes),
+      redemption_time: epochIso(d?.redemptionTime),
+      points_redemption_time: epochIso(d?.pointsRedemptionTime),
+      redemption_date: idOf(d?.redemptionDate),
+      point_deductions: Array.isArray(d?.pointDeductionList)
+        ? d.pointDeductionList.filter((x: unknown) => x && typeof x === 'object' && !Array.isArray(x))
+        : undefined,
       warnings,
     };
   },

@@ -198,13 +198,16 @@ export class CapillaryClient {
 
   /** The embedded credential header with its value redacted, for dry-run previews. */
   redactedAuthorizationHeader(): Record<string, string> {
-    return { [this.basic ? 'Authorization' : 'X-CAP-API-OAUTH-TOKEN']: '[REDACTED]' };
+    return { Authorization: '[REDACTED]' };
   }
 
-  /** The Authorization header value for Basic auth (embedded in workflow payloads). */
-  async authorizationHeader(): Promise<Record<string, string>> {
-    if (this.basic) return { Authorization: this.basic };
-    return { 'X-CAP-API-OAUTH-TOKEN': await this.token(false) };
+  /**
+   * The Basic Authorization header, embedded in workflow payloads: the call it authorizes runs
+   * when a checker approves, so only a credential that lasts will do (never an OAuth token).
+   */
+  authorizationHeader(): Record<string, string> {
+    if (!this.basic) throw new Error('an embedded credential needs Basic auth (checked before sending)');
+    return { Authorization: this.basic };
   }
 
   url(req: UpstreamRequest): string {

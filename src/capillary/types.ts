@@ -8,7 +8,7 @@ export interface UpstreamRequest {
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
-  /** Adds X-CAP-API-AUTH-ORG-ID and X-CAP-UI-AUTH-TOKEN. */
+  /** Adds X-CAP-API-AUTH-ORG-ID and X-CAP-UI-AUTH-TOKEN (set for the tools marked `workflow`). */
   workflowAuth?: boolean;
 }
 

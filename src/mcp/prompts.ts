@@ -22,10 +22,10 @@ export const PROMPTS: Prompt[] = [
   },
 ];
 
+/** The prompt's messages; its required arguments were checked by the server (src/mcp/server.ts). */
 export function getPrompt(name: string, args: Record<string, string>): GetPromptResult | undefined {
   if (name !== 'redeem_points_for_customer') return undefined;
-  const customer = args.customer ?? '(customer)';
-  const points = args.points ?? '(points)';
+  const { customer, points } = args;
   const reason = args.reason ? ` Reason: ${args.reason}.` : '';
   const text = [
     `Redeem ${points} points for customer ${customer}.${reason} Follow these steps in order:`,

@@ -26,10 +26,10 @@ export function checkArgs(tool: AnyTool, raw: unknown): Record<string, any> {
     first.code === 'unrecognized_keys'
       ? [issuePath(first), clip(first.keys[0] ?? '') || '""'].filter(Boolean).join('.')
       : issuePath(first);
-  const code = (first as any).params?.code ?? codeFor(tool, first);
+  const code = (first as any).params?.code ?? codeFor(tool, first, raw);
   const msgs = issues.slice(0, 3).map((i) => {
     const p = issuePath(i);
-    return `${p ? `${p}: ` : ''}${issueMessage(tool, i)}`;
+    return `${p ? `${p}: ` : ''}${isMissing(raw, i) ? 'required' : issueMessage(tool, i)}`;
   });
   if (issues.length > 3) msgs.push(`(+${issues.length - 3} more)`);
   throw new ToolError({
@@ -58,11 +58,30 @@ const codeForPath = (tool: AnyTool, path: string): string | number => {
   return codes[`${path}:*`] ?? codes[`${path.split('.')[0]}:*`] ?? 'invalid_argument';
 };
 
-/** As codeForPath, but a "field:issueCode" entry wins (a missing field is an invalid_type issue). */
-const codeFor = (tool: AnyTool, i: z.core.$ZodIssue): string | number => {
+/**
+ * As codeForPath, but a "field:missing" entry wins for a field that was not given, and a
+ * "field:issueCode" entry for any other issue of that kind.
+ */
+const codeFor = (tool: AnyTool, i: z.core.$ZodIssue, raw: unknown): string | number => {
   const path = issuePath(i);
-  return tool.codes?.[`${path}:${i.code}`] ?? codeForPath(tool, path);
+  const codes = tool.codes ?? {};
+  return (
+    (isMissing(raw, i) ? codes[`${path}:missing`] : undefined) ??
+    codes[`${path}:${i.code}`] ??
+    codeForPath(tool, path)
+  );
 };
+
+/** Whether the issue is about a value the arguments do not have at all. */
+function isMissing(raw: unknown, i: z.core.$ZodIssue): boolean {
+  if (i.code === 'unrecognized_keys' || !i.path.length) return false;
+  let v: unknown = raw;
+  for (const k of i.path) {
+    if (!v || typeof v !== 'object') return false;
+    v = (v as Record<PropertyKey, unknown>)[k as PropertyKey];
+  }
+  return v === undefined;
+}
 
 const SURROGATE = /\p{Surrogate}/u;
 /** No unpaired UTF-16 surrogate (String.prototype.isWellFormed where the runtime has it). */

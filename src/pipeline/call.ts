@@ -11,6 +11,7 @@ import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
 import type { Identity } from './identity.js';
 import { deriveOperation } from './operation.js';
 import { plain } from './plain.js';
+import { checkRequirements } from './requirements.js';
 import { errorResult, toErrorBody } from './result.js';
 import { spend } from './spend.js';
 
@@ -37,6 +38,7 @@ export async function callTool(
   try {
     if (app.ready) await app.ready;
     const args = checkArgs(tool, rawArgs ?? {});
+    checkRequirements(tool, app.config);
     const sendArgs = pinProgram(tool, args, app.config.programId);
     checkSkipValidation(tool, sendArgs, app.config.allowSkipValidation);
     if (!isSpendTool(tool)) return await plain(app, tool, args, sendArgs, ctx);

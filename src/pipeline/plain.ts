@@ -9,7 +9,7 @@ import { PROCESS_OWNER } from '../safety/dir-lock.js';
 import { type CodeAsk, decideCode } from '../safety/reserve.js';
 import type { AnyTool } from '../toolkit/define.js';
 import type { CallContext } from './call.js';
-import { buildRequest, toolContext } from './request.js';
+import { buildRequest, checkRefusal, toolContext, withToolHint } from './request.js';
 import { fromUpstream, type Out, okResult } from './result.js';
 import { ledger } from './spend.js';
 
@@ -60,7 +60,9 @@ export async function plain(
     const res = await app.client.send(req, { mutating, signal: ctx.signal, onRetry: ctx.progress });
     let out: Out;
     try {
-      out = tool.parse(checkEnvelope(res, tool.envelope, mutating), args, res, toolContext(app)) as Out;
+      const body = checkEnvelope(res, tool.envelope, mutating);
+      checkRefusal(tool, body, res);
+      out = tool.parse(body, args, res, toolContext(app)) as Out;
     } catch (e) {
       const answer =
         e instanceof ToolError && res.json !== undefined ? tool.readFailure?.(res.json, res) : undefined;
@@ -76,6 +78,6 @@ export async function plain(
         status: e.body.http_status,
         code: e.body.code,
       });
-    throw e;
+    throw withToolHint(tool, e);
   }
 }

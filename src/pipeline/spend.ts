@@ -12,7 +12,7 @@ import { moneyOutcome } from '../safety/outcome.js';
 import { type Decision, decide, type ReserveAsk } from '../safety/reserve.js';
 import type { CallContext } from './call.js';
 import type { Operation } from './operation.js';
-import { buildRequest, toolContext } from './request.js';
+import { buildRequest, checkRefusal, toolContext } from './request.js';
 import { errorResult, fromUpstream, markReplayed, type Out, okResult, toErrorBody } from './result.js';
 
 const audit = (app: App, op: Operation, ev: Omit<AuditEvent, 'tool' | 'args'>) =>
@@ -233,6 +233,7 @@ async function sendOnce(
       onRetry: ctx.progress,
     });
     body = checkEnvelope(res, tool.envelope, true);
+    checkRefusal(tool, body, res);
   } catch (e) {
     throw await failed(app, op, entry, !!resent, e, started);
   }
@@ -303,6 +304,7 @@ async function failed(
     ...e.body,
     outcome,
     hint:
+      op.tool.hints?.[e.body.code] ??
       e.body.hint ??
       (outcome === 'not_sent' ? 'Nothing was sent.' : 'Nothing was spent. A repeat gets a fresh key.'),
   });

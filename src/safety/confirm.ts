@@ -222,7 +222,7 @@ export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<s
   if (!d.ask)
     throw limitRefusal(
       'confirmation_unavailable',
-      `This call needs a human's yes and this client cannot ask one (no elicitation support): ${whyAsked(need)}`,
+      `This call needs a human's yes and confirmation is not available: this client cannot ask one (no form elicitation). ${whyAsked(need)}`,
       'Use a client that supports MCP elicitation, or ask an operator; nothing was sent.',
       limitOf(need),
     );

@@ -32,6 +32,11 @@ const REDEEM_REFUSALS = [
 /** v2 codes documented as refusals of a reversal or a lookup (nothing restored). */
 const V2_REFUSALS = [804, 816, 817, 818, 827, 878, 901, 902, 903, 904, 3801, 3802, 8015, 1632, 1645];
 /**
+ * A maker-checker filing whose validation output is false (ValidateMakerAccess_Output,
+ * ValidatePayload_Output): the workflow stops there and its redemption never runs.
+ */
+export const WORKFLOW_REFUSALS = ['maker_access_denied', 'workflow_payload_invalid'];
+/**
  * Request-level codes documented as "nothing done": all requests failed (400-461), rate limited
  * (429), another action running for the customer (521). Believed only in Capillary's envelope and
  * when the HTTP status says the same.
@@ -41,7 +46,7 @@ const REQUEST_REFUSALS = [400, 401, 403, 404, 405, 415, 429, 461, 521];
 export const OUTCOME_TABLE = {
   'v1.1 item': new Set(REDEEM_REFUSALS.map(String)),
   'v1.1 request': new Set(REQUEST_REFUSALS.map(String)),
-  v2: new Set(V2_REFUSALS.map(String)),
+  v2: new Set([...V2_REFUSALS.map(String), ...WORKFLOW_REFUSALS]),
 } as const;
 
 /**

@@ -99,10 +99,32 @@ interface ToolBase<I extends z.ZodObject, O extends z.ZodObject> {
   output: O;
   /** Which envelope the response uses. */
   envelope: 'v1.1' | 'v2';
-  /** Vendor error codes for local checks, keyed "field:zodIssueCode" (or "field:*"). */
+  /** Hints for vendor codes whose general hint (errors.ts) would mislead for this tool. */
+  hints?: Record<string, string>;
+  /**
+   * What to do after an unknown outcome, for a tool that writes but moves no points (money tools
+   * get theirs from the ledger's rules: re-send with the same key, or check first).
+   */
+  unknownHint?: string;
+  /** Vendor error codes for local checks, keyed "field:zodIssueCode", "field:missing" or "field:*". */
   codes?: Record<string, string | number>;
-  /** The request carries our own credentials inside its body (the maker-checker payload). */
+  /**
+   * The request carries our own credentials inside its body (the maker-checker payload), for a
+   * call that runs when a checker approves it, maybe hours later: only a credential that lasts
+   * (Basic) can be embedded. Under OAuth the call is refused before anything is sent.
+   */
   embedsAuth?: boolean;
+  /**
+   * The call goes to the request workflow (maker-checker), which needs the org id and an InTouch
+   * user token (X-CAP-API-AUTH-ORG-ID, X-CAP-UI-AUTH-TOKEN): without them it is refused before
+   * anything is sent.
+   */
+  workflow?: boolean;
+  /**
+   * A success envelope whose content says the request was refused (the workflow's validation
+   * outputs): its code, message and hint, or undefined when it is a success.
+   */
+  refusal?(body: any): { code: string; message: string; hint: string } | undefined;
   /**
    * The customer this call sends a message to (a validation code). Such calls are counted per
    * customer in the ledger and limited (CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR).

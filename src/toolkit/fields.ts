@@ -2,23 +2,59 @@ import { z } from 'zod';
 
 /** Argument pieces shared by several tools. Descriptions are short: the model reads every token. */
 
-export const digits = (max = 19) =>
+/** Why a value is neither a string nor a whole number a JSON number carries exactly. */
+const notWhole = (v: unknown): string =>
+  v === undefined
+    ? 'required'
+    : typeof v !== 'number'
+      ? 'expected a string or a whole number'
+      : !Number.isInteger(v)
+        ? 'expected a whole number, or the value as a string'
+        : v < 0
+          ? 'expected a whole number >= 0, or the value as a string'
+          : 'above 9007199254740991 a JSON number loses digits: send this id as a string';
+
+/**
+ * A string field that also takes a JSON whole number, as the API pages' own examples and many
+ * clients send ids, bill numbers and mobiles (`billNumber: 16484`, `919000000001`). A safe
+ * integer becomes its exact digits and is then checked as the string; an unsafe one (above
+ * 2^53-1, its digits already lost in JSON) is refused with a request to send it as a string.
+ */
+export const orWhole = <S extends z.ZodType<string, string>>(s: S) =>
+  z
+    .union(
+      [z.string(), z.int({ error: (i) => notWhole(i.input) }).min(0, { error: (i) => notWhole(i.input) })],
+      {
+        error: (i) => notWhole(i.input),
+      },
+    )
+    .transform((v) => (typeof v === 'number' ? String(v) : v))
+    .pipe(s);
+
+const digitsString = (max: number) =>
   z.string().regex(new RegExp(`^\\d{1,${max}}$`), `digits only, at most ${max}`);
+
+/** Digits (a string, or a whole number that becomes its digits). */
+export const digits = (max = 19) => orWhole(digitsString(max));
 
 /** Digits sent upstream as a JSON number token (an int64 there): at most 9223372036854775807. */
 export const int64Digits = () =>
-  digits().refine(
-    (s) => !/^\d+$/.test(s) || BigInt(s) <= 9_223_372_036_854_775_807n,
-    'at most 9223372036854775807 (int64)',
+  orWhole(
+    digitsString(19).refine(
+      (s) => !/^\d+$/.test(s) || BigInt(s) <= 9_223_372_036_854_775_807n,
+      'at most 9223372036854775807 (int64)',
+    ),
   );
+
+/** Free text of 1 to max characters that may also arrive as a whole number (SKUs, bill numbers). */
+export const idText = (max = 100) => orWhole(z.string().min(1).max(max));
 
 export const pointsSchema = z
   .number()
   .gt(0)
   .lte(1_000_000_000)
-  .multipleOf(0.001)
-  // multipleOf has a float tolerance: 1e-19 and 999999999.9990001 pass it, then go out as "0" and
-  // "999999999.999". Only a number that is exactly some thousandths is accepted.
+  // Not a listed multipleOf: JSON Schema validators test 0.001 in floating point and refuse valid
+  // amounts such as 2.675. Only a number that is exactly some thousandths is accepted, here.
   .refine((p) => Math.round(p * 1000) / 1000 === p, { message: 'at most 3 decimals', params: { code: 878 } })
   .describe('Points, > 0, at most 3 decimals');
 
@@ -26,19 +62,17 @@ export const pointsSchema = z
 export const POINTS_CODES = {
   'points:too_small': 801,
   'points:invalid_type': 801,
-  'points:not_multiple_of': 878,
 } as const;
 
-export const mobileSchema = z
-  .string()
-  .regex(/^\+?\d{6,15}$/, '6-15 digits')
-  .describe('Mobile with country code');
+export const mobileSchema = orWhole(z.string().regex(/^\+?\d{6,15}$/, '6-15 digits')).describe(
+  'Mobile with country code',
+);
 
 export const customerSchema = z
   .object({
     mobile: mobileSchema.optional(),
     email: z.email().max(254).optional().describe('Email'),
-    external_id: z.string().min(1).max(100).optional().describe('External id'),
+    external_id: idText().optional().describe('External id'),
     id: digits().optional().describe('Capillary customer id'),
   })
   .strict()
@@ -97,19 +131,16 @@ export const EVENT_NAMES = [
 
 export const groupSchema = z
   .object({
-    id: z.string().min(1).max(50).optional().describe('Id'),
-    external_id: z.string().min(1).max(100).optional().describe('External id'),
-    primary_user_id: z.string().min(1).max(50).optional().describe('Primary member id'),
-    primary_user_source: z
-      .enum(SOURCES.filter((s) => s !== 'INSTORE') as [string, ...string[]])
-      .optional()
-      .describe('Primary member source'),
-    primary_user_account_id: z.string().min(1).max(100).optional().describe('Primary member account id'),
+    id: idText(50).optional().describe('Id'),
+    external_id: idText().optional().describe('External id'),
+    primary_user_id: idText(50).optional().describe('Primary member id'),
+    primary_user_source: z.enum(SOURCES).optional().describe('Primary member source'),
+    primary_user_account_id: idText().optional().describe('Primary member account id'),
     primary_user_identifier_type: z
       .enum(['mobile', 'email', 'cardnumber', 'cardExternalId', 'id'])
       .optional()
       .describe('Primary member id type'),
-    primary_user_identifier_value: z.string().min(1).max(100).optional().describe('Primary member id value'),
+    primary_user_identifier_value: idText().optional().describe('Primary member id value'),
   })
   .strict()
   .refine((g) => g.id || g.external_id || g.primary_user_id || g.primary_user_identifier_value, {
@@ -133,7 +164,10 @@ export function groupQuery(g: Group | undefined): Record<string, string | undefi
 }
 
 export const customFieldsSchema = z
-  .record(z.string().regex(/^[A-Za-z0-9_.-]{1,50}$/, 'name: letters, digits, _ . -'), z.string().max(255))
+  .record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,50}$/, 'name: letters, digits, _ . -'),
+    orWhole(z.string().max(255)),
+  )
   .describe('Custom fields, name to value');
 
 export const toCustomFields = (cf: Record<string, string> | undefined) =>
@@ -168,10 +202,14 @@ function isRealDateTime(s: string): boolean {
   );
 }
 
-export const referenceSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)')
-  .describe('Idempotency key; omit to have one minted');
+export const referenceSchema = orWhole(
+  z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'letters, digits, . _ : - (1-100)'),
+).describe('Idempotency key; omit to have one minted');
+
+/** A customer's validation code (OTP); a numeric code may arrive as a number. */
+export const validationCodeSchema = orWhole(
+  z.string().regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits'),
+);
 
 export const dryRunSchema = z.boolean().optional().describe('Check and show the request; send nothing');
 
@@ -179,13 +217,9 @@ export const dryRunSchema = z.boolean().optional().describe('Check and show the 
 export const redemptionFields = {
   customer: customerSchema,
   points: pointsSchema,
-  transaction_number: z.string().min(1).max(100).optional().describe('Bill/transaction number'),
+  transaction_number: idText().optional().describe('Bill/transaction number'),
   notes: z.string().max(500).optional().describe('Reason'),
-  validation_code: z
-    .string()
-    .regex(/^[A-Za-z0-9]{4,12}$/, '4-12 letters or digits')
-    .optional()
-    .describe("Customer's code (OTP)"),
+  validation_code: validationCodeSchema.optional().describe("Customer's code (OTP)"),
   redemption_time: dateTimeSchema.optional().describe('YYYY-MM-DD HH:mm:ss; default now'),
   external_reference_number: referenceSchema.optional(),
   custom_fields: customFieldsSchema.optional(),
@@ -271,6 +305,16 @@ export const num = (v: unknown): number | undefined => {
 };
 export const str = (v: unknown): string | undefined =>
   v === null || v === undefined ? undefined : String(v);
+/** An epoch time in milliseconds (Capillary's Long times) as ISO 8601; anything else as absent. */
+export const epochIso = (v: unknown): string | undefined => {
+  const n = num(v);
+  return n === undefined || n <= 0 || n > 8.64e15 ? undefined : new Date(n).toISOString();
+};
+/** An id or identifier from an answer; Capillary's "none" placeholders (-1, "", null) read as absent. */
+export const idOf = (v: unknown): string | undefined => {
+  const s = typeof v === 'object' ? undefined : str(v)?.trim();
+  return s === undefined || s === '' || s === '-1' ? undefined : s;
+};
 
 /** A customer as v1.1 query parameters. */
 export const customerQuery = (c: Customer): Record<string, string | undefined> => ({
@@ -289,3 +333,6 @@ export const customerIdentifier = (c: Customer): { type: string; value: string }
       : c.external_id
         ? { type: 'externalId', value: c.external_id }
         : { type: 'id', value: c.id ?? '' };
+
+/** A redemption id as redeem_points returns it (letters, digits, _ -); a number becomes its digits. */
+export const redemptionIdSchema = orWhole(z.string().regex(/^[A-Za-z0-9_-]{1,50}$/, 'letters, digits, _ -'));

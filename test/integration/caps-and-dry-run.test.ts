@@ -76,7 +76,7 @@ describe('dry run, caps, program pin', () => {
 });
 
 describe('dry run makes no network call at all', () => {
-  it('a maker-checker dry run in OAuth mode fetches no token and shows the embedded credential redacted', async () => {
+  it('a maker-checker dry run in OAuth mode fetches no token and is refused: an OAuth token cannot be embedded', async () => {
     const fake = track(
       await new FakeCapillary()
         .on('POST', '/v3/oauth/token/generate', {
@@ -98,10 +98,12 @@ describe('dry run makes no network call at all', () => {
       points: 5,
       dry_run: true,
     });
-    expect(r.isError).toBeFalsy();
-    const task = r.structuredContent.dry_run_request.body.payload['IntouchAPITask-Payload'];
-    expect(task.headers['X-CAP-API-OAUTH-TOKEN']).toBe('[REDACTED]');
-    expect(r.structuredContent.dry_run_request.headers['X-CAP-API-OAUTH-TOKEN']).toBe('[REDACTED]');
+    // The request would run when approved, long after a 300-second token expired.
+    expect(r.structuredContent.error).toMatchObject({
+      code: 'workflow_needs_basic_auth',
+      source: 'config',
+      outcome: 'not_sent',
+    });
     expect(fake.requests.length).toBe(0);
   });
 });

@@ -141,7 +141,7 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       const before = await balance(mobile(1));
       const r = await call(c, 'redeem_points', { customer: { mobile: mobile(1) }, points: 200 });
       expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
-      expect(r.structuredContent).toMatchObject({ points_redeemed: '200', balance: before - 200 });
+      expect(r.structuredContent).toMatchObject({ points_redeemed: 200, balance: before - 200 });
       expect(seen).toHaveLength(1);
       expect(seen[0].message).toMatch(/200 points/);
       expect(String(seen[0].id)).toMatch(/^srv-/);
@@ -229,8 +229,8 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
       expect(seen).toHaveLength(2);
       open();
       const [ra, rb] = await Promise.all([pa, pb]);
-      expect(ra.structuredContent.points_redeemed).toBe('101');
-      expect(rb.structuredContent.points_redeemed).toBe('102');
+      expect(ra.structuredContent.points_redeemed).toBe(101);
+      expect(rb.structuredContent.points_redeemed).toBe(102);
       expect(await balance(mobile(5))).toBe(before - 203);
     } finally {
       open();

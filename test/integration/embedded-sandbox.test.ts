@@ -51,7 +51,7 @@ describe('the server on its embedded sandbox', () => {
   it('a redemption lowers the balance by exactly the points, to the thousandth', async () => {
     const before = await balance('919000000001');
     const r = await call(m.client, 'redeem_points', { customer: ASHA, points: 12.345 });
-    expect(r.structuredContent.points_redeemed).toBe('12.345');
+    expect(r.structuredContent.points_redeemed).toBe(12.345);
     expect(await balance('919000000001')).toBe(Math.round((before - 12.345) * 1000) / 1000);
     for (let i = 0; i < 10; i++)
       await call(m.client, 'redeem_points', {
@@ -198,7 +198,7 @@ describe('the server on its embedded sandbox', () => {
     it.each(cases)('%s', async (_l, tool, args, code) => {
       const r = await call(m.client, tool, args);
       expect(r.isError).toBe(true);
-      expect(r.structuredContent.error.code).toBe(code);
+      expect(r.structuredContent.error.code).toBe(String(code));
     });
   });
 
@@ -233,7 +233,7 @@ describe('the server on its embedded sandbox', () => {
           onprogress: (p) => notes.push(String(p.message)),
         },
       )) as any;
-      expect(r.structuredContent.error).toMatchObject({ code: 521, retryable: true, outcome: 'failed' });
+      expect(r.structuredContent.error).toMatchObject({ code: '521', retryable: true, outcome: 'failed' });
       expect(notes.length).toBe(3);
       expect(notes[0]).toMatch(/HTTP 521; retrying/);
       expect(await balance('919000000521')).toBe(10000);

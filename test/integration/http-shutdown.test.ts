@@ -50,7 +50,7 @@ describe('graceful shutdown of the HTTP server', () => {
     expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
     expect(r.structuredContent).toMatchObject({
       redemption_id: 'RDM-1',
-      points_redeemed: '10',
+      points_redeemed: 10,
       balance: 4990,
     });
     expect(await srv.exited).toBe(0);
@@ -151,7 +151,7 @@ describe('graceful shutdown of the HTTP server', () => {
     answer();
     const r = await pending;
     expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
-    expect(r.structuredContent).toMatchObject({ points_redeemed: '500' });
+    expect(r.structuredContent).toMatchObject({ points_redeemed: 500 });
     expect(await srv.exited).toBe(0);
     expect(slow.requests.length).toBe(1);
     await client.close().catch(() => {});

@@ -133,7 +133,7 @@ describe('Streamable HTTP on the embedded sandbox (node dist/cli.js --http)', ()
     expect(code.sandbox_validation_code).toMatch(/^[A-Z2-9]{6}$/);
 
     const r = await ok('redeem_points', { customer: A, points: 100, notes: 'http test' });
-    expect(r).toMatchObject({ points_redeemed: '100', balance: 4900, user_id: '101' });
+    expect(r).toMatchObject({ points_redeemed: 100, balance: 4900, user_id: '101' });
     expect(r.redemption_id).toMatch(/^[a-z0-9]{6}$/);
     expect(r.idempotency_key).toMatch(/^mcp-rdm-/);
     expect(await balance(A.mobile)).toBe(4900);

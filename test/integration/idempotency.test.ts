@@ -154,7 +154,7 @@ describe('server-owned idempotency', () => {
     );
     const m = await server(liveEnv(fake.url));
     const a = await call(m.client, 'redeem_points', args(10));
-    expect(a.structuredContent.error).toMatchObject({ code: 803, outcome: 'failed' });
+    expect(a.structuredContent.error).toMatchObject({ code: '803', outcome: 'failed' });
     const b = await call(m.client, 'redeem_points', args(10));
     expect(b.isError).toBeFalsy();
     const keys = fake.requests.map((r) => JSON.parse(r.body).root.redeem[0].external_reference_number);

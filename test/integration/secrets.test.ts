@@ -22,6 +22,7 @@ const UI_JWT = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'canary-make
 // mostly escapes, and "\u002dtoken\u" would match the header name X-CAP-API-OAUTH-TOKEN.
 const OAUTH_SECRET = 'cnry-o7s-8d1f-77c1-qx2';
 const OAUTH_TOKEN = 'cnry-tk9-0d9e-4471-vb8';
+const REQUEST_ID = '00000000-0000-4000-8000-000000000001';
 const HTTP_TOKEN = 'cnry-hb3-5be2-aa61-zr4';
 
 const BASIC = basicCanaries(USER, PASSWORD);
@@ -118,7 +119,7 @@ function echoing(fake: FakeCapillary, sent: string[]) {
   on('POST', '/api_gateway/v2/request-workflow/POINTS-REDEMPTION', (r) => ({
     json: { data: { requestId: echo(r), state: echo(r), requestType: echo(r) } },
   }));
-  on('GET', '/api_gateway/v2/request-workflow/requests/req-1', (r) => ({
+  on('GET', `/api_gateway/v2/request-workflow/requests/${REQUEST_ID}`, (r) => ({
     json: {
       data: {
         requestId: echo(r),
@@ -195,7 +196,9 @@ const SCENARIOS: Array<[string, Record<string, unknown>]> = [
   ['redeem_points', { customer: mobile, points: 9, notes: `again ${UI_JWT}`, dry_run: true }],
   ['request_points_redemption', { entity: { till_id: '1' }, customer: mobile, points: 5 }],
   ['request_points_redemption', { entity: { till_id: '1' }, customer: mobile, points: 5, dry_run: true }],
-  ['get_redemption_request', { request_id: 'req-1' }],
+  // A request id the tool takes, so the workflow's headers travel (and come back echoed) under
+  // OAuth too, where the filing itself is refused (it needs Basic).
+  ['get_redemption_request', { request_id: REQUEST_ID }],
   ['update_redemption', { redemption_id: 'x', purpose: 'p' }],
   ['update_redemption', { redemption_id: 'x', purpose: 'fail' }],
   ['update_redemption', { redemption_id: 'x', purpose: `p ${OAUTH_SECRET}`, dry_run: true }],

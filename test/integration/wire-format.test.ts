@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, liveEnv } from '../fixtures/canary.js';
 import { type Connected, call, connectStdio } from '../fixtures/clients.js';
+import { codeIssuedAnswer, redeemableAnswer } from '../fixtures/doc-examples.js';
 import { basicHeader, FakeCapillary, redeemOk, redeemRefused } from '../fixtures/fake-capillary.js';
 
 /**
@@ -61,33 +62,8 @@ beforeAll(async () => {
     .on('GET', '/v2/customers/lookup/points/balance', {
       json: { data: { customerId: 7, loyaltyPoints: 12.5, promisedPoints: 0 }, errors: [], warnings: [] },
     })
-    .on('GET', '/v1.1/points/isredeemable', {
-      json: {
-        response: {
-          status: { success: 'true', code: 200, message: 'Success' },
-          points: {
-            redeemable: {
-              is_redeemable: 'true',
-              points_redeem_value: 5,
-              item_status: { success: 'true', code: 800, message: 'ok' },
-            },
-          },
-        },
-      },
-    })
-    .on('GET', '/v1.1/points/validationcode', {
-      json: {
-        response: {
-          status: { success: 'true', code: 200, message: 'ok' },
-          validation_code: {
-            code: {
-              item_status: { success: 'true', code: 200, message: 'Validation Code Issued by SMS' },
-              sandbox_validation_code: 'LEAK01',
-            },
-          },
-        },
-      },
-    })
+    .on('GET', '/v1.1/points/isredeemable', redeemableAnswer(5, 'ok'))
+    .on('GET', '/v1.1/points/validationcode', codeIssuedAnswer({ sandbox_validation_code: 'LEAK01' }))
     .on('POST', '/v2/points/reverse', {
       json: {
         redemptionId: 'R1',
@@ -147,7 +123,7 @@ describe('wire format: redeem, maker-checker request, update, unlock', () => {
     expect(r.structuredContent).toMatchObject({
       environment: 'live',
       redemption_id: 'RDM-1',
-      points_redeemed: '10.5',
+      points_redeemed: 10.5,
       balance: 4989.5,
       item_status: { success: true, code: 800 },
       idempotency_key: item.external_reference_number,
@@ -159,7 +135,7 @@ describe('wire format: redeem, maker-checker request, update, unlock', () => {
     const r = await call(mcp.client, 'redeem_points', { customer: { mobile: '919000000816' }, points: 5 });
     expect(r.isError).toBe(true);
     expect(r.structuredContent.error).toMatchObject({
-      code: 816,
+      code: '816',
       source: 'upstream',
       outcome: 'failed',
       retryable: false,
@@ -294,7 +270,7 @@ describe('wire format: redeem, maker-checker request, update, unlock', () => {
     });
     expect(r.isError).toBe(true);
     expect(r.structuredContent.error).toMatchObject({
-      code: 82323282,
+      code: '82323282',
       source: 'upstream',
       outcome: 'failed',
       http_status: 400,

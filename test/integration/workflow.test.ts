@@ -28,7 +28,7 @@ describe('the workflow against the embedded sandbox', () => {
     const check = await call(m.client, 'check_points_redeemable', { customer: { mobile }, points: 150.25 });
     expect(check.structuredContent).toMatchObject({ environment: 'sandbox', redeemable: true, code: 800 });
     const noCode = await call(m.client, 'redeem_points', { customer: { mobile }, points: 150.25 });
-    expect(noCode.structuredContent.error.code).toBe(824);
+    expect(noCode.structuredContent.error.code).toBe('824');
     const code = await call(m.client, 'issue_redemption_code', { customer: { mobile }, points: 150.25 });
     expect(code.structuredContent.issued).toBe(true);
     const otp = code.structuredContent.sandbox_validation_code;
@@ -120,7 +120,7 @@ describe('the workflow against the embedded sandbox', () => {
       event_name: 'TransactionAdd',
       bill_number: 'B-1001',
     });
-    expect(again.structuredContent.error.code).toBe(82323282);
+    expect(again.structuredContent.error.code).toBe('82323282');
     const missing = await call(m.client, 'get_points_balance', {
       identifier_name: 'mobile',
       identifier_value: '919999999999',

@@ -109,6 +109,16 @@ export const int64Digits: Arb<string> = fc.oneof(
 const anyDigits = (max: number) =>
   fc.oneof(digitString(1, max), fc.constantFrom('9'.repeat(max), '1234567890123456789'.slice(0, max)));
 
+/**
+ * An argument that takes a string or a JSON whole number (ids, bill numbers, mobiles): mostly
+ * the string form, sometimes a safe whole number whose digits are valid there too.
+ */
+const orWhole = (str: Arb<string>, whole: Arb<number> = fc.noBias(fc.maxSafeNat())): Arb<string | number> =>
+  fc.oneof({ weight: 4, arbitrary: str }, { weight: 1, arbitrary: whole });
+/** A whole number of min..max digits. */
+const wholeDigits = (min: number, max: number) =>
+  fc.noBias(fc.integer({ min: 10 ** (min - 1), max: 10 ** max - 1 }));
+
 /** Points with at most 3 decimals, in range: as a JSON number. */
 export const validPoints: Arb<number> = fc.oneof(
   fc.integer({ min: 1, max: 100_000 }),
@@ -162,10 +172,13 @@ export const invalidPoints: Arb<unknown> = fc.oneof(
 const email = fc
   .tuple(chars(ALNUM, 1, 12), chars(LOWER, 1, 10), chars(LOWER, 2, 4))
   .map(([l, d, t]) => `${l}@${d}.${t}`);
-const mobile = fc.stringMatching(/^\+?\d{6,15}$/);
+const mobile = orWhole(fc.stringMatching(/^\+?\d{6,15}$/), wholeDigits(6, 15));
 
 export const customer: Arb<Args> = fc
-  .record({ mobile, email, external_id: text(1, 100), id: anyDigits(19) }, { requiredKeys: [] })
+  .record(
+    { mobile, email, external_id: orWhole(text(1, 100)), id: orWhole(anyDigits(19)) },
+    { requiredKeys: [] },
+  )
   .filter((c) => Object.keys(c).length > 0);
 
 const SOURCES = [
@@ -186,13 +199,13 @@ const SOURCES = [
 const group: Arb<Args> = fc
   .record(
     {
-      id: text(1, 50),
-      external_id: text(1, 100),
-      primary_user_id: text(1, 50),
-      primary_user_source: fc.constantFrom(...SOURCES.filter((s) => s !== 'INSTORE')),
-      primary_user_account_id: text(1, 100),
+      id: orWhole(text(1, 50)),
+      external_id: orWhole(text(1, 100)),
+      primary_user_id: orWhole(text(1, 50)),
+      primary_user_source: fc.constantFrom(...SOURCES),
+      primary_user_account_id: orWhole(text(1, 100)),
       primary_user_identifier_type: fc.constantFrom('mobile', 'email', 'cardnumber', 'cardExternalId', 'id'),
-      primary_user_identifier_value: text(1, 100),
+      primary_user_identifier_value: orWhole(text(1, 100)),
     },
     { requiredKeys: [] },
   )
@@ -203,20 +216,22 @@ const dateTime = fc
   .map((d) => d.toISOString().slice(0, 19).replace('T', ' '));
 const date = dateTime.map((s) => s.slice(0, 10));
 const fieldName = chars(`${ALNUM}_.-`, 1, 50).filter((k) => k !== '__proto__');
-const customFields = fc.dictionary(fieldName, text(0, 255), { maxKeys: 4, noNullPrototype: true });
-const reference = chars(`${ALNUM}._:-`, 1, 100);
-const idLike = chars(`${ALNUM}_-`, 1, 50);
+const customFields = fc.dictionary(fieldName, orWhole(text(0, 255)), { maxKeys: 4, noNullPrototype: true });
+const reference = orWhole(chars(`${ALNUM}._:-`, 1, 100));
+const idLike = orWhole(chars(`${ALNUM}_-`, 1, 50));
+const validationCode = orWhole(chars(ALNUM, 4, 12), wholeDigits(4, 12));
+const wholeInt64 = orWhole(int64Digits);
 
 const redemptionFields = {
   customer,
   points: validPoints,
-  transaction_number: text(1, 100),
+  transaction_number: orWhole(text(1, 100)),
   notes: text(0, 500),
-  validation_code: chars(ALNUM, 4, 12),
+  validation_code: validationCode,
   redemption_time: dateTime,
   external_reference_number: reference,
   custom_fields: customFields,
-  program_id: anyDigits(19),
+  program_id: orWhole(anyDigits(19)),
   skip_validation: fc.boolean(),
   validation_type: fc.constantFrom('MISSED_CALL', 'SMS'),
   group,
@@ -228,7 +243,7 @@ export const VALID: Record<ToolName, Arb<Args>> = {
   get_points_balance: fc.record(
     {
       identifier_name: fc.constantFrom('mobile', 'email', 'externalId', 'id', 'cardnumber'),
-      identifier_value: text(1, 100),
+      identifier_value: orWhole(text(1, 100)),
       source: fc.constantFrom(...SOURCES),
     },
     { requiredKeys: ['identifier_name', 'identifier_value'] },
@@ -237,8 +252,8 @@ export const VALID: Record<ToolName, Arb<Args>> = {
     {
       customer,
       points: validPoints,
-      program_id: anyDigits(19),
-      validation_code: chars(ALNUM, 4, 12),
+      program_id: orWhole(anyDigits(19)),
+      validation_code: validationCode,
       skip_validation: fc.boolean(),
       validation_type: fc.constantFrom('MISSED_CALL', 'SMS'),
       group,
@@ -269,10 +284,11 @@ export const VALID: Record<ToolName, Arb<Args>> = {
       fc
         .record(
           {
-            bill_number: text(1, 100),
+            bill_number: orWhole(text(1, 100)),
             bill_id: fc.oneof(
               fc.bigInt({ min: 1n, max: INT64_MAX }).map(String),
               fc.constantFrom('1', '9007199254740993', '1234567890123456789', '9223372036854775807'),
+              fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
             ),
             purpose: text(1, 255),
             custom_fields: customFields.filter((c) => Object.keys(c).length > 0),
@@ -285,7 +301,7 @@ export const VALID: Record<ToolName, Arb<Args>> = {
           entity: fc.record({
             type: fc.constantFrom('CUSTOMER', 'USERGROUP2', 'FLEET'),
             identifier_type: fc.constantFrom('mobile', 'email', 'externalId', 'id', 'cardnumber'),
-            identifier_value: text(1, 100),
+            identifier_value: orWhole(text(1, 100)),
           }),
           dry_run: fc.boolean(),
         },
@@ -296,7 +312,7 @@ export const VALID: Record<ToolName, Arb<Args>> = {
   unlock_promised_points: fc.record(
     {
       identifier_name: fc.constantFrom('mobile', 'id', 'externalId', 'cuid', 'primaryUserId'),
-      identifier_value: text(1, 100),
+      identifier_value: orWhole(text(1, 100)),
       source: fc.constantFrom(...SOURCES),
       type: fc.constantFrom('CUSTOMER', 'USERGROUP2'),
       event_name: fc.constantFrom(
@@ -308,14 +324,14 @@ export const VALID: Record<ToolName, Arb<Args>> = {
         'TransactionAdd',
         'GroupTransactionAdd',
       ),
-      bill_number: text(1, 100),
-      event_log_id: int64Digits,
-      line_item_ids: fc.array(int64Digits, { maxLength: 4 }),
-      item_codes: fc.array(text(1, 100), { maxLength: 3 }),
+      bill_number: orWhole(text(1, 100)),
+      event_log_id: wholeInt64,
+      line_item_ids: fc.array(wholeInt64, { maxLength: 4 }),
+      item_codes: fc.array(orWhole(text(1, 100)), { maxLength: 3 }),
       bill_date: date,
-      source_store_id: int64Digits,
-      source_till_id: int64Digits,
-      source_program_id: int64Digits,
+      source_store_id: wholeInt64,
+      source_till_id: wholeInt64,
+      source_program_id: wholeInt64,
       dry_run: fc.boolean(),
     },
     { requiredKeys: ['identifier_name', 'identifier_value', 'source', 'event_name', 'bill_number'] },
@@ -334,16 +350,30 @@ const notString: Arb<unknown> = fc.oneof(
   fc.integer(),
   fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 3 }),
 );
+/**
+ * Neither a string nor a safe whole number >= 0, for the arguments that take either: a fraction,
+ * a negative, a whole number above 2^53-1 (its digits already lost), or no number at all.
+ */
+const notStringNorWhole: Arb<unknown> = fc.oneof(
+  notString.filter((v) => !(Number.isSafeInteger(v) && (v as number) >= 0)),
+  fc.constantFrom(2 ** 53, 2 ** 63, 12345678901234567000, -5, 0.5),
+);
 /** Strings that are not well-formed Unicode (unpaired surrogates). */
 const illFormed = fc.constantFrom('\uD800', 'a\uDC00b', 'ok\uD83D', '\uDFFF\uD800');
 /** Over the limit (zod counts code points: an emoji is one). */
 const tooLong = (max: number) =>
   fc.constantFrom('x'.repeat(max + 1), 'é'.repeat(max + 1), '😀'.repeat(max + 1), 'x'.repeat(100_000));
-const badText = (min: number, max: number) =>
-  fc.oneof(notString, tooLong(max), illFormed, ...(min > 0 ? [fc.constant('')] : []));
-const badMatching = (re: RegExp, max: number) =>
+/** Bad values for free text; `whole`: the argument also takes a whole number. */
+const badText = (min: number, max: number, whole = false) =>
   fc.oneof(
-    notString,
+    whole ? notStringNorWhole : notString,
+    tooLong(max),
+    illFormed,
+    ...(min > 0 ? [fc.constant('')] : []),
+  );
+const badMatching = (re: RegExp, max: number, whole = false) =>
+  fc.oneof(
+    whole ? notStringNorWhole : notString,
     tooLong(max),
     illFormed,
     text(0, 40).filter((s) => !re.test(s)),
@@ -360,7 +390,7 @@ const badEnum = (values: string[]) =>
 const badBool = fc.constantFrom('true', 'false', 0, 1, null, [], {}, 'yes');
 const badDigits = (max: number) =>
   fc.oneof(
-    notString,
+    notStringNorWhole,
     illFormed,
     fc.constantFrom('', '-1', '1.5', ' 12', '12 ', '1e5', '０１', '١٢٣', '0x1F', '+1', '9'.repeat(max + 1)),
     digitString(max + 1, max + 6),
@@ -424,7 +454,7 @@ const customerMutations = (p: string): Mutation[] => [
       fc.constant(JSON.parse('{"mobile":"919000000001","__proto__":"x"}')),
     ),
   },
-  { path: `${p}.mobile`, value: badMatching(/^\+?\d{6,15}$/, 15) },
+  { path: `${p}.mobile`, value: badMatching(/^\+?\d{6,15}$/, 15, true) },
   {
     path: `${p}.email`,
     value: fc.oneof(
@@ -433,7 +463,7 @@ const customerMutations = (p: string): Mutation[] => [
       fc.constantFrom('a@b', 'no-at', '@x.com', 'a@b.c', 'a b@c.de', `${'a'.repeat(250)}@b.cd`),
     ),
   },
-  { path: `${p}.external_id`, value: badText(1, 100) },
+  { path: `${p}.external_id`, value: badText(1, 100, true) },
   { path: `${p}.id`, value: badDigits(19) },
 ];
 const groupMutations: Mutation[] = [
@@ -441,8 +471,8 @@ const groupMutations: Mutation[] = [
     path: 'group',
     value: fc.oneof(badObject, fc.constant({}), fc.constant({ primary_user_source: 'WEBSITE' })),
   },
-  { path: 'group.id', value: badText(1, 50) },
-  { path: 'group.primary_user_source', value: badEnum(SOURCES.filter((s) => s !== 'INSTORE')) },
+  { path: 'group.id', value: badText(1, 50, true) },
+  { path: 'group.primary_user_source', value: badEnum(SOURCES) },
   {
     path: 'group.primary_user_identifier_type',
     value: badEnum(['mobile', 'email', 'cardnumber', 'cardExternalId', 'id']),
@@ -453,11 +483,11 @@ const redemptionMutations: Mutation[] = [
   { path: 'customer', value: fc.constant(DELETE) },
   { path: 'points', value: invalidPoints },
   { path: 'points', value: fc.constant(DELETE) },
-  { path: 'transaction_number', value: badText(1, 100) },
+  { path: 'transaction_number', value: badText(1, 100, true) },
   { path: 'notes', value: badText(0, 500) },
-  { path: 'validation_code', value: badMatching(/^[A-Za-z0-9]{4,12}$/, 12) },
+  { path: 'validation_code', value: badMatching(/^[A-Za-z0-9]{4,12}$/, 12, true) },
   { path: 'redemption_time', value: badDateTime },
-  { path: 'external_reference_number', value: badMatching(/^[A-Za-z0-9._:-]{1,100}$/, 100) },
+  { path: 'external_reference_number', value: badMatching(/^[A-Za-z0-9._:-]{1,100}$/, 100, true) },
   {
     path: 'custom_fields',
     value: fc.oneof(
@@ -465,7 +495,8 @@ const redemptionMutations: Mutation[] = [
       fc.constantFrom(
         { 'bad name': 'x' },
         { ['n'.repeat(51)]: 'x' },
-        { a: 1 },
+        { a: 1.5 },
+        { a: 2 ** 60 },
         { a: 'x'.repeat(256) },
         { a: null },
         { a: '\uD800' },
@@ -485,7 +516,7 @@ export const MUTATIONS: Record<ToolName, Mutation[]> = {
       path: 'identifier_name',
       value: fc.oneof(badEnum(['mobile', 'email', 'externalId', 'id', 'cardnumber']), fc.constant(DELETE)),
     },
-    { path: 'identifier_value', value: fc.oneof(badText(1, 100), fc.constant(DELETE)) },
+    { path: 'identifier_value', value: fc.oneof(badText(1, 100, true), fc.constant(DELETE)) },
     { path: 'source', value: badEnum(SOURCES) },
   ],
   check_points_redeemable: [
@@ -493,7 +524,7 @@ export const MUTATIONS: Record<ToolName, Mutation[]> = {
     { path: 'points', value: invalidPoints },
     { path: 'points', value: fc.constant(DELETE) },
     { path: 'program_id', value: badDigits(19) },
-    { path: 'validation_code', value: badMatching(/^[A-Za-z0-9]{4,12}$/, 12) },
+    { path: 'validation_code', value: badMatching(/^[A-Za-z0-9]{4,12}$/, 12, true) },
     { path: 'skip_validation', value: badBool },
     ...groupMutations,
   ],
@@ -505,7 +536,7 @@ export const MUTATIONS: Record<ToolName, Mutation[]> = {
   redeem_points: redemptionMutations,
   request_points_redemption: [
     { path: 'entity', value: fc.oneof(badObject, fc.constant({}), fc.constant(DELETE)) },
-    { path: 'entity.till_id', value: badMatching(/^[A-Za-z0-9_-]{1,50}$/, 50) },
+    { path: 'entity.till_id', value: badMatching(/^[A-Za-z0-9_-]{1,50}$/, 50, true) },
     ...redemptionMutations,
   ],
   get_redemption_request: [
@@ -528,13 +559,13 @@ export const MUTATIONS: Record<ToolName, Mutation[]> = {
     },
   ],
   update_redemption: [
-    { path: 'redemption_id', value: badMatching(/^[A-Za-z0-9_-]{1,50}$/, 50) },
-    { path: 'bill_number', value: badText(1, 100) },
-    { path: 'bill_id', value: fc.oneof(badInt64, fc.constantFrom('0', '0123', 1234, 2 ** 63)) },
+    { path: 'redemption_id', value: badMatching(/^[A-Za-z0-9_-]{1,50}$/, 50, true) },
+    { path: 'bill_number', value: badText(1, 100, true) },
+    { path: 'bill_id', value: fc.oneof(badInt64, fc.constantFrom('0', '0123', 0, 12.5, 2 ** 63)) },
     { path: 'purpose', value: badText(1, 255) },
     { path: 'entity', value: fc.oneof(badObject, fc.constant({})) },
     { path: 'entity.type', value: badEnum(['CUSTOMER', 'USERGROUP2', 'FLEET']) },
-    { path: 'entity.identifier_value', value: badText(1, 100) },
+    { path: 'entity.identifier_value', value: badText(1, 100, true) },
     { path: 'dry_run', value: badBool },
   ],
   unlock_promised_points: [
@@ -542,11 +573,11 @@ export const MUTATIONS: Record<ToolName, Mutation[]> = {
       path: 'identifier_name',
       value: fc.oneof(badEnum(['mobile', 'id', 'externalId', 'cuid', 'primaryUserId']), fc.constant(DELETE)),
     },
-    { path: 'identifier_value', value: fc.oneof(badText(1, 100), fc.constant(DELETE)) },
+    { path: 'identifier_value', value: fc.oneof(badText(1, 100, true), fc.constant(DELETE)) },
     { path: 'source', value: fc.oneof(badEnum(SOURCES), fc.constant(DELETE)) },
     { path: 'type', value: badEnum(['CUSTOMER', 'USERGROUP2']) },
     { path: 'event_name', value: fc.oneof(badEnum(['TransactionAdd', 'GenericEvent']), fc.constant(DELETE)) },
-    { path: 'bill_number', value: fc.oneof(badText(1, 100), fc.constant(DELETE)) },
+    { path: 'bill_number', value: fc.oneof(badText(1, 100, true), fc.constant(DELETE)) },
     { path: 'event_log_id', value: badInt64 },
     {
       path: 'line_item_ids',
@@ -556,14 +587,20 @@ export const MUTATIONS: Record<ToolName, Mutation[]> = {
         fc.constant(Array.from({ length: 501 }, () => '1')),
       ),
     },
-    { path: 'item_codes', value: fc.oneof(fc.constantFrom('SKU', [''], [1], ['x'.repeat(101)])) },
+    {
+      path: 'item_codes',
+      value: fc.oneof(fc.constantFrom('SKU', [''], [1.5], [2 ** 60], [true], ['x'.repeat(101)])),
+    },
     { path: 'bill_date', value: badDate },
     { path: 'source_store_id', value: badInt64 },
     { path: 'source_till_id', value: badInt64 },
     { path: 'source_program_id', value: badInt64 },
   ],
   reverse_redemption: [
-    { path: 'redemption_id', value: fc.oneof(badMatching(/^[A-Za-z0-9_-]{1,50}$/, 50), fc.constant(DELETE)) },
+    {
+      path: 'redemption_id',
+      value: fc.oneof(badMatching(/^[A-Za-z0-9_-]{1,50}$/, 50, true), fc.constant(DELETE)),
+    },
     ...customerMutations('customer'),
     { path: 'points', value: invalidPoints },
     { path: 'dry_run', value: badBool },
@@ -689,27 +726,29 @@ const omitUndef = (o: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 /** Points as a decimal string: JS's own shortest round-trip form, independent of the server's code. */
 const P = (x: unknown) => String(x);
+/** An argument given as a whole number travels as its digits: the oracle's own reading (String of a safe integer). */
+const S = (v: unknown) => (typeof v === 'number' ? String(v) : (v as string | undefined));
 /** A raw JSON number token's canonical digits (as quoteIntegers() reads them back). */
-const canon = (d: string) => d.replace(/^0+(?=\d)/, '');
+const canon = (d: string | number) => S(d)!.replace(/^0+(?=\d)/, '');
 
 const customerQ = (c: any) =>
-  omitUndef({ mobile: c.mobile, email: c.email, external_id: c.external_id, id: c.id });
+  omitUndef({ mobile: S(c.mobile), email: c.email, external_id: S(c.external_id), id: S(c.id) });
 const groupQ = (g: any) =>
   g
     ? omitUndef({
-        user_group2_id: g.id,
-        user_group2_external_id: g.external_id,
-        user_group2_primary_user_id: g.primary_user_id,
+        user_group2_id: S(g.id),
+        user_group2_external_id: S(g.external_id),
+        user_group2_primary_user_id: S(g.primary_user_id),
         user_group2_primary_user_source: g.primary_user_source,
-        user_group2_primary_user_accountId: g.primary_user_account_id,
+        user_group2_primary_user_accountId: S(g.primary_user_account_id),
         user_group2_primary_user_identifier_type: g.primary_user_identifier_type,
-        user_group2_primary_user_identifier_value: g.primary_user_identifier_value,
+        user_group2_primary_user_identifier_value: S(g.primary_user_identifier_value),
       })
     : {};
 const redeemQ = (a: any) =>
   omitUndef({
     format: 'json',
-    program_id: a.program_id,
+    program_id: S(a.program_id),
     skip_validation: a.skip_validation === undefined ? undefined : String(a.skip_validation),
     validation_type: a.validation_type,
     ...groupQ(a.group),
@@ -718,14 +757,14 @@ const redeemItem = (a: any, key: string) =>
   omitUndef({
     points_redeemed: P(a.points),
     customer: customerQ(a.customer),
-    transaction_number: a.transaction_number,
+    transaction_number: S(a.transaction_number),
     notes: a.notes || undefined,
-    validation_code: a.validation_code,
+    validation_code: S(a.validation_code),
     redemption_time: a.redemption_time,
     external_reference_number: key,
     custom_fields:
       a.custom_fields && Object.keys(a.custom_fields).length
-        ? { field: Object.entries(a.custom_fields).map(([name, value]) => ({ name, value })) }
+        ? { field: Object.entries(a.custom_fields).map(([name, value]) => ({ name, value: S(value) })) }
         : undefined,
   });
 
@@ -748,7 +787,7 @@ export function expectedWire(tool: ToolName, a: any, ctx: WireContext, key?: str
         query: {
           source: a.source ?? 'INSTORE',
           identifierName: a.identifier_name,
-          identifierValue: a.identifier_value,
+          identifierValue: S(a.identifier_value),
         },
       };
     case 'check_points_redeemable':
@@ -759,9 +798,9 @@ export function expectedWire(tool: ToolName, a: any, ctx: WireContext, key?: str
           format: 'json',
           ...customerQ(a.customer),
           points: P(a.points),
-          program_id: a.program_id,
+          program_id: S(a.program_id),
           issue_otp: 'false',
-          validation_code: a.validation_code,
+          validation_code: S(a.validation_code),
           skip_validation: a.skip_validation === undefined ? undefined : String(a.skip_validation),
           validation_type: a.validation_type,
           ...(a.group ? { group_redemption: 'true', ...groupQ(a.group) } : {}),
@@ -788,10 +827,10 @@ export function expectedWire(tool: ToolName, a: any, ctx: WireContext, key?: str
         headers: { 'x-cap-api-auth-org-id': ctx.orgId, 'x-cap-ui-auth-token': ctx.uiToken },
         body: {
           entityInfo: omitUndef({
-            tillId: a.entity.till_id,
-            storeId: a.entity.store_id,
-            zoneId: a.entity.zone_id,
-            conceptId: a.entity.concept_id,
+            tillId: S(a.entity.till_id),
+            storeId: S(a.entity.store_id),
+            zoneId: S(a.entity.zone_id),
+            conceptId: S(a.entity.concept_id),
           }),
           payload: {
             'IntouchAPITask-Payload': {
@@ -823,17 +862,20 @@ export function expectedWire(tool: ToolName, a: any, ctx: WireContext, key?: str
         path: '/v2/points/updateRedemption',
         query: {},
         body: omitUndef({
-          redemptionId: a.redemption_id,
-          externalReferenceNumber: a.external_reference_number,
-          billNumber: a.bill_number,
+          redemptionId: S(a.redemption_id),
+          externalReferenceNumber: S(a.external_reference_number),
+          billNumber: S(a.bill_number),
           billId: a.bill_id === undefined ? undefined : canon(a.bill_id),
           purpose: a.purpose,
-          customFields: a.custom_fields && Object.keys(a.custom_fields).length ? a.custom_fields : undefined,
+          customFields:
+            a.custom_fields && Object.keys(a.custom_fields).length
+              ? Object.fromEntries(Object.entries(a.custom_fields).map(([k, v]) => [k, S(v)]))
+              : undefined,
           entity: a.entity
             ? {
                 type: a.entity.type,
                 identifierType: a.entity.identifier_type,
-                identifierValue: a.entity.identifier_value,
+                identifierValue: S(a.entity.identifier_value),
               }
             : undefined,
         }),
@@ -844,16 +886,16 @@ export function expectedWire(tool: ToolName, a: any, ctx: WireContext, key?: str
         path: '/v2/points/unlockPromisedPoints',
         query: {
           identifierName: a.identifier_name,
-          identifierValue: a.identifier_value,
+          identifierValue: S(a.identifier_value),
           source: a.source,
           type: a.type ?? 'CUSTOMER',
         },
         body: omitUndef({
           eventName: a.event_name,
-          billNumber: a.bill_number,
+          billNumber: S(a.bill_number),
           eventLogId: a.event_log_id === undefined ? undefined : [canon(a.event_log_id)],
           lineItemIds: a.line_item_ids?.length ? a.line_item_ids.map(canon) : undefined,
-          itemCodes: a.item_codes?.length ? a.item_codes : undefined,
+          itemCodes: a.item_codes?.length ? a.item_codes.map(S) : undefined,
           billDate: a.bill_date,
           sourceStoreId: a.source_store_id === undefined ? undefined : canon(a.source_store_id),
           sourceTillId: a.source_till_id === undefined ? undefined : canon(a.source_till_id),
@@ -863,18 +905,18 @@ export function expectedWire(tool: ToolName, a: any, ctx: WireContext, key?: str
     case 'reverse_redemption': {
       const c = a.customer;
       const identifier = c.mobile
-        ? { type: 'mobile', value: c.mobile }
+        ? { type: 'mobile', value: S(c.mobile) }
         : c.email
           ? { type: 'email', value: c.email }
           : c.external_id
-            ? { type: 'externalId', value: c.external_id }
-            : { type: 'id', value: c.id };
+            ? { type: 'externalId', value: S(c.external_id) }
+            : { type: 'id', value: S(c.id) };
       return {
         method: 'POST',
         path: '/v2/points/reverse',
         query: {},
         body: omitUndef({
-          redemptionId: a.redemption_id,
+          redemptionId: S(a.redemption_id),
           pointsToBeReversed: a.points === undefined ? undefined : P(a.points),
           identifier,
         }),

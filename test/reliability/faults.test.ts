@@ -375,7 +375,7 @@ describe('fault matrix: redeem_points (spend, key sent upstream)', () => {
     } else {
       expect(r1.isError).toBe(true);
       expect(e.outcome, JSON.stringify(e)).toBe(c.first.outcome);
-      if (c.first.code !== undefined) expect(e.code).toBe(c.first.code);
+      if (c.first.code !== undefined) expect(e.code).toBe(String(c.first.code));
       if (c.first.retryable !== undefined) expect(e.retryable).toBe(c.first.retryable);
       // Clear: a message, a hint, and (unknown) the instruction to repeat the identical call.
       expect(e.message.length).toBeGreaterThan(10);

@@ -145,12 +145,19 @@ describe('protocol-level junk', () => {
         else expectValidationError((out.r as any).structuredContent, []);
         expect(h.fake.requests.length).toBe(before);
       }
+      // An unknown tool is a protocol error (invalid params), with a short message.
       for (const name of ['redeem_pointz', '', 'x'.repeat(10_000), '__proto__', 'constructor', 'toString']) {
-        const { r, sc, sent } = await call(h, name, { customer: { mobile: '919000000001' }, points: 5 });
-        expect(r.isError).toBe(true);
-        expect(sc.error).toMatchObject({ code: 'unknown_tool', source: 'validation', outcome: 'not_sent' });
-        expect(sc.error.message.length).toBeLessThanOrEqual(800);
-        expect(sent).toEqual([]);
+        const before = h.fake.requests.length;
+        const e = await h.client
+          .callTool({ name, arguments: { customer: { mobile: '919000000001' }, points: 5 } })
+          .then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+        expect(e).toBeInstanceOf(McpError);
+        expect((e as McpError).code).toBe(-32602);
+        expect((e as McpError).message.length).toBeLessThanOrEqual(800);
+        expect(h.fake.requests.length).toBe(before);
       }
       const ok = await call(h, 'get_points_balance', {
         identifier_name: 'mobile',

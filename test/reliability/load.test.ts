@@ -65,7 +65,7 @@ afterAll(() => {
   expect(leaks).toEqual([]);
 });
 
-type Expect = { ok: true } | { code: string | number };
+type Expect = { ok: true } | { code: string } | { rpc: number };
 interface Job {
   tool: string;
   args: Record<string, unknown>;
@@ -157,21 +157,21 @@ function job(i: number): Job {
         expect: { ok: true },
       };
     case 11:
-      return { tool: 'redeem_points', args: { customer: cust(i), points: 1.0005 }, expect: { code: 878 } };
+      return { tool: 'redeem_points', args: { customer: cust(i), points: 1.0005 }, expect: { code: '878' } };
     case 12:
       return {
         tool: 'update_redemption',
         args: { redemption_id: 'a', external_reference_number: 'b', purpose: 'x' },
-        expect: { code: 749 },
+        expect: { code: '749' },
       };
     case 13:
       return {
         tool: 'redeem_points',
         args: { customer: { mobile: '919000000803' }, points: 5, notes: `poor-${i}` },
-        expect: { code: 803 },
+        expect: { code: '803' },
       };
     case 14:
-      return { tool: 'no_such_tool', args: {}, expect: { code: 'unknown_tool' } };
+      return { tool: 'no_such_tool', args: {}, expect: { rpc: -32602 } };
     default:
       return {
         tool: 'get_points_balance',
@@ -284,6 +284,15 @@ describe.skipIf(!hasHttp)('load over Streamable HTTP', () => {
           figures.toolCalls++;
           const res = r.message?.result;
           sweep.add(`load result ${j.tool}`, r.text);
+          if ('rpc' in j.expect) {
+            // An unknown tool is a protocol error, not a result.
+            if (r.status === 200 && r.message?.error?.code === j.expect.rpc) figures.expectedErrors++;
+            else
+              unexpected.push(
+                `${i} ${j.tool}: expected JSON-RPC error ${j.expect.rpc}, got ${r.text.slice(0, 200)}`,
+              );
+            return;
+          }
           if (r.status !== 200 || !res) {
             unexpected.push(`${i} ${j.tool}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
             return;

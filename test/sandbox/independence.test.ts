@@ -13,11 +13,6 @@ import { EVENT_NAMES as TOOL_EVENT_NAMES } from '../../src/toolkit/fields.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SANDBOX = join(ROOT, 'src', 'sandbox');
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-  dependencies?: Record<string, string>;
-};
-const RUNTIME_DEPS = new Set(Object.keys(pkg.dependencies ?? {}));
-
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sourceFiles(join(dir, e.name)) : /\.[cm]?ts$/.test(e.name) ? [join(dir, e.name)] : [],
@@ -30,6 +25,19 @@ const packageOf = (spec: string) =>
     .split('/')
     .slice(0, spec.startsWith('@') ? 2 : 1)
     .join('/');
+
+/**
+ * The npm packages the server itself runs with (bundled into dist/): those its own sources
+ * outside the sandbox import. The sandbox may use them too (a library is not client code).
+ */
+const RUNTIME_DEPS = new Set(
+  sourceFiles(join(ROOT, 'src'))
+    .filter((f) => !f.startsWith(SANDBOX + sep))
+    .flatMap((f) => ts.preProcessFile(readFileSync(f, 'utf8'), true, true).importedFiles)
+    .map(({ fileName }) => fileName)
+    .filter((spec) => !spec.startsWith('node:') && !spec.startsWith('.') && !spec.startsWith('/'))
+    .map(packageOf),
+);
 
 /** Every import/export/dynamic import/require of `text` (in `file`) that leaves the sandbox. */
 function outsideImports(file: string, text: string): string[] {

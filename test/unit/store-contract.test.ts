@@ -253,7 +253,7 @@ for (const kind of KINDS) {
         ...f,
         status: 'failed',
         updated: Date.now(),
-        error: { code: 813, message: 'refused', retryable: false, source: 'upstream', outcome: 'failed' },
+        error: { code: '813', message: 'refused', retryable: false, source: 'upstream', outcome: 'failed' },
       });
       expect(await a.spentSince('id:settle', Date.now() - 86_400_000)).toBe(10);
       expect(await codeOf(reserve(a, { ...op2, now: Date.now() }))).toBe('key_failed');

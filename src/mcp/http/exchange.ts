@@ -100,10 +100,10 @@ export async function exchange(
   // SDK internal: the Server's private client capabilities.
   (server as unknown as { _clientCapabilities: unknown })._clientCapabilities = caps;
   // The answer is an SSE stream when something may come before it on this POST: the server
-  // asking the human (the client declared elicitation) or progress (a request asked for it).
+  // asking the human (the client declared form elicitation) or progress (a request asked for it).
   // Those are the only messages the server sends a client unasked (src/mcp/server.ts). Otherwise
   // it is plain JSON, which spares the SDK a stream per POST.
-  const streamed = !!caps?.elicitation || list.some(wantsProgress);
+  const streamed = !!caps?.elicitation?.form || list.some(wantsProgress);
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
     enableJsonResponse: !streamed,
