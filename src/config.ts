@@ -1,3 +1,10 @@
+/**
+ * All configuration, in one place: the table of every setting (name, description, default) that
+ * the README's configuration table is generated from, the parsers that read the environment
+ * through it, and the start-up refusals (unsafe base URLs, missing credentials). One cohesive
+ * thing, longer than the house's ~400 lines because the table is, and split it would put
+ * defaults and their parsers in two places again.
+ */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { credentialSecrets } from './capillary/credentials.js';

@@ -1,3 +1,10 @@
+/**
+ * Capillary's HTTP client: one exchange (ofetch on Node's fetch, keep-alive, a deadline for the
+ * whole exchange, the body read up to its limit), auth (Basic, OAuth token cache and refresh),
+ * and the bounded retries where nothing was processed. What an answer proves is decided
+ * elsewhere (envelope.ts reads it, src/safety/outcome.ts judges it). One cohesive thing: the
+ * retry loop, the exchange and the token share their error handling.
+ */
 import type { Config } from '../config.js';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
