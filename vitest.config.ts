@@ -8,5 +8,7 @@ export default defineConfig({
     pool: 'forks',
     // Describes (and at the end stops) the one private PostgreSQL server a run starts on demand.
     globalSetup: ['test/fixtures/postgres-global.ts'],
+    // FUZZ_SEED, when set, seeds every fast-check property of the run.
+    setupFiles: ['test/fixtures/seed.ts'],
   },
 });

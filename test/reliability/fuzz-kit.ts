@@ -41,7 +41,7 @@ export interface Harness {
   cap: CapillaryModel;
   ctx: WireContext;
   dataDir: string;
-  /** Canonical argument sets already spent, and which operation owns each agent key. */
+  /** Operations already spent (operationOf), and which operation owns each agent key. */
   spent: Set<string>;
   keyOwner: Map<string, string>;
   close(): Promise<void>;
@@ -125,6 +125,29 @@ export const canonical = (v: unknown): string => {
   return JSON.stringify(v);
 };
 
+/**
+ * The operation a money call stands for, as the server promises to tell them apart (see
+ * docs/safety.md): whose points (the customer id the upstream's look-up gives, or the group),
+ * what moves, and the agent's own key. Notes, a `+` before the mobile, an extra identifier of
+ * the same customer or a different till do not make a new operation: a repeat that differs only
+ * so is replayed, not spent again. Written here from the promise, not from the server's code.
+ */
+function operationOf(tool: string, args: Record<string, any>, agentKey: string | undefined): string {
+  const digits = (v: unknown) => (typeof v === 'number' ? String(v) : v);
+  const exact = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, exact(x)]))
+      : digits(v);
+  const group = args.group ? exact(args.group) : undefined;
+  const whose = group ?? FakeCapillary.identify(args.customer ?? {}).id;
+  const points = typeof args.points === 'string' && args.points !== 'all' ? Number(args.points) : args.points;
+  const what =
+    tool === 'reverse_redemption'
+      ? { redemption_id: digits(args.redemption_id), points }
+      : { points, program_id: digits(args.program_id) };
+  return canonical({ tool, whose, what, key: agentKey });
+}
+
 /** Calls a tool with the arguments as a real transport would carry them (a JSON round trip). */
 export async function call(h: Harness, tool: string, args: unknown) {
   const wire = JSON.parse(JSON.stringify(args));
@@ -187,10 +210,9 @@ export function expectAccepted(
     return;
   }
   if (spend) {
-    const { dry_run: _d, ...rest } = args;
-    const op = canonical(rest);
     const given = args.external_reference_number as string | number | undefined;
     const agentKey = typeof given === 'number' ? String(given) : given;
+    const op = operationOf(tool, args, agentKey);
     if (h.spent.has(op)) {
       figures.replays++;
       expect(isError, JSON.stringify(sc)).toBeFalsy();
