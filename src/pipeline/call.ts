@@ -8,7 +8,7 @@ import { recordAudit } from '../safety/audit.js';
 import type { Ask } from '../safety/confirm.js';
 import { isSpendTool } from '../toolkit/define.js';
 import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
-import type { Identity } from './identity.js';
+import { checkGroupNaming, type Identity } from './identity.js';
 import { deriveOperation } from './operation.js';
 import { plain } from './plain.js';
 import { checkRequirements } from './requirements.js';
@@ -45,6 +45,7 @@ export async function callTool(
     // One customer identity, resolved through the API before anything else (a dry run sends
     // nothing at all, so it keys on the normalised identifiers).
     const { customer, group } = tool.spend.whose(sendArgs);
+    checkGroupNaming(group, app.config);
     let who: Identity;
     if (sendArgs.dry_run) who = app.identity.local(customer, group);
     else

@@ -30,12 +30,43 @@ const LOOKUP_NAME: Record<string, string> = { mobile: 'mobile', email: 'email', 
 const notSent = (code: string, message: string, hint: string, retryable = false) =>
   new ToolError({ code, message, hint, retryable, source: 'safety', outcome: 'not_sent', field: 'customer' });
 
-/** A group as one key: its id, else its external id, else its primary member. */
+const noLeadingZeros = (v: string) => (/^\d+$/.test(v) ? v.replace(/^0+(?=\d)/, '') : v);
+
+/** A group as one key: its id (numeric ids without leading zeros), else its external id, else its primary member. */
 export function groupKey(g: Group): string {
-  if (g.id) return `group:id:${g.id}`;
+  if (g.id) return `group:id:${noLeadingZeros(g.id)}`;
   if (g.external_id) return `group:external_id:${g.external_id}`;
   if (g.primary_user_id) return `group:primary_user_id:${g.primary_user_id.replace(/^0+(?=\d)/, '')}`;
   return `group:primary:${g.primary_user_identifier_type ?? ''}:${g.primary_user_identifier_value ?? ''}`;
+}
+
+/**
+ * A group named other than by its id cannot be told to be the same group as its id: Capillary
+ * documents no look-up from a group's external id or primary member to its id. Where a limit
+ * keys on whose points they are (the per-customer daily cap, the confirmation budget), naming
+ * one group three ways would give it three budgets, so a group money call must name its id
+ * (other identifiers may come along; the id decides). Without such limits, any documented naming
+ * is accepted; the member's own identity still keys unresolved attempts.
+ */
+export function checkGroupNaming(
+  group: Group | undefined,
+  limits: { maxPointsPerCustomerPerDay?: number; confirmAbovePoints?: number },
+): void {
+  if (!group || group.id) return;
+  const keyed = [
+    limits.maxPointsPerCustomerPerDay !== undefined && 'CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY',
+    limits.confirmAbovePoints !== undefined && 'CAPILLARY_CONFIRM_ABOVE_POINTS',
+  ].filter(Boolean);
+  if (!keyed.length) return;
+  throw new ToolError({
+    code: 'group_id_required',
+    message: `group: name the group by its id (group.id). With ${keyed.join(' and ')} set, the group's points are counted on its id, and Capillary has no look-up from an external id or a primary member to the group's id; nothing was sent.`,
+    hint: 'Repeat the call with group.id (the operator or the customer can tell it).',
+    retryable: false,
+    source: 'safety',
+    outcome: 'not_sent',
+    field: 'group',
+  });
 }
 
 export class IdentityResolver {

@@ -115,9 +115,24 @@ export class CountingCapillary {
     return `unknown:${JSON.stringify(c)}`;
   }
 
+  /**
+   * The group a group redemption draws from, however it is named (its id, with or without leading
+   * zeros, its external id, or its primary member's id), as the real API finds it. Group 7's
+   * external id is GRP-7 and its primary member is the first customer.
+   */
+  groupOf(query: Record<string, string>): string | undefined {
+    const id = query.user_group2_id?.replace(/^0+(?=\d)/, '');
+    if (id) return id;
+    if (query.user_group2_external_id === 'GRP-7') return '7';
+    if (query.user_group2_primary_user_id?.replace(/^0+(?=\d)/, '') === String(this.customers[0]?.id))
+      return '7';
+    const named = Object.entries(query).filter(([k]) => k.startsWith('user_group2_'));
+    return named.length ? `unknown:${JSON.stringify(Object.fromEntries(named))}` : undefined;
+  }
+
   private commitRedeem(item: any, query: Record<string, string>, kind: Commit['kind']) {
     const key = item.external_reference_number as string | undefined;
-    const group = query.user_group2_id;
+    const group = this.groupOf(query);
     this.committed.push({
       kind,
       customer: group ? `group:${group}` : this.customerOf(item.customer ?? {}),

@@ -134,6 +134,41 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
       expect(up.spent('group:G-7')).toBe(70);
     });
 
+    it('one group named three ways (id with leading zeros, external id, primary member) has one cap', async () => {
+      const up = await upstream();
+      const m = await server(
+        liveEnv(up.url, {
+          CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '100',
+          CAPILLARY_CONFIRM_ABOVE_POINTS: '500',
+        }),
+      );
+      expect(
+        (await redeem(m, { mobile: ASHA.mobile! }, 70, 'gn-1', { group: { id: '7' } })).isError,
+      ).toBeFalsy();
+      // By id (however spelt) the cap counts once; by another name the server cannot tell the group
+      // and refuses before anything is sent.
+      for (const [i, [group, code]] of (
+        [
+          [{ id: '0007' }, 'cap_per_customer_per_day'],
+          [{ id: '7', external_id: 'GRP-7' }, 'cap_per_customer_per_day'],
+          [{ external_id: 'GRP-7' }, 'group_id_required'],
+          [{ primary_user_id: String(ASHA.id) }, 'group_id_required'],
+        ] as const
+      ).entries()) {
+        const r = await redeem(m, { mobile: RAVI.mobile! }, 70, `gn-${i + 2}`, { group });
+        expect(errorOf(r), JSON.stringify(group)).toMatchObject({ code, outcome: 'not_sent' });
+      }
+      // Without a limit keyed on whose points, any documented naming is accepted.
+      const free = await server(liveEnv(up.url, {}));
+      const byExternal = await redeem(free, { mobile: RAVI.mobile! }, 5, 'gn-free', {
+        group: { external_id: 'GRP-7' },
+      });
+      expect(byExternal.isError, JSON.stringify(byExternal.structuredContent)).toBeFalsy();
+      // What the upstream moved from the group's pool, by its own books.
+      expect(up.spent('group:7')).toBe(75);
+      expect(up.committed.filter((c) => c.customer.startsWith('group:')).length).toBe(2);
+    });
+
     it('the per-server cap holds over all customers together', async () => {
       const up = await upstream();
       const m = await server(liveEnv(up.url, { CAPILLARY_MAX_POINTS_PER_SERVER_PER_DAY: '150' }));
