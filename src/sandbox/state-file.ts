@@ -73,6 +73,8 @@ const stateSchema = z.object({
       externalId: nullableStr,
       /** absent in state files written before card numbers existed */
       cardNumber: nullableStr.optional(),
+      /** absent in state files written before CUIDs existed */
+      cuid: nullableStr.optional(),
       pointsMilli: milli.nonnegative(),
       redeemedMilli: milli,
       reversedMilli: milli,
@@ -85,6 +87,10 @@ const stateSchema = z.object({
           lineItemId: z.number().int().nullable(),
           eventName: z.string(),
           eventLogId: z.number().int().nullable(),
+          /** absent in state files written before promotion entries existed */
+          promotionId: z.number().int().nullable().optional(),
+          promotionIdentifier: nullableStr.optional(),
+          promotionName: nullableStr.optional(),
           unlockedAt: z.number().nullable(),
         }),
       ),

@@ -15,6 +15,10 @@ export interface PromisedRec {
   lineItemId: number | null;
   eventName: EventName;
   eventLogId: number | null;
+  /** a promotion's promised points (null on a bill's own entries): its id, external identifier, name */
+  promotionId: number | null;
+  promotionIdentifier: string | null;
+  promotionName: string | null;
   unlockedAt: number | null;
 }
 
@@ -30,6 +34,8 @@ export interface CustomerRec {
   email: string | null;
   externalId: string | null;
   cardNumber: string | null;
+  /** the customer's CUID identifier */
+  cuid: string | null;
   pointsMilli: number;
   /** lifetime redeemed (gross) */
   redeemedMilli: number;
@@ -169,6 +175,7 @@ export class Store {
       ['email', c.email],
       ['externalId', c.externalId],
       ['cardnumber', c.cardNumber],
+      ['cuid', c.cuid],
     ];
     for (const [kind, value] of ids) {
       const key = value === null ? null : normalizeIdentifier(kind, value);
@@ -214,6 +221,7 @@ export class Store {
         email: c.email ?? null,
         externalId: c.external_id ?? null,
         cardNumber: c.card_number ?? null,
+        cuid: c.cuid ?? null,
         pointsMilli: milliOf(c.points),
         redeemedMilli: 0,
         reversedMilli: 0,
@@ -225,6 +233,9 @@ export class Store {
           lineItemId: p.line_item_id ?? null,
           eventName: p.event_name ?? 'TransactionAdd',
           eventLogId: p.event_log_id ?? null,
+          promotionId: p.promotion_id ?? null,
+          promotionIdentifier: p.promotion_identifier ?? null,
+          promotionName: p.promotion_name ?? null,
           unlockedAt: null,
         })),
         requiresValidation: c.requires_validation === true,
@@ -266,7 +277,19 @@ export class Store {
   static fromData(data: StateData, statePath?: string): Store {
     const st = new Store(statePath);
     st.seq = { ...data.seq };
-    for (const c of data.customers) st.addCustomer({ ...c, cardNumber: c.cardNumber ?? null });
+    // files written before card numbers, CUIDs and promotions existed have none
+    for (const c of data.customers)
+      st.addCustomer({
+        ...c,
+        cardNumber: c.cardNumber ?? null,
+        cuid: c.cuid ?? null,
+        promised: c.promised.map((p) => ({
+          ...p,
+          promotionId: p.promotionId ?? null,
+          promotionIdentifier: p.promotionIdentifier ?? null,
+          promotionName: p.promotionName ?? null,
+        })),
+      });
     for (const g of data.groups ?? []) st.addGroup(g);
     for (const r of data.redemptions)
       st.redemptions.set(r.redemptionId, { ...r, groupId: r.groupId ?? null });
