@@ -155,3 +155,70 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     );
   });
 });
+
+describe('groups with pooled points through the MCP client, judged by the sandbox books', () => {
+  let sb: SandboxHandle;
+  let m: Connected;
+  const redeem = (mobile: string, points: number, group?: Record<string, unknown>, key?: string) =>
+    call(m.client, 'redeem_points', {
+      customer: { mobile },
+      points,
+      ...(group ? { group } : {}),
+      ...(key ? { external_reference_number: key } : {}),
+    });
+  const pool = (id: number) => snapGroup(id).pointsMilli / 1000;
+  // the snapshot's shape is internal to the sandbox
+  const snapGroup = (id: number) => (sb.snapshot() as any).groups.find((g: { id: number }) => g.id === id);
+
+  beforeAll(async () => {
+    sb = await startSandbox();
+    m = await connectStdio({
+      ...sandboxEnv(sb.url, tempDir()),
+      CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '100',
+    });
+  });
+  afterAll(async () => {
+    await m?.close();
+    await sb?.close();
+  });
+
+  it('1632 for a group that does not exist or a customer outside it, 828 without redemption configured', async () => {
+    const nobody = await redeem('919000000201', 5, { id: 77 });
+    expect(nobody.structuredContent.error).toMatchObject({ code: '1632', outcome: 'failed' });
+    const outsider = await redeem('919000000001', 5, { id: 9001 });
+    expect(outsider.structuredContent.error).toMatchObject({ code: '1632', outcome: 'failed' });
+    const unconfigured = await redeem('919000000203', 5, { id: 9002 });
+    expect(unconfigured.structuredContent.error).toMatchObject({ code: '828', outcome: 'failed' });
+    expect(sb.stats().redemptions.count).toBe(0);
+    expect(pool(9001)).toBe(3000);
+    expect(pool(9002)).toBe(500);
+  });
+
+  it('3316 alone; the same member redeeming as the group draws from the pool', async () => {
+    const alone = await redeem('919000000204', 5);
+    expect(alone.structuredContent.error).toMatchObject({ code: '3316', outcome: 'failed' });
+    const asGroup = await redeem('919000000204', 5, { external_id: 'GRP-9003' });
+    expect(asGroup.isError, JSON.stringify(asGroup.structuredContent)).toBeFalsy();
+    expect(asGroup.structuredContent.balance).toBe(795);
+    expect(pool(9003)).toBe(795);
+    expect(sb.stats().redemptions.byGroup['9003']).toEqual({ count: 1, points: 5 });
+  });
+
+  it("the per-customer cap holds on the group's pool whichever member asks; a member's own points are apart", async () => {
+    const first = await redeem('919000000201', 70, { id: 9001 }, 'grp-cap-1');
+    expect(first.isError, JSON.stringify(first.structuredContent)).toBeFalsy();
+    const second = await redeem('919000000202', 70, { id: 9001 }, 'grp-cap-2');
+    expect(second.structuredContent.error).toMatchObject({
+      code: 'cap_per_customer_per_day',
+      outcome: 'not_sent',
+      limit: { left: 30 },
+    });
+    expect(pool(9001)).toBe(2930);
+    expect(sb.stats().redemptions.byGroup['9001']).toEqual({ count: 1, points: 70 });
+    // 202's own 50 points are another account, with its own cap
+    const own = await redeem('919000000202', 40, undefined, 'grp-cap-own');
+    expect(own.isError, JSON.stringify(own.structuredContent)).toBeFalsy();
+    expect(own.structuredContent.balance).toBe(10);
+    expect(pool(9001)).toBe(2930);
+  });
+});
