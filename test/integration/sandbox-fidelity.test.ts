@@ -222,3 +222,76 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
     expect(pool(9001)).toBe(2930);
   });
 });
+
+describe("the sandbox's answers: every documented field an agent can use reaches structuredContent", () => {
+  let sb: SandboxHandle;
+  let m: Connected;
+  beforeAll(async () => {
+    sb = await startSandbox();
+    m = await connectStdio(sandboxEnv(sb.url, tempDir()));
+  });
+  afterAll(async () => {
+    await m?.close();
+    await sb?.close();
+  });
+
+  it('redeem: deductions, local value, the customer identifiers; no -1 bill id; update: program, till, times', async () => {
+    const r = await call(m.client, 'redeem_points', {
+      customer: { id: 101 },
+      points: 12.5,
+      transaction_number: 'B-77',
+      external_reference_number: 'fields-1',
+    });
+    expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
+    const out = r.structuredContent;
+    expect(out).toMatchObject({
+      points_redeemed: 12.5,
+      balance: 4987.5,
+      redeemed_value: 12.5,
+      redeemed_local_value: 12.5,
+      user_id: '101',
+      customer: { mobile: '919000000001', email: 'asha@example.com', external_id: 'EXT-101' },
+    });
+    expect(out.deductions).toEqual([
+      expect.objectContaining({ type: 'points', points: 12.5, currency_value: 12.5, bill_number: 'B-77' }),
+    ]);
+    // the sandbox answers redeemed_on_bill_id -1 ("no bill id"): it never reaches the agent
+    expect(JSON.stringify(out)).not.toMatch(/"-1"|:-1[,}]/);
+
+    const u = await call(m.client, 'update_redemption', {
+      redemption_id: out.redemption_id,
+      purpose: 'fields',
+    });
+    expect(u.isError, JSON.stringify(u.structuredContent)).toBeFalsy();
+    expect(u.structuredContent).toMatchObject({
+      redemption_id: out.redemption_id,
+      external_reference_number: 'fields-1',
+      purpose: 'fields',
+      points_redeemed: 12.5,
+      customer_id: '101',
+      program_id: '1',
+      till_id: '50010001',
+      point_deductions: [],
+    });
+    // the sandbox names its till after its login, a credential: it never reaches the agent
+    expect(u.structuredContent).toHaveProperty('till_name');
+    expect(JSON.stringify(u.structuredContent)).not.toContain('sandbox_till');
+    for (const t of ['redemption_time', 'points_redemption_time', 'redemption_date'])
+      expect(Number.isNaN(Date.parse(u.structuredContent[t])), t).toBe(false);
+    // no bill id was ever set: the API's -1 stays out
+    expect(u.structuredContent).not.toHaveProperty('bill_id');
+  });
+
+  it("maker-checker: the maker's user id and name", async () => {
+    const r = await call(m.client, 'request_points_redemption', {
+      entity: { till_id: 50682289 },
+      customer: { mobile: 919000000001 },
+      points: 7,
+    });
+    expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({
+      state: 'AdminTask',
+      maker: { user_id: '75001', user_name: 'sandbox.maker@example.com' },
+    });
+  });
+});
