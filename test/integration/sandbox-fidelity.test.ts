@@ -7,11 +7,24 @@ import { sandboxEnv } from '../fixtures/sandbox.js';
 // What the sandbox grew for issue 17, end to end: the real MCP client, the built server, and a
 // sandbox whose own books (snapshot, stats, request count) say what happened upstream.
 
+/** A fresh sandbox and the built server on it over stdio (live mode, the sandbox's credentials). */
+function sandboxAndServer(env: Record<string, string> = {}): { sb: SandboxHandle; m: Connected } {
+  const up = {} as { sb: SandboxHandle; m: Connected };
+  beforeAll(async () => {
+    up.sb = await startSandbox();
+    up.m = await connectStdio({ ...sandboxEnv(up.sb.url, tempDir()), ...env });
+  });
+  afterAll(async () => {
+    await up.m?.close();
+    await up.sb?.close();
+  });
+  return up;
+}
+
 describe('unlock and update through the MCP client against the sandbox', () => {
-  let sb: SandboxHandle;
-  let m: Connected;
+  const up = sandboxAndServer();
   // the snapshot's shape is internal to the sandbox
-  const snap = () => sb.snapshot() as any;
+  const snap = () => up.sb.snapshot() as any;
   const promised = (customerId: number) =>
     snap().customers.find((c: { id: number }) => c.id === customerId)?.promised ?? [];
   const locked = (customerId: number) =>
@@ -22,18 +35,9 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     ...extra,
   });
 
-  beforeAll(async () => {
-    sb = await startSandbox();
-    m = await connectStdio(sandboxEnv(sb.url, tempDir()));
-  });
-  afterAll(async () => {
-    await m?.close();
-    await sb?.close();
-  });
-
   it('a promotion unlock is told from a bill unlock: promotion fields, no bill number', async () => {
     const r = await call(
-      m.client,
+      up.m.client,
       'unlock_promised_points',
       unlockArgs({ identifier_name: 'cuid', identifier_value: 'CUID-105', bill_number: 'B-2001' }),
     );
@@ -50,12 +54,12 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     ]);
     expect(r.structuredContent.total_points_unlocked).toBe(80);
     expect(locked(105)).toBe(0);
-    expect(sb.stats().unlocks.byCustomer['105']).toEqual({ count: 2, points: 80 });
+    expect(up.sb.stats().unlocks.byCustomer['105']).toEqual({ count: 2, points: 80 });
   });
 
   it('primaryUserId names the customer; with USERGROUP2 it names the group of that primary member', async () => {
     const r = await call(
-      m.client,
+      up.m.client,
       'unlock_promised_points',
       unlockArgs({ identifier_name: 'primaryUserId', identifier_value: 103, bill_number: 'B-1001' }),
     );
@@ -64,7 +68,7 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     expect(locked(103)).toBe(0);
     const group = (value: string) =>
       call(
-        m.client,
+        up.m.client,
         'unlock_promised_points',
         unlockArgs({
           identifier_name: 'primaryUserId',
@@ -82,7 +86,7 @@ describe('unlock and update through the MCP client against the sandbox', () => {
   it("the page's typed fields go out as the sandbox's typed reader accepts them", async () => {
     // a fresh sandbox customer for this test: 103's and 105's bills are unlocked above
     const r = await call(
-      m.client,
+      up.m.client,
       'unlock_promised_points',
       unlockArgs({
         identifier_name: 'externalId',
@@ -99,9 +103,9 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     );
     // the typed fields passed (a wrong type would be 400); 102 has no such bill
     expect(r.structuredContent.error.code).toBe('82323277');
-    const before = sb.requests;
+    const before = up.sb.requests;
     const bad = await call(
-      m.client,
+      up.m.client,
       'unlock_promised_points',
       unlockArgs({
         identifier_name: 'mobile',
@@ -112,25 +116,25 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     );
     expect(bad.isError).toBe(true);
     expect(bad.structuredContent.error.message).toMatch(/bill_date/);
-    expect(sb.requests).toBe(before);
+    expect(up.sb.requests).toBe(before);
   });
 
   it('update_redemption without entity (the page does not require it) and with a cardnumber entity', async () => {
-    const red = await call(m.client, 'redeem_points', {
+    const red = await call(up.m.client, 'redeem_points', {
       customer: { mobile: '919000000001' },
       points: 2,
       external_reference_number: 'fid-upd-1',
     });
     expect(red.isError, JSON.stringify(red.structuredContent)).toBeFalsy();
     const id = red.structuredContent.redemption_id;
-    const bare = await call(m.client, 'update_redemption', { redemption_id: id, purpose: 'no entity' });
+    const bare = await call(up.m.client, 'update_redemption', { redemption_id: id, purpose: 'no entity' });
     expect(bare.isError, JSON.stringify(bare.structuredContent)).toBeFalsy();
     expect(bare.structuredContent).toMatchObject({
       redemption_id: id,
       purpose: 'no entity',
       customer_id: '101',
     });
-    const card = await call(m.client, 'update_redemption', {
+    const card = await call(up.m.client, 'update_redemption', {
       external_reference_number: 'fid-upd-1',
       bill_number: 'B-card',
       entity: { type: 'CUSTOMER', identifier_type: 'cardnumber', identifier_value: '7000000101' },
@@ -144,7 +148,7 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     const stored = snap().redemptions.find((x: { redemptionId: string }) => x.redemptionId === id);
     expect(stored).toMatchObject({ billNumber: 'B-card', purpose: 'no entity' });
     // someone else's card is not the owner: refused, nothing changed
-    const other = await call(m.client, 'update_redemption', {
+    const other = await call(up.m.client, 'update_redemption', {
       redemption_id: id,
       purpose: 'hijack',
       entity: { type: 'CUSTOMER', identifier_type: 'mobile', identifier_value: '919000000002' },
@@ -157,10 +161,9 @@ describe('unlock and update through the MCP client against the sandbox', () => {
 });
 
 describe('groups with pooled points through the MCP client, judged by the sandbox books', () => {
-  let sb: SandboxHandle;
-  let m: Connected;
+  const up = sandboxAndServer({ CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '100' });
   const redeem = (mobile: string, points: number, group?: Record<string, unknown>, key?: string) =>
-    call(m.client, 'redeem_points', {
+    call(up.m.client, 'redeem_points', {
       customer: { mobile },
       points,
       ...(group ? { group } : {}),
@@ -168,19 +171,7 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
     });
   const pool = (id: number) => snapGroup(id).pointsMilli / 1000;
   // the snapshot's shape is internal to the sandbox
-  const snapGroup = (id: number) => (sb.snapshot() as any).groups.find((g: { id: number }) => g.id === id);
-
-  beforeAll(async () => {
-    sb = await startSandbox();
-    m = await connectStdio({
-      ...sandboxEnv(sb.url, tempDir()),
-      CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '100',
-    });
-  });
-  afterAll(async () => {
-    await m?.close();
-    await sb?.close();
-  });
+  const snapGroup = (id: number) => (up.sb.snapshot() as any).groups.find((g: { id: number }) => g.id === id);
 
   it('1632 for a group that does not exist or a customer outside it, 828 without redemption configured', async () => {
     const nobody = await redeem('919000000201', 5, { id: 77 });
@@ -189,7 +180,7 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
     expect(outsider.structuredContent.error).toMatchObject({ code: '1632', outcome: 'failed' });
     const unconfigured = await redeem('919000000203', 5, { id: 9002 });
     expect(unconfigured.structuredContent.error).toMatchObject({ code: '828', outcome: 'failed' });
-    expect(sb.stats().redemptions.count).toBe(0);
+    expect(up.sb.stats().redemptions.count).toBe(0);
     expect(pool(9001)).toBe(3000);
     expect(pool(9002)).toBe(500);
   });
@@ -201,7 +192,7 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
     expect(asGroup.isError, JSON.stringify(asGroup.structuredContent)).toBeFalsy();
     expect(asGroup.structuredContent.balance).toBe(795);
     expect(pool(9003)).toBe(795);
-    expect(sb.stats().redemptions.byGroup['9003']).toEqual({ count: 1, points: 5 });
+    expect(up.sb.stats().redemptions.byGroup['9003']).toEqual({ count: 1, points: 5 });
   });
 
   it("the per-customer cap holds on the group's pool whichever member asks; a member's own points are apart", async () => {
@@ -214,7 +205,7 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
       limit: { left: 30 },
     });
     expect(pool(9001)).toBe(2930);
-    expect(sb.stats().redemptions.byGroup['9001']).toEqual({ count: 1, points: 70 });
+    expect(up.sb.stats().redemptions.byGroup['9001']).toEqual({ count: 1, points: 70 });
     // 202's own 50 points are another account, with its own cap
     const own = await redeem('919000000202', 40, undefined, 'grp-cap-own');
     expect(own.isError, JSON.stringify(own.structuredContent)).toBeFalsy();
@@ -224,19 +215,10 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
 });
 
 describe("the sandbox's answers: every documented field an agent can use reaches structuredContent", () => {
-  let sb: SandboxHandle;
-  let m: Connected;
-  beforeAll(async () => {
-    sb = await startSandbox();
-    m = await connectStdio(sandboxEnv(sb.url, tempDir()));
-  });
-  afterAll(async () => {
-    await m?.close();
-    await sb?.close();
-  });
+  const up = sandboxAndServer();
 
   it('redeem: deductions, local value, the customer identifiers; no -1 bill id; update: program, till, times', async () => {
-    const r = await call(m.client, 'redeem_points', {
+    const r = await call(up.m.client, 'redeem_points', {
       customer: { id: 101 },
       points: 12.5,
       transaction_number: 'B-77',
@@ -258,7 +240,7 @@ describe("the sandbox's answers: every documented field an agent can use reaches
     // the sandbox answers redeemed_on_bill_id -1 ("no bill id"): it never reaches the agent
     expect(JSON.stringify(out)).not.toMatch(/"-1"|:-1[,}]/);
 
-    const u = await call(m.client, 'update_redemption', {
+    const u = await call(up.m.client, 'update_redemption', {
       redemption_id: out.redemption_id,
       purpose: 'fields',
     });
@@ -283,7 +265,7 @@ describe("the sandbox's answers: every documented field an agent can use reaches
   });
 
   it("maker-checker: the maker's user id and name", async () => {
-    const r = await call(m.client, 'request_points_redemption', {
+    const r = await call(up.m.client, 'request_points_redemption', {
       entity: { till_id: 50682289 },
       customer: { mobile: 919000000001 },
       points: 7,
