@@ -90,6 +90,8 @@ export interface SandboxSeedGroup {
    * setting, set per group here): a member's redemption without `user_group2_*` gets 3316
    */
   enable_group_programs_redemption?: boolean;
+  /** promised points on the group's bills (event_name defaults to GroupTransactionAdd) */
+  promised?: SandboxSeedPromised[];
 }
 
 export interface SandboxSeed {
@@ -171,6 +173,9 @@ export const DEFAULT_SEED: SandboxSeed = {
       primary_member: 201,
       members: [201, 202],
       points: 3000,
+      promised: [
+        { bill_number: 'G-3001', points: 200, event_name: 'GroupTransactionAdd', event_log_id: 9101 },
+      ],
     },
     {
       id: 9002,
@@ -310,6 +315,7 @@ const groupSchema = z.strictObject(
     points: pointsField(true),
     redemption_configured: z.boolean({ error: 'expected true or false' }).optional(),
     enable_group_programs_redemption: z.boolean({ error: 'expected true or false' }).optional(),
+    promised: z.array(promisedSchema, { error: 'expected an array' }).optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
 );

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { type IdentifierKind, normalizeIdentifier } from './identity.js';
 import { parseMilli } from './points.js';
-import type { EventName, FaultKind, SandboxSeed } from './seed.js';
+import type { EventName, FaultKind, SandboxSeed, SandboxSeedPromised } from './seed.js';
 
 export interface PromisedRec {
   billNumber: string;
@@ -60,6 +60,8 @@ export interface GroupRec {
   reversedMilli: number;
   redemptionConfigured: boolean;
   enableGroupProgramsRedemption: boolean;
+  /** promised points on the group's bills (a USERGROUP2 unlock adds them to the pool) */
+  promised: PromisedRec[];
 }
 
 export interface ReversalRec {
@@ -225,19 +227,7 @@ export class Store {
         pointsMilli: milliOf(c.points),
         redeemedMilli: 0,
         reversedMilli: 0,
-        promised: (c.promised ?? []).map((p) => ({
-          billNumber: String(p.bill_number),
-          pointsMilli: milliOf(p.points),
-          programId: p.program_id ?? 1,
-          itemCode: p.item_code ?? null,
-          lineItemId: p.line_item_id ?? null,
-          eventName: p.event_name ?? 'TransactionAdd',
-          eventLogId: p.event_log_id ?? null,
-          promotionId: p.promotion_id ?? null,
-          promotionIdentifier: p.promotion_identifier ?? null,
-          promotionName: p.promotion_name ?? null,
-          unlockedAt: null,
-        })),
+        promised: (c.promised ?? []).map((p) => promisedOf(p, 'TransactionAdd')),
         requiresValidation: c.requires_validation === true,
         fault: c.fault ? { kind: c.fault.kind, remaining: c.fault.times ?? null } : null,
       });
@@ -254,6 +244,7 @@ export class Store {
         reversedMilli: 0,
         redemptionConfigured: g.redemption_configured !== false,
         enableGroupProgramsRedemption: g.enable_group_programs_redemption === true,
+        promised: (g.promised ?? []).map((p) => promisedOf(p, 'GroupTransactionAdd')),
       });
     }
     return st;
@@ -283,14 +274,10 @@ export class Store {
         ...c,
         cardNumber: c.cardNumber ?? null,
         cuid: c.cuid ?? null,
-        promised: c.promised.map((p) => ({
-          ...p,
-          promotionId: p.promotionId ?? null,
-          promotionIdentifier: p.promotionIdentifier ?? null,
-          promotionName: p.promotionName ?? null,
-        })),
+        promised: c.promised.map(promisedFromData),
       });
-    for (const g of data.groups ?? []) st.addGroup(g);
+    for (const g of data.groups ?? [])
+      st.addGroup({ ...g, promised: (g.promised ?? []).map(promisedFromData) });
     for (const r of data.redemptions)
       st.redemptions.set(r.redemptionId, { ...r, groupId: r.groupId ?? null });
     for (const [k, v] of Object.entries(data.idempotency)) st.idempotency.set(k, v);
@@ -298,6 +285,32 @@ export class Store {
     for (const w of data.requests) st.requests.set(w.requestId, w);
     return st;
   }
+}
+
+function promisedOf(p: SandboxSeedPromised, defaultEvent: EventName): PromisedRec {
+  return {
+    billNumber: String(p.bill_number),
+    pointsMilli: milliOf(p.points),
+    programId: p.program_id ?? 1,
+    itemCode: p.item_code ?? null,
+    lineItemId: p.line_item_id ?? null,
+    eventName: p.event_name ?? defaultEvent,
+    eventLogId: p.event_log_id ?? null,
+    promotionId: p.promotion_id ?? null,
+    promotionIdentifier: p.promotion_identifier ?? null,
+    promotionName: p.promotion_name ?? null,
+    unlockedAt: null,
+  };
+}
+
+/** A promised entry of a state file; files written before promotion entries existed have none. */
+function promisedFromData(p: PromisedRec): PromisedRec {
+  return {
+    ...p,
+    promotionId: p.promotionId ?? null,
+    promotionIdentifier: p.promotionIdentifier ?? null,
+    promotionName: p.promotionName ?? null,
+  };
 }
 
 function milliOf(v: number | string): number {

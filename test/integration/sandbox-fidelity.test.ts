@@ -57,7 +57,7 @@ describe('unlock and update through the MCP client against the sandbox', () => {
     expect(up.sb.stats().unlocks.byCustomer['105']).toEqual({ count: 2, points: 80 });
   });
 
-  it('primaryUserId names the customer; with USERGROUP2 it names the group of that primary member', async () => {
+  it('primaryUserId names the customer; with USERGROUP2 it names the group of that primary member, whose bill joins its pool', async () => {
     const r = await call(
       up.m.client,
       'unlock_promised_points',
@@ -78,9 +78,25 @@ describe('unlock and update through the MCP client against the sandbox', () => {
           bill_number: 'B-1',
         }),
       );
-    // 201 is group 9001's primary member (a group, with no promised bill); 202 is not primary
+    // 201 is group 9001's primary member (a group, with no bill B-1); 202 is not primary
     expect((await group('201')).structuredContent.error.code).toBe('82323277');
     expect((await group('202')).structuredContent.error.code).toBe('1645');
+    // the group's own bill: its pool gains the points, the primary member's balance does not
+    const g = await call(
+      up.m.client,
+      'unlock_promised_points',
+      unlockArgs({
+        identifier_name: 'externalId',
+        identifier_value: 'GRP-9001',
+        type: 'USERGROUP2',
+        event_name: 'GroupTransactionAdd',
+        bill_number: 'G-3001',
+      }),
+    );
+    expect(g.isError, JSON.stringify(g.structuredContent)).toBeFalsy();
+    expect(g.structuredContent.total_points_unlocked).toBe(200);
+    expect(up.sb.stats().unlocks.byGroup).toEqual({ '9001': { count: 1, points: 200 } });
+    expect(up.sb.stats().unlocks.byCustomer['201']).toBeUndefined();
   });
 
   it("the page's typed fields go out as the sandbox's typed reader accepts them", async () => {

@@ -66,6 +66,51 @@ describe('unlockPromisedPoints: every identifierName the page lists', () => {
     expect(await balance(sb, '919000000003')).toBe(1000);
   });
 
+  it("USERGROUP2: the group's promised points join its pool, once; named by id, externalId or primaryUserId", async () => {
+    const pool = () =>
+      (sb.snapshot() as any).groups.find((g: { id: number }) => g.id === 9001).pointsMilli / 1000;
+    const groupBill = { eventName: 'GroupTransactionAdd', billNumber: 'G-3001', eventLogId: 9101 };
+    // the event must match: the group's entry is a GroupTransactionAdd
+    const wrongEvent = await unlock('type=USERGROUP2&identifierName=id&identifierValue=9001', {
+      ...groupBill,
+      eventName: 'TransactionAdd',
+    });
+    expect(wrongEvent.json.errors[0].code).toBe(82323282);
+    // a member's own bills are not the group's, nor the group's a member's
+    const asMember = await unlock('identifierName=mobile&identifierValue=919000000201', groupBill);
+    expect(asMember.json.errors[0].code).toBe(82323277);
+    const r = await unlock('type=USERGROUP2&identifierName=primaryUserId&identifierValue=201', groupBill);
+    expect(r.status).toBe(200);
+    expect(r.json.pointsUnlocked).toEqual([{ billNumber: 'G-3001', pointsUnlocked: 200, programId: 1 }]);
+    expect(pool()).toBe(3200);
+    expect(await balance(sb, '919000000201')).toBe(100);
+    for (const [name, value] of [
+      ['id', '9001'],
+      ['externalId', 'GRP-9001'],
+      ['primaryUserId', '201'],
+    ]) {
+      const again = await unlock(
+        `type=USERGROUP2&identifierName=${name}&identifierValue=${value}`,
+        groupBill,
+      );
+      expect(again.json.errors[0].code).toBe(82323282);
+    }
+    expect(pool()).toBe(3200);
+    expect(sb.stats().unlocks).toEqual({
+      count: 1,
+      points: 200,
+      byCustomer: {},
+      byGroup: { '9001': { count: 1, points: 200 } },
+    });
+    // the pool pays a group redemption with them
+    const red = await redeem(
+      sb,
+      { points_redeemed: 3200, customer: { mobile: '919000000202' } },
+      'format=json&user_group2_id=9001',
+    );
+    expect(red.json.response.responses.points.balance).toBe(0);
+  });
+
   it('USERGROUP2: primaryUserId names the group of that primary member, and no other member', async () => {
     const group = (name: string, value: string) =>
       unlock(`type=USERGROUP2&identifierName=${name}&identifierValue=${value}`, {
@@ -227,7 +272,7 @@ describe('seed and state file', () => {
     expect(() => validateSeed(promised({ promotion_identifier: 'X' }))).not.toThrow();
   });
 
-  it('a state file written before CUIDs and promotion entries existed still loads', async () => {
+  it('a state file written before CUIDs, promotion entries and group bills existed still loads', async () => {
     await sb.close();
     const dir = mkdtempSync(join(tmpdir(), 'cap-sandbox-fidelity-'));
     try {
@@ -235,6 +280,7 @@ describe('seed and state file', () => {
       sb = await startSandbox({ statePath });
       await sb.close();
       const state = JSON.parse(readFileSync(statePath, 'utf8'));
+      for (const g of state.groups) delete g.promised;
       for (const c of state.customers) {
         delete c.cuid;
         for (const p of c.promised) {
@@ -252,6 +298,11 @@ describe('seed and state file', () => {
       expect(
         (await unlock('identifierName=cuid&identifierValue=CUID-105', BILL_2001)).json.errors[0].code,
       ).toBe(8015);
+      const group = await unlock('type=USERGROUP2&identifierName=id&identifierValue=9001', {
+        eventName: 'GroupTransactionAdd',
+        billNumber: 'G-3001',
+      });
+      expect(group.json.errors[0].code).toBe(82323277);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

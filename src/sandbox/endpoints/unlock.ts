@@ -125,27 +125,36 @@ export function unlockPromisedPoints(core: SandboxCore, q: Params, body: unknown
   }
   const idName = UNLOCK_NAMES.get(rawName.toLowerCase());
   const type = (text(q.get('type')) ?? 'CUSTOMER').toUpperCase();
-  if (type === 'USERGROUP2' && (idName === undefined || !groupNamed(core.store, idName, idValue))) {
-    return v2Error(400, 1645, 'Group details passed are not valid');
-  }
+  const group =
+    type === 'USERGROUP2' && idName !== undefined ? groupNamed(core.store, idName, idValue) : null;
+  if (type === 'USERGROUP2' && !group) return v2Error(400, 1645, 'Group details passed are not valid');
   if (type !== 'CUSTOMER' && type !== 'USERGROUP2') return v2Error(400, 82323276, 'Entity type invalid');
   const billNumber = text(b.billNumber);
   if (billNumber === null) return v2Error(400, 82323271, 'Bill number missing');
   const eventName = text(b.eventName);
   if (eventName === null || !EVENT_NAME_SET.has(eventName))
     return v2Error(400, 82323272, 'Event name not found');
-  // sandbox groups hold no promised points: a valid group has no bill to unlock
-  if (type === 'USERGROUP2') return v2Error(400, 82323277, 'No bill found for given bill number');
-  if (idName === undefined) {
-    return v2Error(400, 8015, `Invalid identifier: unsupported identifierName ${rawName}`);
+  // Whose promised points: the group's (its pool gains them; its primary member's fault applies),
+  // or the customer's.
+  let holder: { promised: PromisedRec[]; pointsMilli: number };
+  let faultOf: CustomerRec | undefined;
+  if (group) {
+    holder = group;
+    faultOf = core.store.customers.get(group.primaryMemberId);
+  } else {
+    if (idName === undefined) {
+      return v2Error(400, 8015, `Invalid identifier: unsupported identifierName ${rawName}`);
+    }
+    const c = customerNamed(core.store, idName, idValue);
+    if (!c) return v2Error(400, 8015, 'Invalid identifier: customer not found');
+    holder = c;
+    faultOf = c;
   }
-  const c = customerNamed(core.store, idName, idValue);
-  if (!c) return v2Error(400, 8015, 'Invalid identifier: customer not found');
-  const gate = core.fault(c, 'v2');
-  if ('stop' in gate) return gate.stop;
-  const { out } = gate;
+  const gate = faultOf ? core.fault(faultOf, 'v2') : null;
+  if (gate && 'stop' in gate) return gate.stop;
+  const out = (r: Reply) => (gate ? gate.out(r) : r);
 
-  const bills = c.promised.filter((p) => p.billNumber === billNumber);
+  const bills = holder.promised.filter((p) => p.billNumber === billNumber);
   if (bills.length === 0) return out(v2Error(400, 82323277, 'No bill found for given bill number'));
   const eventLogIds = list(b.eventLogId, true);
   if (
@@ -170,7 +179,7 @@ export function unlockPromisedPoints(core: SandboxCore, q: Params, body: unknown
   const now = core.now();
   const unlocked = candidates.map((p) => {
     p.unlockedAt = now;
-    c.pointsMilli += p.pointsMilli;
+    holder.pointsMilli += p.pointsMilli;
     return unlockedEntry(p);
   });
   core.commit();
