@@ -5,12 +5,12 @@
  * - `id`: digits, compared as a number (leading zeros do not matter: `0101` is 101);
  * - `mobile`: digits with the country code; a leading `+` and spaces are ignored;
  * - `email`: case-insensitive;
- * - `externalId`, `cardnumber`: exact (after trimming).
+ * - `externalId`, `cardnumber`, `cuid`: exact (after trimming).
  */
 import { text } from './core.js';
 import type { CustomerRec, Store } from './state.js';
 
-export type IdentifierKind = 'mobile' | 'email' | 'externalId' | 'cardnumber' | 'id';
+export type IdentifierKind = 'mobile' | 'email' | 'externalId' | 'cardnumber' | 'cuid' | 'id';
 
 /** Identifier names as the endpoints accept them (compared case-insensitively), per kind. */
 const KIND_BY_NAME: ReadonlyMap<string, IdentifierKind> = new Map([
@@ -20,6 +20,7 @@ const KIND_BY_NAME: ReadonlyMap<string, IdentifierKind> = new Map([
   ['external_id', 'externalId'],
   ['cardnumber', 'cardnumber'],
   ['card_number', 'cardnumber'],
+  ['cuid', 'cuid'],
   ['id', 'id'],
   ['userid', 'id'],
   ['customerid', 'id'],

@@ -35,6 +35,14 @@ export interface SandboxSeedPromised {
   line_item_id?: number;
   event_name?: EventName;
   event_log_id?: number;
+  /**
+   * A promotion's promised points on the bill (the page's promotion entry): its id, its external
+   * identifier, its name. At least one of id and identifier; the unlock answers with them instead
+   * of the bill number and item code.
+   */
+  promotion_id?: number;
+  promotion_identifier?: string;
+  promotion_name?: string;
 }
 
 export interface SandboxSeedFault {
@@ -50,6 +58,8 @@ export interface SandboxSeedCustomer {
   external_id?: string;
   /** loyalty card number (the `cardnumber` identifier) */
   card_number?: string;
+  /** the customer's CUID (the `cuid` identifier) */
+  cuid?: string;
   /** redeemable points; number or decimal string, at most 3 decimals */
   points: number | string;
   promised?: SandboxSeedPromised[];
@@ -80,6 +90,8 @@ export interface SandboxSeedGroup {
    * setting, set per group here): a member's redemption without `user_group2_*` gets 3316
    */
   enable_group_programs_redemption?: boolean;
+  /** promised points on the group's bills (event_name defaults to GroupTransactionAdd) */
+  promised?: SandboxSeedPromised[];
 }
 
 export interface SandboxSeed {
@@ -117,6 +129,33 @@ export const DEFAULT_SEED: SandboxSeed = {
       ],
     },
     { id: 104, mobile: '919000000004', points: 2000, requires_validation: true },
+    {
+      id: 105,
+      mobile: '919000000005',
+      cuid: 'CUID-105',
+      points: 500,
+      promised: [
+        {
+          bill_number: 'B-2001',
+          points: 50,
+          program_id: 1,
+          item_code: 'SKU-2',
+          line_item_id: 21,
+          event_name: 'TransactionAdd',
+          event_log_id: 9002,
+        },
+        {
+          bill_number: 'B-2001',
+          points: 30,
+          program_id: 1,
+          event_name: 'TransactionAdd',
+          event_log_id: 9002,
+          promotion_id: 12,
+          promotion_identifier: 'PROMO-12',
+          promotion_name: 'Double points weekend',
+        },
+      ],
+    },
     { id: 500, mobile: '919000000500', points: 10000, fault: { kind: 'error_500' } },
     { id: 599, mobile: '919000000599', points: 10000, fault: { kind: 'lost_response' } },
     { id: 521, mobile: '919000000521', points: 10000, fault: { kind: 'locked_521' } },
@@ -134,6 +173,9 @@ export const DEFAULT_SEED: SandboxSeed = {
       primary_member: 201,
       members: [201, 202],
       points: 3000,
+      promised: [
+        { bill_number: 'G-3001', points: 200, event_name: 'GroupTransactionAdd', event_log_id: 9101 },
+      ],
     },
     {
       id: 9002,
@@ -186,23 +228,45 @@ const positiveInt = (what = 'a positive integer') =>
     .positive({ error: `expected ${what}` })
     .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
 
-const promisedSchema = z.strictObject(
-  {
-    bill_number: z.union([z.string().min(1), z.number().int().nonnegative()], {
-      error: 'expected a bill number (non-empty string or integer)',
-    }),
-    points: pointsField(false),
-    program_id: positiveInt().optional(),
-    item_code: z
-      .string({ error: 'expected a string' })
-      .min(1, { error: 'expected a non-empty string' })
-      .optional(),
-    line_item_id: positiveInt().optional(),
-    event_name: z.enum(EVENT_NAMES, { error: `expected one of ${EVENT_NAMES.join(', ')}` }).optional(),
-    event_log_id: positiveInt().optional(),
-  },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
-);
+const optionalText = z
+  .string({ error: 'expected a string' })
+  .min(1, { error: 'expected a non-empty string' })
+  .optional();
+
+const promisedSchema = z
+  .strictObject(
+    {
+      bill_number: z.union([z.string().min(1), z.number().int().nonnegative()], {
+        error: 'expected a bill number (non-empty string or integer)',
+      }),
+      points: pointsField(false),
+      program_id: positiveInt().optional(),
+      item_code: z
+        .string({ error: 'expected a string' })
+        .min(1, { error: 'expected a non-empty string' })
+        .optional(),
+      line_item_id: positiveInt().optional(),
+      event_name: z.enum(EVENT_NAMES, { error: `expected one of ${EVENT_NAMES.join(', ')}` }).optional(),
+      event_log_id: positiveInt().optional(),
+      promotion_id: positiveInt().optional(),
+      promotion_identifier: optionalText,
+      promotion_name: optionalText,
+    },
+    { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
+  )
+  .superRefine((p, ctx) => {
+    // the page: promotionIdentifier is required when promotionId is not given
+    if (
+      p.promotion_name !== undefined &&
+      p.promotion_id === undefined &&
+      p.promotion_identifier === undefined
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['promotion_name'],
+        message: 'a promotion needs promotion_id or promotion_identifier',
+      });
+  });
 
 const customerSchema = z.strictObject(
   {
@@ -218,10 +282,8 @@ const customerSchema = z.strictObject(
       .string({ error: 'expected a string' })
       .min(1, { error: 'expected a non-empty string' })
       .optional(),
-    card_number: z
-      .string({ error: 'expected a string' })
-      .min(1, { error: 'expected a non-empty string' })
-      .optional(),
+    card_number: optionalText,
+    cuid: optionalText,
     points: pointsField(true),
     promised: z.array(promisedSchema, { error: 'expected an array' }).optional(),
     requires_validation: z.boolean({ error: 'expected true or false' }).optional(),
@@ -253,6 +315,7 @@ const groupSchema = z.strictObject(
     points: pointsField(true),
     redemption_configured: z.boolean({ error: 'expected true or false' }).optional(),
     enable_group_programs_redemption: z.boolean({ error: 'expected true or false' }).optional(),
+    promised: z.array(promisedSchema, { error: 'expected an array' }).optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : 'expected an object') },
 );
@@ -275,6 +338,7 @@ const seedSchema = z
         ['email', 'email', c.email],
         ['external_id', 'externalId', c.external_id],
         ['card_number', 'cardnumber', c.card_number],
+        ['cuid', 'cuid', c.cuid],
       ];
       for (const [field, kind, value] of keys) {
         const norm = value === undefined ? null : normalizeIdentifier(kind, value);

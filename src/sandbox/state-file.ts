@@ -60,6 +60,20 @@ export function writeAtomic(path: string, text: string): void {
 
 const nullableStr = z.string().nullable();
 const milli = z.number().int().safe();
+const promisedSchema = z.object({
+  billNumber: z.string(),
+  pointsMilli: milli,
+  programId: z.number().int(),
+  itemCode: nullableStr,
+  lineItemId: z.number().int().nullable(),
+  eventName: z.string(),
+  eventLogId: z.number().int().nullable(),
+  /** absent in state files written before promotion entries existed */
+  promotionId: z.number().int().nullable().optional(),
+  promotionIdentifier: nullableStr.optional(),
+  promotionName: nullableStr.optional(),
+  unlockedAt: z.number().nullable(),
+});
 const stateSchema = z.object({
   format: z.literal('capillary-sandbox-state'),
   version: z.literal(1),
@@ -73,21 +87,12 @@ const stateSchema = z.object({
       externalId: nullableStr,
       /** absent in state files written before card numbers existed */
       cardNumber: nullableStr.optional(),
+      /** absent in state files written before CUIDs existed */
+      cuid: nullableStr.optional(),
       pointsMilli: milli.nonnegative(),
       redeemedMilli: milli,
       reversedMilli: milli,
-      promised: z.array(
-        z.object({
-          billNumber: z.string(),
-          pointsMilli: milli,
-          programId: z.number().int(),
-          itemCode: nullableStr,
-          lineItemId: z.number().int().nullable(),
-          eventName: z.string(),
-          eventLogId: z.number().int().nullable(),
-          unlockedAt: z.number().nullable(),
-        }),
-      ),
+      promised: z.array(promisedSchema),
       requiresValidation: z.boolean(),
       fault: z.object({ kind: z.string(), remaining: z.number().int().nullable() }).nullable(),
     }),
@@ -106,6 +111,8 @@ const stateSchema = z.object({
         reversedMilli: milli,
         redemptionConfigured: z.boolean(),
         enableGroupProgramsRedemption: z.boolean(),
+        /** absent in state files written before groups had promised points */
+        promised: z.array(promisedSchema).optional(),
       }),
     )
     .optional(),

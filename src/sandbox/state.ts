@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { type IdentifierKind, normalizeIdentifier } from './identity.js';
 import { parseMilli } from './points.js';
-import type { EventName, FaultKind, SandboxSeed } from './seed.js';
+import type { EventName, FaultKind, SandboxSeed, SandboxSeedPromised } from './seed.js';
 
 export interface PromisedRec {
   billNumber: string;
@@ -15,6 +15,10 @@ export interface PromisedRec {
   lineItemId: number | null;
   eventName: EventName;
   eventLogId: number | null;
+  /** a promotion's promised points (null on a bill's own entries): its id, external identifier, name */
+  promotionId: number | null;
+  promotionIdentifier: string | null;
+  promotionName: string | null;
   unlockedAt: number | null;
 }
 
@@ -30,6 +34,8 @@ export interface CustomerRec {
   email: string | null;
   externalId: string | null;
   cardNumber: string | null;
+  /** the customer's CUID identifier */
+  cuid: string | null;
   pointsMilli: number;
   /** lifetime redeemed (gross) */
   redeemedMilli: number;
@@ -54,6 +60,8 @@ export interface GroupRec {
   reversedMilli: number;
   redemptionConfigured: boolean;
   enableGroupProgramsRedemption: boolean;
+  /** promised points on the group's bills (a USERGROUP2 unlock adds them to the pool) */
+  promised: PromisedRec[];
 }
 
 export interface ReversalRec {
@@ -169,6 +177,7 @@ export class Store {
       ['email', c.email],
       ['externalId', c.externalId],
       ['cardnumber', c.cardNumber],
+      ['cuid', c.cuid],
     ];
     for (const [kind, value] of ids) {
       const key = value === null ? null : normalizeIdentifier(kind, value);
@@ -214,19 +223,11 @@ export class Store {
         email: c.email ?? null,
         externalId: c.external_id ?? null,
         cardNumber: c.card_number ?? null,
+        cuid: c.cuid ?? null,
         pointsMilli: milliOf(c.points),
         redeemedMilli: 0,
         reversedMilli: 0,
-        promised: (c.promised ?? []).map((p) => ({
-          billNumber: String(p.bill_number),
-          pointsMilli: milliOf(p.points),
-          programId: p.program_id ?? 1,
-          itemCode: p.item_code ?? null,
-          lineItemId: p.line_item_id ?? null,
-          eventName: p.event_name ?? 'TransactionAdd',
-          eventLogId: p.event_log_id ?? null,
-          unlockedAt: null,
-        })),
+        promised: (c.promised ?? []).map((p) => promisedOf(p, 'TransactionAdd')),
         requiresValidation: c.requires_validation === true,
         fault: c.fault ? { kind: c.fault.kind, remaining: c.fault.times ?? null } : null,
       });
@@ -243,6 +244,7 @@ export class Store {
         reversedMilli: 0,
         redemptionConfigured: g.redemption_configured !== false,
         enableGroupProgramsRedemption: g.enable_group_programs_redemption === true,
+        promised: (g.promised ?? []).map((p) => promisedOf(p, 'GroupTransactionAdd')),
       });
     }
     return st;
@@ -266,8 +268,16 @@ export class Store {
   static fromData(data: StateData, statePath?: string): Store {
     const st = new Store(statePath);
     st.seq = { ...data.seq };
-    for (const c of data.customers) st.addCustomer({ ...c, cardNumber: c.cardNumber ?? null });
-    for (const g of data.groups ?? []) st.addGroup(g);
+    // files written before card numbers, CUIDs and promotions existed have none
+    for (const c of data.customers)
+      st.addCustomer({
+        ...c,
+        cardNumber: c.cardNumber ?? null,
+        cuid: c.cuid ?? null,
+        promised: c.promised.map(promisedFromData),
+      });
+    for (const g of data.groups ?? [])
+      st.addGroup({ ...g, promised: (g.promised ?? []).map(promisedFromData) });
     for (const r of data.redemptions)
       st.redemptions.set(r.redemptionId, { ...r, groupId: r.groupId ?? null });
     for (const [k, v] of Object.entries(data.idempotency)) st.idempotency.set(k, v);
@@ -275,6 +285,32 @@ export class Store {
     for (const w of data.requests) st.requests.set(w.requestId, w);
     return st;
   }
+}
+
+function promisedOf(p: SandboxSeedPromised, defaultEvent: EventName): PromisedRec {
+  return {
+    billNumber: String(p.bill_number),
+    pointsMilli: milliOf(p.points),
+    programId: p.program_id ?? 1,
+    itemCode: p.item_code ?? null,
+    lineItemId: p.line_item_id ?? null,
+    eventName: p.event_name ?? defaultEvent,
+    eventLogId: p.event_log_id ?? null,
+    promotionId: p.promotion_id ?? null,
+    promotionIdentifier: p.promotion_identifier ?? null,
+    promotionName: p.promotion_name ?? null,
+    unlockedAt: null,
+  };
+}
+
+/** A promised entry of a state file; files written before promotion entries existed have none. */
+function promisedFromData(p: PromisedRec): PromisedRec {
+  return {
+    ...p,
+    promotionId: p.promotionId ?? null,
+    promotionIdentifier: p.promotionIdentifier ?? null,
+    promotionName: p.promotionName ?? null,
+  };
 }
 
 function milliOf(v: number | string): number {

@@ -41,8 +41,13 @@ export interface SandboxStats {
    * customer `unknown` when the embedded identifiers name nobody
    */
   workflowRequests: TallyBy & { byState: Record<WorkflowState, number> };
-  /** promised entries unlocked into balances */
-  unlocks: { count: number; points: number; byCustomer: Record<string, Tally> };
+  /** promised entries unlocked into balances (a group's into its pool: in `byGroup`, not `byCustomer`) */
+  unlocks: {
+    count: number;
+    points: number;
+    byCustomer: Record<string, Tally>;
+    byGroup: Record<string, Tally>;
+  };
 }
 
 /** Sums in integer thousandths, rendered once at the end. */
@@ -53,10 +58,11 @@ class Counter {
   readonly byKey = new Map<string, { count: number; milli: number }>();
   readonly byGroup = new Map<string, { count: number; milli: number }>();
 
-  add(milli: number, customer: string, key: string | null, group: number | null = null): void {
+  /** customer null: a group's own entry (a group unlock), counted in the totals and per group only */
+  add(milli: number, customer: string | null, key: string | null, group: number | null = null): void {
     this.count += 1;
     this.milli += milli;
-    bump(this.byCustomer, customer, milli);
+    if (customer !== null) bump(this.byCustomer, customer, milli);
     if (key !== null) bump(this.byKey, key, milli);
     if (group !== null) bump(this.byGroup, String(group), milli);
   }
@@ -139,6 +145,9 @@ export function computeStats(store: Store): SandboxStats {
   for (const c of store.customers.values()) {
     for (const p of c.promised) if (p.unlockedAt !== null) unlocks.add(p.pointsMilli, String(c.id), null);
   }
+  for (const g of store.groups.values()) {
+    for (const p of g.promised) if (p.unlockedAt !== null) unlocks.add(p.pointsMilli, null, null, g.id);
+  }
 
   const u = unlocks.render();
   return {
@@ -148,6 +157,6 @@ export function computeStats(store: Store): SandboxStats {
     },
     reversals: reversals.render(),
     workflowRequests: { ...requests.render(), byState },
-    unlocks: { count: u.count, points: u.points, byCustomer: u.byCustomer },
+    unlocks: { count: u.count, points: u.points, byCustomer: u.byCustomer, byGroup: u.byGroup },
   };
 }

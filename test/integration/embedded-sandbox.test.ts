@@ -136,7 +136,22 @@ describe('the server on its embedded sandbox', () => {
         { redemption_id: 'x', external_reference_number: 'y', purpose: 'p' },
         749,
       ],
-      ['entity missing (1219)', 'update_redemption', { redemption_id: 'nope', purpose: 'p' }, 1219],
+      [
+        'no entity, unknown redemption (750)',
+        'update_redemption',
+        { redemption_id: 'nope', purpose: 'p' },
+        750,
+      ],
+      [
+        'a fleet entity: none in the sandbox (1219)',
+        'update_redemption',
+        {
+          redemption_id: 'nope',
+          purpose: 'p',
+          entity: { type: 'FLEET', identifier_type: 'id', identifier_value: '1' },
+        },
+        1219,
+      ],
       [
         'entity type invalid (local, 1212)',
         'update_redemption',

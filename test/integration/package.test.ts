@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { brokenLinks, linksOf } from '../../scripts/docs.js';
 import { childEnv, tempDir } from '../fixtures/cli.js';
 
 /**
@@ -44,13 +45,43 @@ afterAll(() => {
 });
 
 describe('the npm package', () => {
-  it('ships the server bundle, README, LICENSE and package.json, nothing else', () => {
+  it('ships the server bundle, README, LICENSE, package.json and the docs a user reads, nothing else', () => {
     const paths = files.map((f) => f.path).sort();
     for (const p of paths)
-      expect(p, p).toMatch(/^(LICENSE|README\.md|package\.json|dist\/cli\.js|dist\/chunks\/[\w-]+\.js)$/);
-    expect(paths).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/cli.js']));
+      expect(p, p).toMatch(
+        /^(LICENSE|README\.md|CHANGELOG\.md|package\.json|dist\/cli\.js|dist\/chunks\/[\w-]+\.js|docs\/[\w-]+\.md)$/,
+      );
+    const docs = readdirSync(join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`);
+    expect(docs.length).toBeGreaterThan(0);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'LICENSE',
+        'README.md',
+        'CHANGELOG.md',
+        'package.json',
+        'dist/cli.js',
+        ...docs,
+      ]),
+    );
     expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
     expect(PKG.license).toBe('MIT');
+  });
+
+  it('every relative link in the shipped README points to a file in the tarball (and its heading)', () => {
+    const installed = join(app, 'node_modules', 'capillary-loyalty-mcp');
+    const shipped = readFileSync(join(installed, 'README.md'), 'utf8');
+    expect(shipped).toBe(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+    const relative = linksOf(shipped)
+      .filter((l) => !/^[a-z][a-z0-9+.-]*:/i.test(l))
+      .map((l) => l.split('#')[0])
+      .filter((l) => l !== '');
+    expect(relative.length).toBeGreaterThan(0);
+    const paths = new Set(files.map((f) => f.path));
+    expect(relative.filter((l) => !paths.has(decodeURI(l).replace(/^\.\//, '')))).toEqual([]);
+    // and every anchor it names is a heading of the shipped file
+    expect(brokenLinks(installed, ['README.md'])).toEqual([]);
   });
 
   it('builds on prepack, not on install; declares no runtime dependency, as its bundle loads none', () => {

@@ -215,7 +215,9 @@ describe('updateRedemption', () => {
         .code,
     ).toBe(749);
     expect((await put({ redemptionId: id, entity })).json.errors[0].code).toBe(748);
-    expect((await put({ redemptionId: id, purpose: 'x' })).json.errors[0].code).toBe(1219);
+    expect((await put({ redemptionId: id, purpose: 'x', entity: 'CUSTOMER' })).json.errors[0].code).toBe(
+      1219,
+    );
     expect(
       (await put({ redemptionId: id, purpose: 'x', entity: { type: 'CUSTOMER' } })).json.errors[0].code,
     ).toBe(1219);

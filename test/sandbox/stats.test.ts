@@ -46,7 +46,7 @@ describe('sandbox stats (in-process)', () => {
         byGroup: {},
         byState: { AdminTask: 0, Approved: 0, Rejected: 0, Failed: 0 },
       },
-      unlocks: { count: 0, points: 0, byCustomer: {} },
+      unlocks: { count: 0, points: 0, byCustomer: {}, byGroup: {} },
     });
   });
 
@@ -143,6 +143,7 @@ describe('sandbox stats (in-process)', () => {
       count: 1,
       points: 120,
       byCustomer: { '103': { count: 1, points: 120 } },
+      byGroup: {},
     });
   });
 });

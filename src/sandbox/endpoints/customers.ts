@@ -22,6 +22,7 @@ function identifiers(c: CustomerRec): Array<{ type: string; value: string }> {
   if (c.email !== null) list.push({ type: 'email', value: c.email });
   if (c.externalId !== null) list.push({ type: 'externalId', value: c.externalId });
   if (c.cardNumber !== null) list.push({ type: 'cardnumber', value: c.cardNumber });
+  if (c.cuid !== null) list.push({ type: 'cuid', value: c.cuid });
   return list;
 }
 
@@ -68,6 +69,9 @@ export function balance(core: SandboxCore, q: Params): Reply {
         programId: p.programId,
         eventName: p.eventName,
         eventLogId: p.eventLogId,
+        ...(p.promotionId !== null ? { promotionId: p.promotionId } : {}),
+        ...(p.promotionIdentifier !== null ? { promotionIdentifier: p.promotionIdentifier } : {}),
+        ...(p.promotionName !== null ? { promotionName: p.promotionName } : {}),
       })),
     },
     errors: [],

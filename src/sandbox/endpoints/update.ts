@@ -25,32 +25,8 @@ export function updateRedemption(core: SandboxCore, body: unknown): Reply {
   if (!has('billNumber') && !has('billId') && !has('purpose') && !has('customFields')) {
     return v2Error(400, 748, 'No metadata update requested');
   }
-  const entity = body.entity;
-  if (!isObj(entity)) return v2Error(400, 1219, 'Entity details not set/invalid');
-  const etype = text(entity.type);
-  if (etype === null) return v2Error(400, 1219, 'Entity details not set/invalid');
-  if (!['CUSTOMER', 'USERGROUP2', 'FLEET'].includes(etype.toUpperCase())) {
-    return v2Error(400, 1212, 'Entity type passed is not valid');
-  }
-  const idType = text(entity.identifierType);
-  const idValue = text(entity.identifierValue);
-  if (idType === null || idValue === null) return v2Error(400, 1219, 'Entity details not set/invalid');
-  const entityType = etype.toUpperCase();
-  if (entityType === 'FLEET')
-    return v2Error(400, 1219, 'Entity details not set/invalid: there are no fleets in the sandbox');
-  let owns: (red: RedemptionRec) => boolean;
-  if (entityType === 'USERGROUP2') {
-    const g = groupByIdentifier(store, idType, idValue);
-    if (!g) return v2Error(400, 1219, 'Entity details not set/invalid: no such group');
-    owns = (red) => red.groupId === g.id;
-  } else {
-    if (identifierKind(idType) === null) {
-      return v2Error(400, 8015, `Invalid identifier: unsupported identifierType ${idType}`);
-    }
-    const c = resolveV2(store, idType, idValue);
-    if (!c) return v2Error(400, 8015, 'Invalid identifier: customer not found');
-    owns = (red) => red.customerId === c.id;
-  }
+  const owns = entityOwner(store, body.entity);
+  if ('error' in owns) return owns.error;
 
   let billId: string | null | undefined;
   if (has('billId')) {
@@ -92,7 +68,7 @@ export function updateRedemption(core: SandboxCore, body: unknown): Reply {
     red = k?.outcome === 'success' ? store.redemptions.get(k.redemptionId) : undefined;
   }
   if (!red) return v2Error(400, 750, 'Redemption update failed : redemption not found');
-  if (!owns(red)) {
+  if (!owns.owns(red)) {
     return v2Error(400, 750, 'Redemption update failed : redemption does not belong to the given entity');
   }
   const redeemer = store.customers.get(red.customerId);
@@ -106,6 +82,41 @@ export function updateRedemption(core: SandboxCore, body: unknown): Reply {
   core.commit();
   const ok: Reply = { status: 200, body: updatedBody(red) };
   return gate ? gate.out(ok) : ok;
+}
+
+/**
+ * Who the redemption must belong to. `entity` is optional (the page does not mark it mandatory):
+ * without it, the redemption identifier alone decides. Given, it names a CUSTOMER by any customer
+ * identifier or a USERGROUP2 by the group's `id` or `externalId`.
+ */
+function entityOwner(
+  store: SandboxCore['store'],
+  entity: unknown,
+): { owns: (red: RedemptionRec) => boolean } | { error: Reply } {
+  if (entity === undefined || entity === null) return { owns: () => true };
+  const invalid = (detail = '') => ({ error: v2Error(400, 1219, `Entity details not set/invalid${detail}`) });
+  if (!isObj(entity)) return invalid();
+  const etype = text(entity.type);
+  if (etype === null) return invalid();
+  const entityType = etype.toUpperCase();
+  if (!['CUSTOMER', 'USERGROUP2', 'FLEET'].includes(entityType)) {
+    return { error: v2Error(400, 1212, 'Entity type passed is not valid') };
+  }
+  const idType = text(entity.identifierType);
+  const idValue = text(entity.identifierValue);
+  if (idType === null || idValue === null) return invalid();
+  if (entityType === 'FLEET') return invalid(': there are no fleets in the sandbox');
+  if (entityType === 'USERGROUP2') {
+    const g = groupByIdentifier(store, idType, idValue);
+    if (!g) return invalid(': no such group');
+    return { owns: (red) => red.groupId === g.id };
+  }
+  if (identifierKind(idType) === null) {
+    return { error: v2Error(400, 8015, `Invalid identifier: unsupported identifierType ${idType}`) };
+  }
+  const c = resolveV2(store, idType, idValue);
+  if (!c) return { error: v2Error(400, 8015, 'Invalid identifier: customer not found') };
+  return { owns: (red) => red.customerId === c.id };
 }
 
 /** The page's response shape; billId as a bare number token with its exact digits. */
