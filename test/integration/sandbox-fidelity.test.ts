@@ -204,7 +204,14 @@ describe('groups with pooled points through the MCP client, judged by the sandbo
   it('3316 alone; the same member redeeming as the group draws from the pool', async () => {
     const alone = await redeem('919000000204', 5);
     expect(alone.structuredContent.error).toMatchObject({ code: '3316', outcome: 'failed' });
-    const asGroup = await redeem('919000000204', 5, { external_id: 'GRP-9003' });
+    // With the per-customer cap set, a group is named by its id: its external id alone is refused.
+    const byExternal = await redeem('919000000204', 5, { external_id: 'GRP-9003' });
+    expect(byExternal.structuredContent.error).toMatchObject({
+      code: 'group_id_required',
+      outcome: 'not_sent',
+    });
+    expect(pool(9003)).toBe(800);
+    const asGroup = await redeem('919000000204', 5, { id: 9003, external_id: 'GRP-9003' });
     expect(asGroup.isError, JSON.stringify(asGroup.structuredContent)).toBeFalsy();
     expect(asGroup.structuredContent.balance).toBe(795);
     expect(pool(9003)).toBe(795);
