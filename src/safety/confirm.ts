@@ -25,7 +25,7 @@ import type { HumanAnswer, LedgerEntry } from './ledger.js';
 import type { LedgerView } from './reserve.js';
 
 /** What the client's human answered. */
-export type Answer = HumanAnswer;
+export type Answer = Exclude<HumanAnswer, 'lift'>;
 /** Asks the human; undefined when the client cannot ask. */
 export type Ask = ((message: string, title: string) => Promise<Answer>) | undefined;
 

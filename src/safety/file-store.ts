@@ -320,6 +320,22 @@ export class FileStore implements IdempotencyStore {
     this.refreshNow();
     return this.idx.allUnresolved();
   }
+  async recent(since: number, limit?: number) {
+    this.refreshNow();
+    return this.idx.recent(since, limit);
+  }
+  async answerOnce(e: LedgerEntry) {
+    let written: Promise<void> | undefined;
+    // Under the data dir's lock, as the reserve step: no other process answers in between.
+    const fresh = await this.lock.run(() => {
+      this.refreshNow();
+      if (this.idx.answerTo(e.key)) return false;
+      written = this.record(e, 'synced');
+      return true;
+    });
+    await written;
+    return fresh;
+  }
   async health() {
     return { ok: true };
   }

@@ -36,6 +36,14 @@ export class MemoryStore implements IdempotencyStore {
   async unresolvedAll() {
     return this.idx.allUnresolved();
   }
+  async recent(since: number, limit?: number) {
+    return this.idx.recent(since, limit);
+  }
+  async answerOnce(e: LedgerEntry) {
+    if (this.idx.answerTo(e.key)) return false;
+    this.idx.apply({ ...e });
+    return true;
+  }
   async health() {
     return { ok: true };
   }

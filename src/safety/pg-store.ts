@@ -19,12 +19,14 @@ import { DAY_MS, HOUR_MS } from './caps.js';
 import type { IdempotencyStore, LedgerEntry, LedgerHealth } from './ledger.js';
 import { atTheDoor, DEFAULT_HORIZON_MS } from './ledger-index.js';
 import {
+  ANSWER_ONCE_SQL,
   freedSql,
   INSERT_SQL,
   LOCK_SQL,
   OPEN_SQL,
   PURGE_LOCK,
   PURGE_SQL,
+  RECENT_SQL,
   SPENT_SQL,
   UPSERT_SQL,
   VIEW_SQL,
@@ -317,6 +319,17 @@ export class PgStore implements IdempotencyStore {
   async unresolvedAll() {
     await this.flush();
     return (await this.query(OPEN_SQL)).rows.map((r) => r.entry as LedgerEntry);
+  }
+
+  async recent(since: number, limit = 1_000_000) {
+    await this.flush();
+    const r = await this.query(RECENT_SQL, [Math.max(since, this.now() - this.horizonMs), limit]);
+    return r.rows.map((x) => x.entry as LedgerEntry);
+  }
+
+  async answerOnce(entry: LedgerEntry) {
+    const r = await this.query(ANSWER_ONCE_SQL, row(atTheDoor(entry, this.redactor)));
+    return (r.rowCount ?? 0) === 1;
   }
 
   /** Whether a statement runs now; cached for a second so probes cannot load the database. */
