@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { liveEnv } from '../fixtures/canary.js';
 import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
@@ -147,6 +148,26 @@ describe('approvals on the approval page (stdio, a client without elicitation)',
     const b = pendingOf(await call(m.client, 'redeem_points', args(500)));
     expect(b.id).not.toBe(a.id);
     expect(sent()).toBe(0);
+  });
+
+  it('a client that declares URL-mode elicitation is handed the link that way, and the call still waits', async () => {
+    const redeem = dedupingRedeem();
+    const fake = await fakeWith(redeem.route);
+    const m = await server(
+      liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', CAPILLARY_OPERATOR_TOKEN: OP_TOKEN }),
+      { capabilities: { elicitation: { url: {} } } },
+    );
+    const asked: any[] = [];
+    m.client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      asked.push(req.params);
+      return { action: 'accept' };
+    });
+    const a = pendingOf(await call(m.client, 'redeem_points', args(500)));
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ mode: 'url', url: a.url, elicitationId: a.id });
+    expect(asked[0].message).toMatch(/Redeem 500 points/);
+    // Accepting the link is not a yes: nothing was sent.
+    expect(fake.count('POST', REDEEM)).toBe(0);
   });
 
   it('CAPILLARY_APPROVAL=elicit keeps the old refusal; a handle that does not exist is a 404', async () => {
