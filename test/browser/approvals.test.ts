@@ -141,7 +141,10 @@ describe.skipIf(missing)('approval page and console in Chromium (JavaScript off)
 
   it('stdio: an attempt whose outcome is unknown is settled in the console; the repeat is replayed, never sent again', async () => {
     const redeem = dedupingRedeem({ first: (n) => (n <= 20 ? { fault: 'reset' } : undefined) });
-    const { m, base, sent } = await stdioSetup({ CAPILLARY_CONFIRM_ABOVE_POINTS: '100000' }, redeem.route);
+    const { m, base, sent } = await stdioSetup(
+      { CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: '2000' },
+      redeem.route,
+    );
     const r = await call(m.client, 'redeem_points', args(50));
     expect(r.structuredContent.error.outcome).toBe('unknown');
     const before = sent();
@@ -153,6 +156,11 @@ describe.skipIf(missing)('approval page and console in Chromium (JavaScript off)
     try {
       await signIn(page, `${base}/`);
       expect(await text(page, 'main')).toContain('Attempts whose outcome is unknown (1)');
+      // Another customer's call waits for a yes meanwhile (the console lists it too).
+      const other = { customer: { mobile: '919000000002' }, points: 250 };
+      pendingOf(await call(m.client, 'redeem_points', other));
+      await page.reload();
+      expect(await text(page, 'main')).toContain('Approvals waiting for a human (1)');
       await shot(page, 'console.png');
       await page.selectOption('select[name=as]', 'applied');
       await page.fill('input[name=reason]', 'balance checked: 50 points left the account');

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { liveEnv } from '../fixtures/canary.js';
-import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
+import { CLI, childEnv, type HttpChild, spawnHttp } from '../fixtures/cli.js';
 import { redemption as args, call, connectHttp } from '../fixtures/clients.js';
 import { dedupingRedeem, REDEEM } from '../fixtures/fake-capillary.js';
 import { perTest, sleep } from '../fixtures/lifecycle.js';
@@ -177,6 +178,34 @@ describe('approvals on the approval page (stdio, a client without elicitation)',
     await op.login(OP_TOKEN);
     expect((await op.get('/approvals/ap-AAAAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
     expect(sent()).toBe(0);
+  });
+});
+
+describe('the operator token when CAPILLARY_OPERATOR_TOKEN is unset', () => {
+  it('is generated once into the data dir (0600), shown by `operator-token`, and signs in; the agent never sees it', async () => {
+    const fake = await fakeWith(dedupingRedeem().route);
+    const env = liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' });
+    const show = () =>
+      execFileSync(process.execPath, [CLI, 'operator-token'], {
+        env: childEnv(env),
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    const token = show();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(show()).toBe(token);
+    expect(statSync(join(env.CAPILLARY_DATA_DIR, 'operator-token')).mode & 0o777).toBe(0o600);
+    const m = await server(env);
+    const r = await call(m.client, 'redeem_points', args(500));
+    const a = pendingOf(r);
+    expect(JSON.stringify(r)).not.toContain(token);
+    const op = new Operator(consoleUrlIn(m.stderr())!);
+    expect((await op.login('wrong')).status).toBe(401);
+    expect((await op.login(token)).status).toBe(303);
+    expect((await op.decide(a.id, 'approve')).location).toContain('done=approved');
+    expect((await call(m.client, 'redeem_points', args(500))).isError).toBeFalsy();
+    expect(fake.count('POST', REDEEM)).toBe(1);
+    expect(m.stderr()).not.toContain(token);
   });
 });
 
