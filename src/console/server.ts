@@ -51,6 +51,8 @@ export function createConsole(app: App): Console {
     if (!auth_) {
       const token = operatorToken(app.config.operatorToken, app.config.dataDir);
       app.redactor.add(token);
+      if (token.length < 16)
+        app.log.warn('CAPILLARY_OPERATOR_TOKEN is shorter than 16 characters; use a long random token');
       auth_ = new OperatorAuth(token);
     }
     return auth_;

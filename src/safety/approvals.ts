@@ -52,9 +52,9 @@ function stateOf(request: LedgerEntry, around: LedgerEntry[], now: number): Appr
   return { handle, request, ...(answer ? { answer } : {}), status, ...(used ? { used } : {}) };
 }
 
-/** Every approval request written since a time, newest first, with its state. */
-export async function approvals(store: IdempotencyStore, since: number, now = Date.now()) {
-  const recent = await store.recent(since);
+/** Every approval request written since a time (of one operation), newest first, with its state. */
+export async function approvals(store: IdempotencyStore, since: number, now = Date.now(), meaning?: string) {
+  const recent = await store.recent(since, meaning === undefined ? {} : { meaning });
   return recent.filter((e) => e.kind === 'approval').map((r) => stateOf(r, recent, now));
 }
 
@@ -91,9 +91,7 @@ export async function requestApproval(
   need: Need,
   now = Date.now(),
 ): Promise<ApprovalState> {
-  const mine = (await approvals(d.store, now - Math.max(d.ttlMs, d.cooldownMs), now)).filter(
-    (s) => s.request.meaning === q.meaning,
-  );
+  const mine = await approvals(d.store, now - Math.max(d.ttlMs, d.cooldownMs), now, q.meaning);
   const pending = mine.find((s) => s.status === 'pending');
   if (pending) return pending;
   if (need.why === 'cooldown' && mine.some((s) => s.answer && s.answer.key === need.declined.key))

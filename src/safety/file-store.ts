@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { DurableAppender, type Until } from './appender.js';
 import { DirLock, PROCESS_OWNER } from './dir-lock.js';
-import type { IdempotencyStore, LedgerEntry } from './ledger.js';
+import type { IdempotencyStore, LedgerEntry, RecentOptions } from './ledger.js';
 import { abandoned, atTheDoor, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
 import type { Decision, LedgerView } from './reserve.js';
 
@@ -320,9 +320,9 @@ export class FileStore implements IdempotencyStore {
     this.refreshNow();
     return this.idx.allUnresolved();
   }
-  async recent(since: number, limit?: number) {
+  async recent(since: number, opts?: RecentOptions) {
     this.refreshNow();
-    return this.idx.recent(since, limit);
+    return this.idx.recent(since, opts);
   }
   async answerOnce(e: LedgerEntry) {
     let written: Promise<void> | undefined;

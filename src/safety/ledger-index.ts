@@ -1,7 +1,7 @@
 // The in-memory index both stores share: entries by key, fingerprint and meaning, the unsettled
 // attempts at any age, a human's answers, and the running sums the caps and budgets read.
 import { ownerGone } from './dir-lock.js';
-import type { LedgerEntry } from './ledger.js';
+import type { LedgerEntry, RecentOptions } from './ledger.js';
 import type { LedgerView } from './reserve.js';
 import { RollingSums } from './sums.js';
 
@@ -270,7 +270,7 @@ export class Index implements LedgerView {
     return this.answers.get(id);
   }
   /** Entries written at or after `since`, each key's newest line once, newest first. */
-  recent(since: number, limit = Number.POSITIVE_INFINITY): LedgerEntry[] {
+  recent(since: number, { limit = Number.POSITIVE_INFINITY, meaning }: RecentOptions = {}): LedgerEntry[] {
     const seen = new Set<string>();
     const out: LedgerEntry[] = [];
     for (let i = this.order.length - 1; i >= this.head && out.length < limit; i--) {
@@ -278,7 +278,7 @@ export class Index implements LedgerView {
       const id = `${e.kind ?? ''}:${e.key}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      if (e.at >= since) out.push(e);
+      if (e.at >= since && (meaning === undefined || e.meaning === meaning)) out.push(e);
     }
     return out.sort((a, b) => b.at - a.at);
   }

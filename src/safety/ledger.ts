@@ -60,6 +60,12 @@ export interface LedgerEntry {
   error?: ToolErrorBody;
 }
 
+/** What IdempotencyStore.recent() reads. */
+export interface RecentOptions {
+  limit?: number;
+  meaning?: string;
+}
+
 /** What /healthz says of the ledger. */
 export interface LedgerHealth {
   ok: boolean;
@@ -101,9 +107,10 @@ export interface IdempotencyStore {
   unresolvedAll(): Promise<LedgerEntry[]>;
   /**
    * Every entry written at or after `since` (within the horizon), each key's newest line once,
-   * newest first, at most `limit` (the operator console and approval requests read this).
+   * newest first, at most `limit`; with `meaning`, only that operation's (its attempts, approval
+   * requests and answers). The operator console and approval requests read this.
    */
-  recent(since: number, limit?: number): Promise<LedgerEntry[]>;
+  recent(since: number, opts?: RecentOptions): Promise<LedgerEntry[]>;
   /**
    * Writes a human's answer (kind `answer`) only if no answer with its key exists yet: true
    * when written (durably), false when the question already had one. Atomic across processes.

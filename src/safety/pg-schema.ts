@@ -180,6 +180,9 @@ export const PURGE_SQL = `DELETE FROM capillary_ledger WHERE key IN (
 
 /** Entries at or after $1, newest first, at most $2 (the operator console). */
 export const RECENT_SQL = 'SELECT entry FROM capillary_ledger WHERE at >= $1 ORDER BY at DESC, key LIMIT $2';
+/** The same, of one operation ($3): a range of the meaning index (a money call's approval). */
+export const RECENT_BY_MEANING_SQL =
+  'SELECT entry FROM capillary_ledger WHERE meaning = $3 AND at >= $1 ORDER BY at DESC, key LIMIT $2';
 
 /** A human's answer, written only if its question has none yet (the key is the question's id). */
 export const ANSWER_ONCE_SQL = `${INSERT_SQL} ON CONFLICT (key) DO NOTHING`;

@@ -16,7 +16,7 @@
 import pg from 'pg';
 import type { PgTarget } from '../config.js';
 import { DAY_MS, HOUR_MS } from './caps.js';
-import type { IdempotencyStore, LedgerEntry, LedgerHealth } from './ledger.js';
+import type { IdempotencyStore, LedgerEntry, LedgerHealth, RecentOptions } from './ledger.js';
 import { atTheDoor, DEFAULT_HORIZON_MS } from './ledger-index.js';
 import {
   ANSWER_ONCE_SQL,
@@ -26,6 +26,7 @@ import {
   OPEN_SQL,
   PURGE_LOCK,
   PURGE_SQL,
+  RECENT_BY_MEANING_SQL,
   RECENT_SQL,
   SPENT_SQL,
   UPSERT_SQL,
@@ -321,9 +322,12 @@ export class PgStore implements IdempotencyStore {
     return (await this.query(OPEN_SQL)).rows.map((r) => r.entry as LedgerEntry);
   }
 
-  async recent(since: number, limit = 1_000_000) {
+  async recent(since: number, { limit = 1_000_000, meaning }: RecentOptions = {}) {
     await this.flush();
-    const r = await this.query(RECENT_SQL, [Math.max(since, this.now() - this.horizonMs), limit]);
+    const from = Math.max(since, this.now() - this.horizonMs);
+    const r = await (meaning === undefined
+      ? this.query(RECENT_SQL, [from, limit])
+      : this.query(RECENT_BY_MEANING_SQL, [from, limit, meaning]));
     return r.rows.map((x) => x.entry as LedgerEntry);
   }
 

@@ -402,6 +402,11 @@ for (const kind of KINDS) {
       // The newest entries, newest first, each key once.
       const recent = await b.recent(Date.now() - 60_000);
       expect(recent.filter((e) => e.key === `request:${req.handle}`)).toHaveLength(1);
+      // Of one operation: its request and answer, nothing of another operation.
+      const ofOp = await a.recent(Date.now() - 60_000, { meaning: op.meaning });
+      expect(ofOp.map((e) => e.key)).toEqual(expect.arrayContaining([`request:${req.handle}`, req.handle]));
+      expect(ofOp.every((e) => e.meaning === op.meaning)).toBe(true);
+      expect(recent.some((e) => e.meaning !== op.meaning)).toBe(true);
       for (let i = 1; i < recent.length; i++) expect(recent[i - 1].at).toBeGreaterThanOrEqual(recent[i].at);
     });
 
