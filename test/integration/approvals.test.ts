@@ -237,4 +237,34 @@ describe('approvals over HTTP: the page on the same listener under /console/', (
     expect((await call(c, 'redeem_points', args(500))).structuredContent.replayed).toBe(true);
     expect(fake.count('POST', REDEEM)).toBe(1);
   });
+
+  it('two replicas on one ledger: asked on one, approved on the page of the other, the repeat on either spends once', async () => {
+    const fake = await fakeWith(dedupingRedeem().route);
+    const env = liveEnv(fake.url, {
+      CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
+      CAPILLARY_APPROVAL: 'console',
+      CAPILLARY_OPERATOR_TOKEN: OP_TOKEN,
+    });
+    const spawn = async () => {
+      const srv: HttpChild = await spawnHttp(env);
+      track({ close: () => srv.stop() });
+      const c = await connectHttp(srv.url);
+      track({ close: () => c.close() });
+      return { srv, c };
+    };
+    const one = await spawn();
+    const two = await spawn();
+    const a = pendingOf(await call(one.c, 'redeem_points', args(500)));
+    // The other replica knows the same approval (the ledger is shared).
+    expect(pendingOf(await call(two.c, 'redeem_points', args(500))).id).toBe(a.id);
+    const op = new Operator(two.srv.url.replace(/\/mcp$/, '/console'));
+    await op.login(OP_TOKEN);
+    expect((await op.decide(a.id, 'approve')).location).toContain('done=approved');
+    const [x, y] = await Promise.all([
+      call(one.c, 'redeem_points', args(500)),
+      call(two.c, 'redeem_points', args(500)),
+    ]);
+    expect(x.isError || y.isError).toBeFalsy();
+    expect(fake.count('POST', REDEEM)).toBe(1);
+  });
 });
