@@ -135,7 +135,7 @@ export const ENV_VARS = [
   ],
   [
     'CAPILLARY_CONFIRM_ABOVE_POINTS',
-    "A human's yes (MCP elicitation) is needed once the points moved for one customer in the confirmation window, the call included, would exceed this; reversals count, a reversal of all always asks. Over HTTP it needs MCP_HTTP_TOKEN.",
+    "A human's yes (MCP elicitation, or the approval page: CAPILLARY_APPROVAL) is needed once the points moved for one customer in the confirmation window, the call included, would exceed this; reversals count, a reversal of all always asks. Over HTTP it needs MCP_HTTP_TOKEN, unless CAPILLARY_APPROVAL=console.",
     '(none)',
   ],
   [
