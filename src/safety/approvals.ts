@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ToolError } from '../errors.js';
-import { type Need, type Question, whyAsked } from './confirm.js';
+import { aboutQuestion, type Need, type Question, whyAsked } from './confirm.js';
 import type { IdempotencyStore, LedgerEntry } from './ledger.js';
 
 /** A new approval handle: 144 random bits, URL-safe. */
@@ -114,18 +114,9 @@ export async function requestApproval(
     kind: 'approval',
     key: requestKey(handle),
     fingerprint: `approval:${handle}`,
-    meaning: q.meaning,
-    tool: q.tool,
-    customer: q.customer,
-    ...(q.ids.length > 1 ? { ids: q.ids.filter((i) => i !== q.customer) } : {}),
-    points: 0,
-    moved: q.moved,
-    status: 'succeeded',
-    at: now,
-    updated: now,
+    ...aboutQuestion(q, now),
     expires: now + d.ttlMs,
     shown: { title: q.title, summary: q.summary, facts: q.facts, why: whyAsked(need) },
-    agent_key: false,
     owner: d.owner,
   };
   await d.store.put(request);
