@@ -30,6 +30,9 @@ export interface App {
   tools: Map<string, AnyTool>;
   /** tools/list entries, converted once. */
   listed: ListedTool[];
+  /** Where the approval page and operator console are served (src/console/), once they listen:
+   * the address links handed to the agent start with. Unset: no page, only elicitation. */
+  console?: { url: string };
   /** Set while an embedded sandbox starts in the background: calls wait for it. */
   ready?: Promise<void>;
   close(): Promise<void>;

@@ -12,11 +12,13 @@ Usage:
   capillary-loyalty-mcp unresolved           list money attempts whose outcome is unknown
   capillary-loyalty-mcp settle --key K --as applied|not-applied --by NAME --reason TEXT
                                              settle one by hand (an operator, never the model)
+  capillary-loyalty-mcp operator-token       show the operator token for the approval page and console
+                                             (generated into the data dir when CAPILLARY_OPERATOR_TOKEN is unset)
   capillary-loyalty-mcp --help | --version
 
 With no CAPILLARY_BASE_URL the server runs on the embedded sandbox. Configuration: see README.`;
 
-const SUBCOMMANDS = ['sandbox', 'unresolved', 'settle'] as const;
+const SUBCOMMANDS = ['sandbox', 'unresolved', 'settle', 'operator-token'] as const;
 const FLAGS = ['--http', '--port', '--host', '--help', '-h', '--version'];
 
 /** A command line the CLI does not take: said on stderr with the usage, exit status 2. */
@@ -70,6 +72,20 @@ async function main(argv: string[]): Promise<void> {
   if (!sub && argv.includes('--version')) {
     const { SERVER_VERSION } = await import('./mcp/server.js');
     process.stdout.write(`${SERVER_VERSION}\n`);
+    return;
+  }
+  if (sub === 'operator-token') {
+    // For the operator at a terminal: the model never runs this (it is not a tool).
+    const { loadLedgerPaths } = await import('./config.js');
+    const { operatorToken, tokenFile } = await import('./console/auth.js');
+    if (process.env.CAPILLARY_OPERATOR_TOKEN?.trim()) {
+      process.stdout.write('CAPILLARY_OPERATOR_TOKEN is set: sign in with its value.\n');
+      return;
+    }
+    const { dataDir } = loadLedgerPaths(process.env);
+    const token = operatorToken(undefined, dataDir);
+    process.stderr.write(`operator token (kept in ${tokenFile(dataDir)}, mode 0600):\n`);
+    process.stdout.write(`${token}\n`);
     return;
   }
   if (sub === 'settle' || sub === 'unresolved') {

@@ -27,6 +27,7 @@ export const DEFAULTS = {
   maxResponseBytes: 1_048_576,
   maxStringChars: 1000,
   maxArrayItems: 100,
+  approvalTtlSeconds: 900,
 } as const;
 
 /** Every setting, in one table: parsing, validation and the README's configuration table come from it. */
@@ -134,7 +135,7 @@ export const ENV_VARS = [
   ],
   [
     'CAPILLARY_CONFIRM_ABOVE_POINTS',
-    "A human's yes (MCP elicitation) is needed once the points moved for one customer in the confirmation window, the call included, would exceed this; reversals count, a reversal of all always asks. Over HTTP it needs MCP_HTTP_TOKEN.",
+    "A human's yes (MCP elicitation, or the approval page: CAPILLARY_APPROVAL) is needed once the points moved for one customer in the confirmation window, the call included, would exceed this; reversals count, a reversal of all always asks. Over HTTP it needs MCP_HTTP_TOKEN, unless CAPILLARY_APPROVAL=console.",
     '(none)',
   ],
   [
@@ -146,6 +147,31 @@ export const ENV_VARS = [
     'CAPILLARY_CONFIRM_COOLDOWN_SECONDS',
     "After a human's no, how long every money call for that customer needs a yes.",
     String(DEFAULTS.confirmCooldownSeconds),
+  ],
+  [
+    'CAPILLARY_APPROVAL',
+    "Where a human's yes is asked: `auto` (MCP elicitation where the client can, else the approval page), `console` (always the approval page: the agent gets `approval_pending` with a link, an operator approves or declines in a browser), `elicit` (elicitation only; a client without it is refused). See docs/approvals.md.",
+    'auto',
+  ],
+  [
+    'CAPILLARY_APPROVAL_TTL_SECONDS',
+    'How long an approval on the approval page takes an answer; after that it is expired and a repeat of the call asks again.',
+    String(DEFAULTS.approvalTtlSeconds),
+  ],
+  [
+    'CAPILLARY_OPERATOR_TOKEN',
+    "The operator's sign-in for the approval page and console (never the agent's). Unset: one is generated into `<data dir>/operator-token` (mode 0600) and shown by `capillary-loyalty-mcp operator-token`. Set it the same on every replica.",
+    '(generated)',
+  ],
+  [
+    'CAPILLARY_CONSOLE_PORT',
+    'stdio mode: the loopback port the approval page and console listen on (printed on stderr); `0` picks a free one, `off` serves none. Over HTTP they are on the same listener under `/console/`.',
+    '0',
+  ],
+  [
+    'CAPILLARY_CONSOLE_URL',
+    "The console's address as a browser reaches it (behind a proxy), e.g. `https://mcp.example.com/console`; links handed to the agent start with it.",
+    '(the listener)',
   ],
   [
     'CAPILLARY_ALLOW_SKIP_VALIDATION',
@@ -243,6 +269,15 @@ export interface Config {
   confirmAbovePoints?: number;
   confirmWindowMs: number;
   confirmCooldownMs: number;
+  /** CAPILLARY_APPROVAL: where a human's yes is asked. */
+  approval: ApprovalMode;
+  approvalTtlMs: number;
+  /** The operator's sign-in (CAPILLARY_OPERATOR_TOKEN); unset: generated in the data dir. */
+  operatorToken?: string;
+  /** stdio mode: the console's loopback port (0: a free one); 'off': none. */
+  consolePort: number | 'off';
+  /** The console's address as a browser reaches it, without a trailing slash. */
+  consoleUrl?: string;
   allowSkipValidation: boolean;
   maxCodesPerCustomerPerHour: number;
   readOnly: boolean;
@@ -253,6 +288,10 @@ export interface Config {
 }
 
 export type LedgerKind = 'file' | 'memory' | 'postgres';
+
+/** How a human's yes is asked (CAPILLARY_APPROVAL; see src/safety/approvals.ts). */
+export type ApprovalMode = 'auto' | 'console' | 'elicit';
+const APPROVAL_MODES: readonly ApprovalMode[] = ['auto', 'console', 'elicit'];
 
 /** A PostgreSQL server to connect to: a connection string, or the PG* variables' parts. */
 export interface PgTarget {
@@ -433,7 +472,12 @@ export function loadHttpConfig(env: Env): HttpConfig {
     allowedHosts: get('MCP_ALLOWED_HOSTS'),
   };
   // A confirmation proves only that the caller answered: over HTTP the caller must be known.
-  if (!cfg.token && get('CAPILLARY_CONFIRM_ABOVE_POINTS') !== undefined)
+  // With CAPILLARY_APPROVAL=console every yes is given by a signed-in operator on the page instead.
+  if (
+    !cfg.token &&
+    get('CAPILLARY_CONFIRM_ABOVE_POINTS') !== undefined &&
+    get('CAPILLARY_APPROVAL')?.toLowerCase() !== 'console'
+  )
     problems.push(
       "CAPILLARY_CONFIRM_ABOVE_POINTS is set, so MCP_HTTP_TOKEN must be set: over HTTP a human's confirmation is only as good as the caller's authentication (anyone who can reach the port could answer the question)",
     );
@@ -484,6 +528,15 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
   const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
     problems.push(`CAPILLARY_LOG_LEVEL must be error, warn, info or debug (got "${logLevel}")`);
+  const approval = (get('CAPILLARY_APPROVAL') ?? 'auto').toLowerCase() as ApprovalMode;
+  if (!APPROVAL_MODES.includes(approval))
+    problems.push(`CAPILLARY_APPROVAL must be auto, console or elicit (got "${approval}")`);
+  const portRaw = get('CAPILLARY_CONSOLE_PORT');
+  const consolePort =
+    portRaw?.toLowerCase() === 'off' ? 'off' : (num('CAPILLARY_CONSOLE_PORT', { int: true, min: 0 }) ?? 0);
+  if (typeof consolePort === 'number' && consolePort > 65535)
+    problems.push(`CAPILLARY_CONSOLE_PORT must be a port (0-65535) or off (got "${portRaw}")`);
+  const consoleUrl = url('CAPILLARY_CONSOLE_URL', get('CAPILLARY_CONSOLE_URL'), true)?.replace(/\/+$/, '');
   const programId = get('CAPILLARY_PROGRAM_ID');
   if (programId !== undefined && !/^\d{1,19}$/.test(programId))
     problems.push(`CAPILLARY_PROGRAM_ID must be digits (got "${programId}")`);
@@ -517,6 +570,11 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       (num('CAPILLARY_CONFIRM_WINDOW_SECONDS', { min: 1 }) ?? DEFAULTS.confirmWindowSeconds) * 1000,
     confirmCooldownMs:
       (num('CAPILLARY_CONFIRM_COOLDOWN_SECONDS', { min: 0 }) ?? DEFAULTS.confirmCooldownSeconds) * 1000,
+    approval,
+    approvalTtlMs: (num('CAPILLARY_APPROVAL_TTL_SECONDS', { min: 1 }) ?? DEFAULTS.approvalTtlSeconds) * 1000,
+    operatorToken: get('CAPILLARY_OPERATOR_TOKEN'),
+    consolePort,
+    ...(consoleUrl ? { consoleUrl } : {}),
     allowSkipValidation: bool('CAPILLARY_ALLOW_SKIP_VALIDATION'),
     maxCodesPerCustomerPerHour:
       num('CAPILLARY_MAX_CODES_PER_CUSTOMER_PER_HOUR', { int: true, min: 0 }) ??
@@ -536,6 +594,7 @@ const SECRET_VARS = [
   'CAPILLARY_OAUTH_CLIENT_SECRET',
   'CAPILLARY_UI_AUTH_TOKEN',
   'MCP_HTTP_TOKEN',
+  'CAPILLARY_OPERATOR_TOKEN',
 ] as const satisfies readonly EnvName[];
 
 /**
@@ -554,5 +613,5 @@ function refusal(problems: string[], get: (k: EnvName) => string | undefined): C
 export function configSecrets(cfg: Config): string[] {
   const db = cfg.ledgerTarget;
   const dbPassword = db?.password ?? urlPassword(db?.connectionString);
-  return dbPassword ? [...credentialSecrets(cfg), dbPassword] : credentialSecrets(cfg);
+  return [...credentialSecrets(cfg), dbPassword, cfg.operatorToken].filter((s): s is string => !!s);
 }

@@ -24,6 +24,9 @@ export interface ToolErrorBody {
   /** The operator's limit that refused this call: its variable, its value, what is left, and
    * when enough frees up (absent when waiting cannot help). */
   limit?: { name: string; value: number; left: number; frees_at?: string };
+  /** A call waiting for a human on the approval page (approval_pending): its handle, the page,
+   * and until when it takes an answer. */
+  approval?: { id: string; status: 'pending'; expires: string; url?: string };
 }
 
 /** What an upstream answer's envelope said (src/capillary/envelope.ts); judged in src/safety/outcome.ts. */

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { loadLedgerConfig, loadLedgerPaths } from './config.js';
 import { AuditLog } from './safety/audit.js';
 import { DEFAULT_HORIZON_MS, FileStore, type IdempotencyStore, type LedgerEntry } from './safety/ledger.js';
+import { settleByHand } from './safety/settle.js';
 
 export const OPERATOR_USAGE = `Usage:
   capillary-loyalty-mcp unresolved
@@ -70,50 +71,21 @@ export async function runOperatorCli(
     const as = f.as;
     if (!f.key || (as !== 'applied' && as !== 'not-applied') || !f.by?.trim() || !f.reason?.trim())
       throw new UsageError('settle needs --key, --as applied|not-applied, --by and --reason');
-    const e = open.find((x) => x.key === f.key);
-    if (!e)
-      throw new UsageError(`no unresolved attempt with key ${f.key} (see: capillary-loyalty-mcp unresolved)`);
-    const by = `${f.by.trim()}: ${f.reason.trim()}`;
-    const now = Date.now();
-    const settled: LedgerEntry =
-      as === 'applied'
-        ? {
-            ...e,
-            status: 'succeeded',
-            updated: now,
-            settled_by: by,
-            result: { note: `settled by hand as applied (${by})` },
-          }
-        : {
-            ...e,
-            status: 'failed',
-            updated: now,
-            settled_by: by,
-            error: {
-              code: 'settled_not_applied',
-              message: `settled by hand as not applied (${by})`,
-              retryable: false,
-              source: 'safety',
-              outcome: 'failed',
-            },
-          };
-    await store.put(settled);
     const audit = new AuditLog(auditLog);
+    let e: LedgerEntry | undefined;
     try {
-      await audit.write({
-        time: new Date(now).toISOString(),
-        tool: e.tool,
-        arguments: { customer: e.customer, points: e.points },
-        idempotency_key: e.key,
-        outcome: as === 'applied' ? 'settled_applied' : 'settled_not_applied',
-        settled_by: f.by.trim(),
+      e = await settleByHand(store, (r) => audit.write(r), {
+        key: f.key,
+        as,
+        by: f.by.trim(),
         reason: f.reason.trim(),
-        duration_ms: 0,
         environment: 'live',
       });
     } finally {
       await audit.close();
     }
+    if (!e)
+      throw new UsageError(`no unresolved attempt with key ${f.key} (see: capillary-loyalty-mcp unresolved)`);
     out(`settled ${e.key} as ${as}\n`);
   } finally {
     await store.close();

@@ -96,6 +96,8 @@ export function createServer(app: App): Server {
         let step = 0;
         // Confirmation asks through a form; a client that declares only URL-mode elicitation cannot.
         const canAsk = !!server.getClientCapabilities()?.elicitation?.form;
+        // A client that declares URL-mode elicitation is handed the approval page's link that way.
+        const canLink = !!server.getClientCapabilities()?.elicitation?.url;
         const ctx: CallContext = {
           signal: extra.signal,
           progress:
@@ -124,6 +126,14 @@ export function createServer(app: App): Server {
                 );
                 if (r.action === 'accept') return r.content?.confirm === true ? 'accept' : 'decline';
                 return r.action;
+              }
+            : undefined,
+          elicitUrl: canLink
+            ? async (url, message, elicitationId) => {
+                await server.elicitInput(
+                  { mode: 'url', message: app.redactor.text(message), url, elicitationId },
+                  { relatedRequestId: extra.requestId },
+                );
               }
             : undefined,
         };

@@ -1,5 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { fatalLine } from '../config.js';
+import { startConsole } from '../console/server.js';
 import type { Started } from '../start.js';
 import { createServer } from './server.js';
 
@@ -12,6 +13,8 @@ export async function runStdio(start: () => Promise<Started>): Promise<void> {
     process.stderr.write(started.app.redactor.text(fatalLine(e)));
     process.exit(1);
   });
+  // The approval page and operator console on a loopback port of their own (src/console/).
+  const consoleServer = await startConsole(started.app);
   const server = createServer(started.app);
   const transport = new StdioServerTransport();
   let closing = false;
@@ -22,6 +25,7 @@ export async function runStdio(start: () => Promise<Started>): Promise<void> {
     try {
       await server.close();
     } catch {}
+    await consoleServer?.close();
     await started.close();
     process.exit(0);
   };

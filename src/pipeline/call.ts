@@ -21,6 +21,8 @@ export { errorResult } from './result.js';
 export interface CallContext {
   /** Asks the human; undefined when the client cannot elicit. */
   elicit?: Ask;
+  /** Hands the human a link (URL-mode elicitation); undefined when the client cannot. */
+  elicitUrl?: (url: string, message: string, id: string) => Promise<void>;
   /** Reports progress while the server waits (retries). */
   progress?: (message: string) => void;
   signal?: AbortSignal;

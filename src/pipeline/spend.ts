@@ -4,8 +4,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';
+import { pendingError, requestApproval } from '../safety/approvals.js';
 import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
-import { askHuman, type HumanDeps, type Question, whyAsked } from '../safety/confirm.js';
+import { askHuman, type HumanDeps, type Need, type Question, whyAsked } from '../safety/confirm.js';
 import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
 import { moneyOutcome } from '../safety/outcome.js';
@@ -167,6 +168,33 @@ const questionOf = (op: Operation): Question => ({
   moved: op.moved,
 });
 
+/** Whether the yes is given on the approval page (CAPILLARY_APPROVAL) rather than asked here. */
+const onThePage = (app: App, ctx: CallContext) =>
+  !!app.console && (app.config.approval === 'console' || (app.config.approval === 'auto' && !ctx.elicit));
+
+/**
+ * The call waits for a human on the approval page (safety/approvals.ts): its request, pending in
+ * the ledger, and the `approval_pending` result; a client that takes URL-mode elicitation is
+ * handed the link that way too.
+ */
+async function awaitingApproval(app: App, op: Operation, ctx: CallContext, need: Need): Promise<unknown> {
+  const c = app.config;
+  const s = await ledger(app, () =>
+    requestApproval(
+      { store: app.store, owner: PROCESS_OWNER, ttlMs: c.approvalTtlMs, cooldownMs: c.confirmCooldownMs },
+      questionOf(op),
+      need,
+    ),
+  );
+  const url = `${app.console!.url}/approvals/${s.handle}`;
+  await audit(app, op, { outcome: 'refused', code: 'approval_pending', started: Date.now() });
+  if (ctx.elicitUrl)
+    await ctx
+      .elicitUrl(url, `Approve or decline: ${op.describe}`, s.handle)
+      .catch((e) => app.log.debug('URL elicitation not taken', { error: String(e) }));
+  return pendingError(s, url);
+}
+
 async function spendOnce(
   app: App,
   op: Operation,
@@ -185,6 +213,7 @@ async function spendOnce(
         : await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
     if (pre?.kind === 'replay') return replay(app, op, pre.entry, started);
     if (pre?.kind === 'ask') {
+      if (onThePage(app, ctx)) throw await awaitingApproval(app, op, ctx, pre.need);
       approval = await askHuman(humanDeps(app, ctx), questionOf(op), pre.need);
       asked++;
     }

@@ -21,8 +21,11 @@ export interface AuditRecord {
     | 'dry_run'
     | 'not_sent'
     | 'settled_applied'
-    | 'settled_not_applied';
-  /** Who settled an unknown attempt by hand, and why. */
+    | 'settled_not_applied'
+    | 'approved'
+    | 'declined'
+    | 'cooldown_lifted';
+  /** Who settled an unknown attempt by hand (or answered on the approval page), and why. */
   settled_by?: string;
   reason?: string;
   upstream_status?: number;

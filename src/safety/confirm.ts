@@ -25,7 +25,7 @@ import type { HumanAnswer, LedgerEntry } from './ledger.js';
 import type { LedgerView } from './reserve.js';
 
 /** What the client's human answered. */
-export type Answer = HumanAnswer;
+export type Answer = Exclude<HumanAnswer, 'lift'>;
 /** Asks the human; undefined when the client cannot ask. */
 export type Ask = ((message: string, title: string) => Promise<Answer>) | undefined;
 
@@ -155,6 +155,21 @@ export interface Question {
   moved: number | 'all';
 }
 
+/** What a ledger line about a question (its answer, an approval request) records of the
+ * operation: 0 points and "succeeded", so that nothing counts it as an attempt. */
+export const aboutQuestion = (q: Question, now: number) => ({
+  meaning: q.meaning,
+  tool: q.tool,
+  customer: q.customer,
+  ...(q.ids.length > 1 ? { ids: q.ids.filter((i) => i !== q.customer) } : {}),
+  points: 0,
+  moved: q.moved,
+  status: 'succeeded' as const,
+  at: now,
+  updated: now,
+  agent_key: false,
+});
+
 export interface HumanDeps {
   questions: Questions;
   ask: Ask;
@@ -258,17 +273,8 @@ export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<s
     kind: 'answer',
     key: asked.id,
     fingerprint: `answer:${asked.id}`,
-    meaning: q.meaning,
-    tool: q.tool,
-    customer: q.customer,
-    ...(q.ids.length > 1 ? { ids: q.ids.filter((i) => i !== q.customer) } : {}),
-    points: 0,
-    moved: q.moved,
+    ...aboutQuestion(q, now),
     answer,
-    status: 'succeeded',
-    at: now,
-    updated: now,
-    agent_key: false,
     owner: d.owner,
   });
   if (answer === 'accept') return asked.id;

@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { DurableAppender, type Until } from './appender.js';
 import { DirLock, PROCESS_OWNER } from './dir-lock.js';
-import type { IdempotencyStore, LedgerEntry } from './ledger.js';
+import type { IdempotencyStore, LedgerEntry, RecentOptions } from './ledger.js';
 import { abandoned, atTheDoor, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
 import type { Decision, LedgerView } from './reserve.js';
 
@@ -319,6 +319,22 @@ export class FileStore implements IdempotencyStore {
   async unresolvedAll(): Promise<LedgerEntry[]> {
     this.refreshNow();
     return this.idx.allUnresolved();
+  }
+  async recent(since: number, opts?: RecentOptions) {
+    this.refreshNow();
+    return this.idx.recent(since, opts);
+  }
+  async answerOnce(e: LedgerEntry) {
+    let written: Promise<void> | undefined;
+    // Under the data dir's lock, as the reserve step: no other process answers in between.
+    const fresh = await this.lock.run(() => {
+      this.refreshNow();
+      if (this.idx.answerTo(e.key)) return false;
+      written = this.record(e, 'synced');
+      return true;
+    });
+    await written;
+    return fresh;
   }
   async health() {
     return { ok: true };

@@ -1,7 +1,7 @@
 // The in-memory index both stores share: entries by key, fingerprint and meaning, the unsettled
 // attempts at any age, a human's answers, and the running sums the caps and budgets read.
 import { ownerGone } from './dir-lock.js';
-import type { LedgerEntry } from './ledger.js';
+import type { LedgerEntry, RecentOptions } from './ledger.js';
 import type { LedgerView } from './reserve.js';
 import { RollingSums } from './sums.js';
 
@@ -71,8 +71,10 @@ export class Index implements LedgerView {
   private readonly approvalByMeaning = new Map<string, LedgerEntry>();
   /** The attempts (not failed) that spent each yes. */
   private readonly approvalUses = new Map<string, Set<string>>();
-  /** The newest "no" (decline or cancel) under each identity of the customer. */
+  /** The newest "no" (decline or cancel), or lifting of one, under each identity of the customer. */
   private readonly declines = new Map<string, LedgerEntry>();
+  /** Every answer by its question's id: a question is answered once (answerOnce). */
+  private readonly answers = new Map<string, LedgerEntry>();
   private readonly spent: Measure = {
     sums: new RollingSums(capAmount),
     names: (e) => (money(e) ? [e.customer, ALL] : []),
@@ -106,7 +108,7 @@ export class Index implements LedgerView {
     this.order.push(e);
     if (e.kind === 'answer') this.applyAnswer(e);
     else if (e.kind === 'code') this.account(e);
-    else this.applyAttempt(e);
+    else if (e.kind !== 'approval') this.applyAttempt(e);
   }
 
   private applyAttempt(e: LedgerEntry): void {
@@ -145,6 +147,7 @@ export class Index implements LedgerView {
   }
 
   private applyAnswer(e: LedgerEntry): void {
+    if (!this.answers.has(e.key)) this.answers.set(e.key, e);
     if (e.answer === 'accept') {
       this.approvals.set(e.key, e);
       const m = e.meaning && this.approvalByMeaning.get(e.meaning);
@@ -203,7 +206,9 @@ export class Index implements LedgerView {
     while (this.head < this.order.length && this.order[this.head].at < cutoff) {
       const old = this.order[this.head++];
       for (const m of this.measures) for (const n of m.names(old)) m.sums.prune(n, cutoff);
+      if (old.kind === 'approval') continue;
       if (old.kind === 'answer') {
+        if (this.answers.get(old.key) === old) this.answers.delete(old.key);
         if (this.approvals.get(old.key) === old) {
           this.approvals.delete(old.key);
           this.approvalUses.delete(old.key);
@@ -257,7 +262,25 @@ export class Index implements LedgerView {
       const d = this.declines.get(id);
       if (d && d.at >= since && (!newest || d.at > newest.at)) newest = d;
     }
-    return newest;
+    // An operator lifted the cooldown after the newest "no".
+    return newest?.answer === 'lift' ? undefined : newest;
+  }
+  /** The answer to a question, by its id. */
+  answerTo(id: string): LedgerEntry | undefined {
+    return this.answers.get(id);
+  }
+  /** Entries written at or after `since`, each key's newest line once, newest first. */
+  recent(since: number, { limit = Number.POSITIVE_INFINITY, meaning }: RecentOptions = {}): LedgerEntry[] {
+    const seen = new Set<string>();
+    const out: LedgerEntry[] = [];
+    for (let i = this.order.length - 1; i >= this.head && out.length < limit; i--) {
+      const e = this.order[i];
+      const id = `${e.kind ?? ''}:${e.key}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (e.at >= since && (meaning === undefined || e.meaning === meaning)) out.push(e);
+    }
+    return out.sort((a, b) => b.at - a.at);
   }
   approval(id: string): LedgerEntry | undefined {
     return this.approvals.get(id);

@@ -5,16 +5,18 @@ import type { Decision, LedgerScope, LedgerView } from './reserve.js';
 
 export type LedgerStatus = 'pending' | 'succeeded' | 'failed' | 'unknown';
 
-/** A human's answer to a confirmation question. */
-export type HumanAnswer = 'accept' | 'decline' | 'cancel';
+/** A human's answer to a confirmation question; `lift`: an operator ended a customer's cooldown. */
+export type HumanAnswer = 'accept' | 'decline' | 'cancel' | 'lift';
 
 export interface LedgerEntry {
   /**
    * What the line records: a money attempt (absent), a human's answer to a confirmation
-   * question (`answer`), or a validation code sent to a customer (`code`). Answers and codes
-   * carry status "succeeded" and 0 points, so that an earlier version reading them counts nothing.
+   * question (`answer`), a validation code sent to a customer (`code`), or a question waiting
+   * for a human on the approval page (`approval`, see approvals.ts). Answers, codes and approval
+   * requests carry status "succeeded" and 0 points, so that an earlier version reading them
+   * counts nothing.
    */
-  kind?: 'answer' | 'code';
+  kind?: 'answer' | 'code' | 'approval';
   /** The idempotency key sent upstream (external_reference_number); an answer's question id. */
   key: string;
   /** Hash of the tool and its canonical arguments. */
@@ -45,11 +47,23 @@ export interface LedgerEntry {
   /** Every identifier of the customer the call named (normalised), so that an unsettled attempt
    * blocks the customer under any of them. */
   ids?: string[];
+  /** An approval request: when it stops taking an answer (ms since epoch). */
+  expires?: number;
+  /** An approval request: what the human is shown (one line, every fact, why they are asked). */
+  shown?: { title: string; summary: string; facts: Array<[string, string]>; why: string };
+  /** An answer given on the approval page, or a lifted cooldown: the operator who gave it. */
+  by?: string;
   /** Who settled an unknown attempt by hand, and why (`capillary-loyalty-mcp settle`). */
   settled_by?: string;
   /** Redacted structured result of a success, replayed on a repeat. */
   result?: Record<string, unknown>;
   error?: ToolErrorBody;
+}
+
+/** What IdempotencyStore.recent() reads. */
+export interface RecentOptions {
+  limit?: number;
+  meaning?: string;
 }
 
 /** What /healthz says of the ledger. */
@@ -91,6 +105,17 @@ export interface IdempotencyStore {
   peek<T>(look: (view: LedgerView) => T, scope: LedgerScope): Promise<T>;
   /** Every attempt whose outcome is not known, at any age (the operator's list). */
   unresolvedAll(): Promise<LedgerEntry[]>;
+  /**
+   * Every entry written at or after `since` (within the horizon), each key's newest line once,
+   * newest first, at most `limit`; with `meaning`, only that operation's (its attempts, approval
+   * requests and answers). The operator console and approval requests read this.
+   */
+  recent(since: number, opts?: RecentOptions): Promise<LedgerEntry[]>;
+  /**
+   * Writes a human's answer (kind `answer`) only if no answer with its key exists yet: true
+   * when written (durably), false when the question already had one. Atomic across processes.
+   */
+  answerOnce(entry: LedgerEntry): Promise<boolean>;
   /** Whether the ledger can be read and written now. */
   health(): Promise<LedgerHealth>;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import type { IdempotencyStore, LedgerEntry } from './ledger.js';
+import type { IdempotencyStore, LedgerEntry, RecentOptions } from './ledger.js';
 import { DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
 import type { Decision, LedgerView } from './reserve.js';
 
@@ -35,6 +35,14 @@ export class MemoryStore implements IdempotencyStore {
   }
   async unresolvedAll() {
     return this.idx.allUnresolved();
+  }
+  async recent(since: number, opts?: RecentOptions) {
+    return this.idx.recent(since, opts);
+  }
+  async answerOnce(e: LedgerEntry) {
+    if (this.idx.answerTo(e.key)) return false;
+    this.idx.apply({ ...e });
+    return true;
   }
   async health() {
     return { ok: true };

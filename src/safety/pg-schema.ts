@@ -70,6 +70,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX capillary_ledger_money_at ON capillary_ledger (at) WHERE kind IS NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'approval requests',
+    sql: `
+      -- 'approval': a question waiting for a human on the approval page (approvals.ts)
+      ALTER TABLE capillary_ledger DROP CONSTRAINT IF EXISTS capillary_ledger_kind_check;
+      ALTER TABLE capillary_ledger ADD CONSTRAINT capillary_ledger_kind_check
+        CHECK (kind IN ('answer', 'code', 'approval'));
+    `,
+  },
 ];
 
 /** Columns of an entry row, in the order row() (pg-view.ts) binds them ($1..$16). */
@@ -167,5 +177,14 @@ export const SPENT_SQL = `SELECT ${sum(MILLI('points'), `($1 = '*' OR customer =
 /** One batch of settled entries older than $1; unsettled ones are never purged. */
 export const PURGE_SQL = `DELETE FROM capillary_ledger WHERE key IN (
   SELECT key FROM capillary_ledger WHERE status IN ('succeeded', 'failed') AND at < $1 LIMIT $2)`;
+
+/** Entries at or after $1, newest first, at most $2 (the operator console). */
+export const RECENT_SQL = 'SELECT entry FROM capillary_ledger WHERE at >= $1 ORDER BY at DESC, key LIMIT $2';
+/** The same, of one operation ($3): a range of the meaning index (a money call's approval). */
+export const RECENT_BY_MEANING_SQL =
+  'SELECT entry FROM capillary_ledger WHERE meaning = $3 AND at >= $1 ORDER BY at DESC, key LIMIT $2';
+
+/** A human's answer, written only if its question has none yet (the key is the question's id). */
+export const ANSWER_ONCE_SQL = `${INSERT_SQL} ON CONFLICT (key) DO NOTHING`;
 
 export const OPEN_SQL = `SELECT entry FROM capillary_ledger WHERE ${OPEN} ORDER BY at`;

@@ -16,15 +16,18 @@
 import pg from 'pg';
 import type { PgTarget } from '../config.js';
 import { DAY_MS, HOUR_MS } from './caps.js';
-import type { IdempotencyStore, LedgerEntry, LedgerHealth } from './ledger.js';
+import type { IdempotencyStore, LedgerEntry, LedgerHealth, RecentOptions } from './ledger.js';
 import { atTheDoor, DEFAULT_HORIZON_MS } from './ledger-index.js';
 import {
+  ANSWER_ONCE_SQL,
   freedSql,
   INSERT_SQL,
   LOCK_SQL,
   OPEN_SQL,
   PURGE_LOCK,
   PURGE_SQL,
+  RECENT_BY_MEANING_SQL,
+  RECENT_SQL,
   SPENT_SQL,
   UPSERT_SQL,
   VIEW_SQL,
@@ -317,6 +320,20 @@ export class PgStore implements IdempotencyStore {
   async unresolvedAll() {
     await this.flush();
     return (await this.query(OPEN_SQL)).rows.map((r) => r.entry as LedgerEntry);
+  }
+
+  async recent(since: number, { limit = 1_000_000, meaning }: RecentOptions = {}) {
+    await this.flush();
+    const from = Math.max(since, this.now() - this.horizonMs);
+    const r = await (meaning === undefined
+      ? this.query(RECENT_SQL, [from, limit])
+      : this.query(RECENT_BY_MEANING_SQL, [from, limit, meaning]));
+    return r.rows.map((x) => x.entry as LedgerEntry);
+  }
+
+  async answerOnce(entry: LedgerEntry) {
+    const r = await this.query(ANSWER_ONCE_SQL, row(atTheDoor(entry, this.redactor)));
+    return (r.rowCount ?? 0) === 1;
   }
 
   /** Whether a statement runs now; cached for a second so probes cannot load the database. */

@@ -178,7 +178,8 @@ export class ScopedView implements LedgerView {
   declinedSince(ids: string[], since: number) {
     if (ids.some((i) => !this.scope.ids.includes(i) && i !== this.scope.customer)) this.outside('identity');
     if (since !== this.since.cooldown) this.outside('a decline since another time');
-    return this.decline;
+    // An operator lifted the cooldown after the newest "no".
+    return this.decline?.answer === 'lift' ? undefined : this.decline;
   }
   approval(id: string) {
     return id === this.scope.approval ? this.yes : this.outside('approval');

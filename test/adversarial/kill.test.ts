@@ -77,7 +77,7 @@ describe.each(LEDGERS.flatMap((ledger) => MONEY_TOOLS.map((tool) => [tool, ledge
       const victim =
         step === 'asking the human'
           ? await startServer(
-              { ...env(), CAPILLARY_CONFIRM_ABOVE_POINTS: '1' },
+              { ...env(), CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '1' },
               { capabilities: { elicitation: {} } },
             )
           : await startServer(env());

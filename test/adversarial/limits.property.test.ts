@@ -74,6 +74,7 @@ describe('limits over any interleaving of calls for one customer', () => {
             liveEnv(up.url, {
               CAPILLARY_LEDGER: 'memory',
               CAPILLARY_MAX_POINTS_PER_CUSTOMER_PER_DAY: String(s.cap),
+              CAPILLARY_APPROVAL: 'elicit',
               CAPILLARY_CONFIRM_ABOVE_POINTS: String(s.threshold),
               CAPILLARY_CONFIRM_COOLDOWN_SECONDS: String(COOLDOWN / 1000),
               CAPILLARY_LOG_LEVEL: 'error',

@@ -186,7 +186,10 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
   describe('confirmation is a budget per customer', () => {
     it('after a decline, splitting below the threshold under other identifiers gains nothing', async () => {
       const up = await upstream();
-      const m = await server(liveEnv(up.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '1000' }), 'decline');
+      const m = await server(
+        liveEnv(up.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '1000' }),
+        'decline',
+      );
       const big = await redeem(m, { mobile: '+919000000001', email: 'Asha@example.com' }, 4000, 'big', {
         program_id: '973',
         skip_validation: false,
@@ -214,7 +217,7 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
 
     it('a client that cannot ask: after a no elsewhere, every money call for the customer is refused for the cooldown', async () => {
       const up = await upstream();
-      const env = liveEnv(up.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '1000' });
+      const env = liveEnv(up.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '1000' });
       const a = await server(env, 'cancel');
       expect(errorOf(await redeem(a, { id: '101' }, 1500, 'c-1'))?.code).toBe('confirmation_cancelled');
       await a.close();
@@ -232,7 +235,9 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
 
     it('without a decline, split calls share one budget: at most the threshold moves without a yes', async () => {
       const up = await upstream();
-      const m = await server(liveEnv(up.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '1000' }));
+      const m = await server(
+        liveEnv(up.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '1000' }),
+      );
       const rs = [];
       for (const [i, customer] of ASHA_SPELLINGS.slice(0, 6).entries())
         rs.push(await redeem(m, customer, 300, `b-${i}`));
@@ -247,7 +252,10 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
 
     it('a yes is recorded: the repeat of that operation does not ask again, and its points count toward the budget', async () => {
       const up = await upstream();
-      const m = await server(liveEnv(up.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }), 'accept');
+      const m = await server(
+        liveEnv(up.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }),
+        'accept',
+      );
       expect((await redeem(m, { mobile: ASHA.mobile! }, 500, 'y-1', { notes: 'first' })).isError).toBeFalsy();
       expect(m.asked).toHaveLength(1);
       // The same operation by meaning (a cosmetic difference): replayed, nobody asked.
@@ -264,7 +272,9 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
     it('reversals count and split the same way; a reversal of all always asks', async () => {
       const up = await upstream();
       up.seedRedemption('RDM-OLD', ASHA.id, 1000);
-      const m = await server(liveEnv(up.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
+      const m = await server(
+        liveEnv(up.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }),
+      );
       const reverse = (customer: Record<string, string>, points?: number) =>
         call(m.client, 'reverse_redemption', {
           redemption_id: 'RDM-OLD',
@@ -302,7 +312,7 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
       ],
       [
         'the confirmation budget',
-        { CAPILLARY_CONFIRM_ABOVE_POINTS: '300' },
+        { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '300' },
         300,
         30,
         35,
@@ -328,13 +338,13 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
       expect(up.spent()).toBeLessThanOrEqual(300);
 
       const up2 = await upstream(10);
-      const env2 = liveEnv(up2.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' });
+      const env2 = liveEnv(up2.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' });
       const [c, d] = [await server(env2), await server(env2)];
       await burst([c, d], 16, 15, 'twob');
       expect(up2.spent()).toBeLessThanOrEqual(100);
 
       const up3 = await upstream();
-      const env3 = liveEnv(up3.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' });
+      const env3 = liveEnv(up3.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' });
       const e = await server(env3, 'decline');
       const f = await server(env3);
       expect(errorOf(await redeem(e, { mobile: ASHA.mobile! }, 500, 'no-1'))?.code).toBe(
@@ -443,6 +453,7 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
 
     it('with a confirmation threshold, the server refuses to serve HTTP without MCP_HTTP_TOKEN', async () => {
       const child = spawnCli(['--http', '--port', '0'], {
+        CAPILLARY_APPROVAL: 'elicit',
         CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
         CAPILLARY_DATA_DIR: tempDir('data-'),
       });
@@ -454,7 +465,11 @@ describe.each(LEDGERS)('limits on the %s ledger', (ledger) => {
     it('forged and replayed answers move nothing: no token, no call; an answer counts once, for its own question', async () => {
       const up = await upstream();
       const srv = await spawnHttp(
-        liveEnv(up.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', MCP_HTTP_TOKEN: TOKEN }),
+        liveEnv(up.url, {
+          CAPILLARY_APPROVAL: 'elicit',
+          CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
+          MCP_HTTP_TOKEN: TOKEN,
+        }),
       );
       open.push({ close: srv.stop });
       // A script forging the self-describing session id, without the token, is not even heard.

@@ -64,9 +64,11 @@ describe('human confirmation through elicitation', () => {
     expect(fake.requests.length).toBe(0);
   });
 
-  it('a client that cannot elicit gets a clear refusal; there is no confirm argument to forge', async () => {
+  it('CAPILLARY_APPROVAL=elicit: a client that cannot elicit gets a clear refusal; there is no confirm argument to forge', async () => {
     const fake = await fakeWith(dedupingRedeem().route);
-    const m = await server(liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100' }));
+    const m = await server(
+      liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '100', CAPILLARY_APPROVAL: 'elicit' }),
+    );
     const r = await call(m.client, 'redeem_points', args(500));
     expect(r.structuredContent.error).toMatchObject({
       code: 'confirmation_unavailable',
@@ -123,6 +125,8 @@ describe('elicitation inside a tool call over stateless Streamable HTTP', () => 
 
   beforeAll(async () => {
     srv = await spawnHttp({
+      // Elicitation only: a client without it is refused (the approval page: approvals.test.ts).
+      CAPILLARY_APPROVAL: 'elicit',
       CAPILLARY_CONFIRM_ABOVE_POINTS: '100',
       MCP_HTTP_TOKEN: TOKEN,
       CAPILLARY_SANDBOX_SEED: seedFile(),

@@ -197,7 +197,7 @@ describe('confirmation and what the client can show', () => {
 
   it('a client that declares only URL-mode elicitation is told confirmation is not available (not retryable)', async () => {
     const m = await server(
-      { CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_CONFIRM_ABOVE_POINTS: '100' },
+      { CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' },
       { capabilities: { elicitation: { url: {} } } },
     );
     const seen = ask(m.client);
@@ -215,7 +215,7 @@ describe('confirmation and what the client can show', () => {
 
   it('a form-capable client is asked; a reversal of "all remaining" names no Infinity', async () => {
     const m = await server(
-      { CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_CONFIRM_ABOVE_POINTS: '100' },
+      { CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' },
       { capabilities: { elicitation: { form: {} } } },
     );
     const seen = ask(m.client);
@@ -229,7 +229,7 @@ describe('confirmation and what the client can show', () => {
     expect(seen).toHaveLength(2);
     expect(seen.join('\n')).not.toMatch(/Infinity/);
     const none = await server(
-      { CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_CONFIRM_ABOVE_POINTS: '100' },
+      { CAPILLARY_DATA_DIR: tempDir(), CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '100' },
       { capabilities: {} },
     );
     const refused = await call(none.client, 'reverse_redemption', {

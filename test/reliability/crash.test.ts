@@ -133,7 +133,7 @@ const oauthEnv = (url: string) => {
 describe('kill -9 at each point of a redemption, restart, repeat', () => {
   it('while asking the human to confirm (nothing recorded, nothing sent)', async () => {
     const { cap, fake } = await fakeWith((c) => c.handle);
-    const env = liveEnv(fake.url, { CAPILLARY_CONFIRM_ABOVE_POINTS: '10' });
+    const env = liveEnv(fake.url, { CAPILLARY_APPROVAL: 'elicit', CAPILLARY_CONFIRM_ABOVE_POINTS: '10' });
     const m1 = await start(env, { capabilities: { elicitation: {} } });
     m1.client.setRequestHandler(ElicitRequestSchema, async () => {
       process.kill(m1.pid!, 'SIGKILL');

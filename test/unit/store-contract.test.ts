@@ -9,6 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolError } from '../../src/errors.js';
+import {
+  answerApproval,
+  approvalByHandle,
+  liftCooldown,
+  requestApproval,
+} from '../../src/safety/approvals.js';
 import { FileStore, type IdempotencyStore, type LedgerEntry, MemoryStore } from '../../src/safety/ledger.js';
 import { PgStore } from '../../src/safety/pg-store.js';
 import {
@@ -340,6 +346,68 @@ for (const kind of KINDS) {
       await b.put(no);
       const after = await peek(a, { ...small, now: Date.now() });
       expect(after).toMatchObject({ kind: 'ask', need: { why: 'cooldown', until: no.at + HOUR + 1 } });
+    });
+
+    it('approvals on the page: a request is read back by any instance, answered once across instances, and its yes covers only its operation', async () => {
+      const customer = `id:page-${kind.name}`;
+      const ids = [customer, `mobile:page-${kind.name}`];
+      const confirm = { above: 5, windowMs: DAY, cooldownMs: HOUR };
+      const op = ask({ customer, ids, confirm });
+      const need = await peek(a, op);
+      expect(need.kind).toBe('ask');
+      if (need.kind !== 'ask') return;
+      const q = {
+        tool: op.tool,
+        title: 'Redeem points',
+        summary: 'Redeem 10 points',
+        facts: [['Points', '10']] as Array<[string, string]>,
+        fingerprint: op.fingerprint,
+        meaning: op.meaning,
+        customer,
+        ids,
+        moved: 10,
+      };
+      const deps = (s: IdempotencyStore) => ({ store: s, owner: OWNER, ttlMs: 60_000, cooldownMs: HOUR });
+      const req = await requestApproval(deps(a), q, need.need);
+      // Another instance sees the pending request, and a repeat gets the same handle.
+      const seen = await approvalByHandle(b, req.handle, Date.now() - 60_000);
+      expect(seen).toMatchObject({ handle: req.handle, status: 'pending' });
+      expect((await requestApproval(deps(b), q, need.need)).handle).toBe(req.handle);
+      // Two operators answer at once on two instances: one answer is written.
+      const [x, y] = await Promise.all([
+        answerApproval(a, seen!, 'accept', 'ann'),
+        answerApproval(b, seen!, 'decline', 'bob'),
+      ]);
+      expect([x, y].filter((r) => r === undefined)).toHaveLength(1);
+      expect([x, y]).toContain('answered');
+      const after = await approvalByHandle(a, req.handle, Date.now() - 60_000);
+      const said = after!.answer!.answer;
+      expect(after!.status).toBe(said === 'accept' ? 'approved' : 'declined');
+      if (said === 'accept') {
+        // The yes lets this operation through once; another operation of the customer still asks.
+        const other = ask({ customer, ids, confirm });
+        expect((await peek(b, other)).kind).toBe('ask');
+        const e = sendOf(await reserve(b, { ...op, now: Date.now() }));
+        expect(e.approval).toBe(req.handle);
+        expect((await approvalByHandle(b, req.handle, Date.now() - 60_000))!.used?.key).toBe(e.key);
+      } else {
+        // The "no": cooldown for the customer until an operator lifts it.
+        const small = ask({ customer, ids, confirm, points: 1 });
+        const cool = await peek(b, { ...small, now: Date.now() });
+        expect(cool).toMatchObject({ kind: 'ask', need: { why: 'cooldown' } });
+        const declined = after!.answer!;
+        await liftCooldown(a, declined, 'ann: called them', OWNER, Date.now() + 1);
+        expect((await peek(b, { ...small, now: Date.now() + 2 })).kind).toBe('send');
+      }
+      // The newest entries, newest first, each key once.
+      const recent = await b.recent(Date.now() - 60_000);
+      expect(recent.filter((e) => e.key === `request:${req.handle}`)).toHaveLength(1);
+      // Of one operation: its request and answer, nothing of another operation.
+      const ofOp = await a.recent(Date.now() - 60_000, { meaning: op.meaning });
+      expect(ofOp.map((e) => e.key)).toEqual(expect.arrayContaining([`request:${req.handle}`, req.handle]));
+      expect(ofOp.every((e) => e.meaning === op.meaning)).toBe(true);
+      expect(recent.some((e) => e.meaning !== op.meaning)).toBe(true);
+      for (let i = 1; i < recent.length; i++) expect(recent[i - 1].at).toBeGreaterThanOrEqual(recent[i].at);
     });
 
     it('validation codes are counted per customer per hour; the refusal says when the next may go', async () => {

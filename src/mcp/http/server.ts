@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import type { AddressInfo } from 'node:net';
 import type { App } from '../../app.js';
 import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConfig } from '../../config.js';
+import { CONSOLE_PATH, createConsole } from '../../console/server.js';
 import type { Started } from '../../start.js';
 import { type ExchangeContext, exchange, ServerPool } from './exchange.js';
 import {
@@ -83,6 +84,8 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   const checkToken = tokenChecker(opts.token);
   const relay = new Relay();
   const pool = new ServerPool(app);
+  // The approval page and operator console, on this listener under /console/ (own sign-in).
+  const consolePages = createConsole(app);
   let allowed: AllowedPeers = { hosts: new Set(), origins: new Set() };
   let draining = false;
   /** HTTP requests not yet closed, plus tool calls still running after their client left. */
@@ -133,6 +136,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       );
       return;
     }
+    if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return consolePages.handle(req, res);
     if (path !== '/mcp') return reply(res, 404, 'Not Found');
     if (checkToken && !checkToken(req.headers.authorization))
       return reply(res, 401, 'Unauthorized: missing or invalid bearer token', {
@@ -218,6 +222,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   const port = (httpServer.address() as AddressInfo).port;
   allowed = allowedPeers(bindHost, port, opts.allowedHosts);
   const shownHost = isWildcard(bindHost) ? '127.0.0.1' : bindHost;
+  app.console = { url: app.config.consoleUrl ?? `http://${hostPort(shownHost, port)}${CONSOLE_PATH}` };
 
   let closed: Promise<void> | undefined;
   const stop = () => {
@@ -370,6 +375,10 @@ async function printBanner(
       ? '  auth: bearer token required (MCP_HTTP_TOKEN)'
       : '  auth: off (loopback only; set MCP_HTTP_TOKEN to require a bearer token)',
   );
+  if (started.app.console)
+    lines.push(
+      `  operator console and approval page: ${started.app.console.url}/ (operator token: CAPILLARY_OPERATOR_TOKEN, or \`capillary-loyalty-mcp operator-token\`)`,
+    );
   if (shortToken)
     lines.push('  warning: MCP_HTTP_TOKEN is shorter than 16 characters; use a long random token');
   if (isWildcard(h.host) && !http.allowedHosts)
