@@ -55,8 +55,8 @@ ${failed ? h`<p class="error" role="alert">That token is not the operator token.
 
 const facts = (v: View, r: LedgerEntry) =>
   v.h`<table class="facts">${(r.shown?.facts ?? []).map(([k, val]) => v.h`<tr><th>${k}</th><td>${val}</td></tr>`)}
-<tr><th>Tool</th><td><code>${r.tool}</code></td></tr>
-<tr><th>Customer key</th><td><code>${r.customer}</code></td></tr></table>`;
+${(r.shown?.facts ?? []).some(([k]) => k === 'tool') ? v.h`` : v.h`<tr><th>tool</th><td><code>${r.tool}</code></td></tr>`}
+<tr><th>customer key (caps and budgets)</th><td><code>${r.customer}</code></td></tr></table>`;
 
 export function approvalPage(v: View, s: ApprovalState, done?: string): string {
   const { h } = v;
