@@ -40,8 +40,10 @@ const READ_CHUNK = 1 << 20;
 const SNAPSHOT_EVERY = 100_000;
 /** Lines since the last snapshot that make close() write one (and at least 5% of its size). */
 const SNAPSHOT_AT_CLOSE = 1_000;
+/** Lines parsed per step of a background load. */
+const LINES_PER_STEP = 200;
 /** Entries serialised per turn of the event loop while a snapshot is written. */
-const WRITE_BATCH = 2_000;
+const WRITE_BATCH = 500;
 
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 const datasync = (fd: number) =>
@@ -476,6 +478,7 @@ export class FileStore implements IdempotencyStore {
   private *chunks(s: Segment, size: number, onLine: (line: string) => void, hash?: Hash): Generator<void> {
     if (size <= s.offset) return;
     const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - s.offset));
+    let lines = 0;
     while (s.offset < size) {
       const n = readSync(s.fd, buf, 0, Math.min(buf.length, size - s.offset), s.offset);
       if (n <= 0) break;
@@ -488,6 +491,9 @@ export class FileStore implements IdempotencyStore {
         s.partial = NOTHING;
         onLine(line.toString('utf8'));
         start = nl + 1;
+        // A step of a background load stays short (about a millisecond): the server answers
+        // between steps.
+        if (++lines % LINES_PER_STEP === 0) yield;
       }
       if (start < n) s.partial = Buffer.concat([s.partial, buf.subarray(start, n)]);
       yield;
