@@ -161,7 +161,10 @@ export class PgStore implements IdempotencyStore {
 
   /** VIEW_SQL's parameters: what this decision reads, and only that. */
   private viewParams(scope: LedgerScope): unknown[] {
-    const w = this.windows(scope);
+    // Window starts as whole milliseconds (entries' times are): \`at >= ceil(t)\` is \`at >= t\`.
+    const w = Object.fromEntries(
+      Object.entries(this.windows(scope)).map(([k, v]) => [k, Math.ceil(v)]),
+    ) as ReturnType<PgStore['windows']>;
     const money = scope.fingerprint !== undefined;
     const l = scope.limits;
     return [
@@ -169,7 +172,7 @@ export class PgStore implements IdempotencyStore {
       scope.fingerprint ?? null,
       scope.meaning ?? null,
       scope.ids.includes(scope.customer) ? scope.ids : [scope.customer, ...scope.ids],
-      scope.now - this.horizonMs,
+      Math.ceil(scope.now - this.horizonMs),
       scope.customer,
       w.day,
       money && l?.maxPointsPerCustomerPerDay !== undefined,
