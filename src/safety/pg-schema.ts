@@ -250,4 +250,7 @@ export const SPENT_SQL = `SELECT ${sum(MILLI('points'), `($1 = '*' OR customer =
 export const PURGE_SQL = `DELETE FROM capillary_ledger WHERE key IN (
   SELECT key FROM capillary_ledger WHERE status IN ('succeeded', 'failed') AND at < $1 LIMIT $2)`;
 
+/** The running sums of buckets wholly before $1 (no window starts that early). */
+export const PURGE_SUMS_SQL = `DELETE FROM capillary_sums WHERE bucket < $1::bigint / ${SUM_BUCKET_MS}`;
+
 export const OPEN_SQL = `SELECT entry FROM capillary_ledger WHERE ${OPEN} ORDER BY at`;

@@ -25,6 +25,7 @@ import {
   OPEN_SQL,
   PURGE_LOCK,
   PURGE_SQL,
+  PURGE_SUMS_SQL,
   SPENT_SQL,
   UPSERT_SQL,
   VIEW_SQL,
@@ -388,11 +389,15 @@ export class PgStore implements IdempotencyStore {
       if (!got.rows[0].ok) return 0;
       try {
         let total = 0;
+        const cutoff = this.now() - this.horizonMs;
         for (;;) {
-          const r = await c.query(PURGE_SQL, [this.now() - this.horizonMs, PURGE_BATCH]);
+          const r = await c.query(PURGE_SQL, [cutoff, PURGE_BATCH]);
           total += r.rowCount ?? 0;
-          if ((r.rowCount ?? 0) < PURGE_BATCH || this.closed) return total;
+          if ((r.rowCount ?? 0) < PURGE_BATCH || this.closed) break;
         }
+        // Running sums no window reads any longer (a day of margin for replicas' clocks).
+        await c.query(PURGE_SUMS_SQL, [Math.floor(cutoff - DAY_MS)]);
+        return total;
       } finally {
         await c.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]);
       }
