@@ -151,7 +151,9 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
     const left = await s.pool.query('SELECT key FROM capillary_ledger ORDER BY key');
     expect(left.rows.map((r) => r.key)).toEqual(['new-ok', 'old-pending', 'old-unknown']);
     // The running sums of buckets no window reads go too; today's stay.
-    const sums = await s.pool.query('SELECT bucket::float8 * 600000 AS at, spent::float8 FROM capillary_sums');
+    const sums = await s.pool.query(
+      'SELECT bucket::float8 * 600000 AS at, spent::float8 FROM capillary_sums',
+    );
     expect(sums.rows).toEqual([{ at: Math.floor(fresh.at / 600_000) * 600_000, spent: 10_000 }]);
     expect(await s.purge()).toBe(0);
     await s.close();
