@@ -988,7 +988,7 @@ async function main() {
       ratio,
     } = await coldLedger({
       sizes,
-      spawns: (lines) => (opts.smoke ? 2 : lines >= 1_000_000 ? 3 : 5),
+      spawns: (lines) => (opts.smoke ? 2 : lines >= 1_000_000 ? 3 : 10),
       say,
       env: (dir) => serverEnv(env, 'file', { CAPILLARY_DATA_DIR: dir }),
       cli: CLI,

@@ -40,8 +40,8 @@ const READ_CHUNK = 1 << 20;
 const SNAPSHOT_EVERY = 100_000;
 /** Lines since the last snapshot that make close() write one (and at least 5% of its size). */
 const SNAPSHOT_AT_CLOSE = 1_000;
-/** Lines parsed per step of a background load. */
-const LINES_PER_STEP = 200;
+/** How long a step of a background load runs before the server gets a turn (ms). */
+const STEP_MS = 1;
 /** Entries serialised per turn of the event loop while a snapshot is written. */
 const WRITE_BATCH = 500;
 
@@ -479,6 +479,7 @@ export class FileStore implements IdempotencyStore {
     if (size <= s.offset) return;
     const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - s.offset));
     let lines = 0;
+    let stepStart = performance.now();
     while (s.offset < size) {
       const n = readSync(s.fd, buf, 0, Math.min(buf.length, size - s.offset), s.offset);
       if (n <= 0) break;
@@ -493,10 +494,14 @@ export class FileStore implements IdempotencyStore {
         start = nl + 1;
         // A step of a background load stays short (about a millisecond): the server answers
         // between steps.
-        if (++lines % LINES_PER_STEP === 0) yield;
+        if (++lines % 16 === 0 && performance.now() - stepStart >= STEP_MS) {
+          yield;
+          stepStart = performance.now();
+        }
       }
       if (start < n) s.partial = Buffer.concat([s.partial, buf.subarray(start, n)]);
       yield;
+      stepStart = performance.now();
     }
   }
 
