@@ -419,8 +419,11 @@ export class FileStore implements IdempotencyStore {
     if (today !== this.checkedDay) {
       this.checkedDay = today;
       const oldest = this.oldestDay(now);
-      // The legacy file stays open: a server of an earlier version may still append to it.
-      const old = this.files.filter((f) => f.name !== LEGACY_LEDGER && f.day < oldest && !f.appender);
+      // The legacy file stays open: a server of an earlier version may still append to it. So
+      // does the newest segment before the horizon, which a start reads too (its copies of the
+      // attempts unsettled then): a snapshot of this process's files is then one a start trusts.
+      const below = this.files.filter((f) => f.name !== LEGACY_LEDGER && f.day < oldest);
+      const old = below.filter((f) => f !== below.at(-1) && !f.appender);
       for (const s of old) {
         closeSync(s.fd);
         this.byName.delete(s.name);

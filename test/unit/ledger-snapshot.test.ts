@@ -434,6 +434,31 @@ describe('file ledger snapshot', () => {
     expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 
+  it('a snapshot a long-running store writes days later is one a start trusts (same files as a start reads)', async () => {
+    const dir = tempDir();
+    mkdirSync(dir, { recursive: true });
+    let clock = T1;
+    const at = (key: string, status: LedgerEntry['status']) =>
+      JSON.parse(text({ t: 'attempt', ...base, key, status, ago: (T1 - clock) / 60_000 })) as LedgerEntry;
+    write(yesterday(dir), [{ t: 'attempt', ...base, key: 'k0', status: 'succeeded', ago: 24 * 60 }]);
+    const a = new FileStore(dir, DAY, undefined, () => clock);
+    await a.put(at('k1', 'pending'));
+    // Two days on: the oldest segments fall out of the horizon, a new one starts.
+    clock = T1 + 2 * DAY;
+    await a.put(at('k2', 'pending'));
+    await a.settle(at('k2', 'succeeded'));
+    await a.writeSnapshot();
+    await a.close();
+    const b = new FileStore(dir, DAY, undefined, () => clock);
+    const c = new FileStore(dir, DAY, undefined, () => clock, undefined, { snapshot: false });
+    expect(b.loadedFrom).toEqual({ snapshot: true, lines: 0 });
+    expect(await look(b, clock)).toEqual(await look(c, clock));
+    expect(await b.unresolvedAll()).toEqual(await c.unresolvedAll());
+    expect((await b.unresolvedAll()).map((e) => e.key)).toEqual(['k1']);
+    await b.close();
+    await c.close();
+  });
+
   it('in the background, the store is usable at once and every call waits for the ledger', async () => {
     const dir = await snapshotted(3000);
     writeFileSync(join(dir, SNAPSHOT), ''); // a full read, 3000 lines, a few chunks
