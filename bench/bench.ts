@@ -61,7 +61,17 @@ interface Opts {
   limitS: number;
 }
 
-const SECTIONS = ['fsync', 'latency', 'cold', 'context', 'throughput', 'ledger', 'stores', 'caps'] as const;
+const SECTIONS = [
+  'fsync',
+  'latency',
+  'cold',
+  'coldledger',
+  'context',
+  'throughput',
+  'ledger',
+  'stores',
+  'caps',
+] as const;
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 
@@ -90,7 +100,7 @@ function parseArgs(argv: string[]): Opts {
         out: 'bench/results.json',
         strict: false,
         markdown: false,
-        limitS: 480,
+        limitS: 900,
       };
   for (const a of argv) {
     const [k, v] = a.split('=', 2);
@@ -968,6 +978,43 @@ async function main() {
   }
 
   lap('cold');
+  // -- cold start by the size of the file ledger (lines of the day)
+  if (want('coldledger')) {
+    const { coldLedger } = await import('./lib/cold-ledger.js');
+    const sizes = opts.smoke ? [0, 1_000, 10_000] : [0, 100_000, 1_000_000];
+    const {
+      results: r,
+      rows,
+      ratio,
+    } = await coldLedger({
+      sizes,
+      spawns: (lines) => (opts.smoke ? 2 : lines >= 1_000_000 ? 3 : 10),
+      say,
+      env: (dir) => serverEnv(env, 'file', { CAPILLARY_DATA_DIR: dir }),
+      cli: CLI,
+      work,
+      redeemArgs: (tag) => redeemArgs(0, tag),
+    });
+    results.cold_ledger = {
+      measured:
+        'stdio server, file ledger holding n lines of the day (pending + success per redemption): spawn to the tools/list answer, spawn to the first redemption answer (the ledger loaded), peak RSS by then',
+      ...r,
+    };
+    section(
+      'Cold start by file ledger size (lines of the day), ms and MB',
+      ['lines', 'start-up', 'tools/list p50', 'vs empty', 'RSS then', 'first redeem p50', 'peak RSS', 'n'],
+      rows,
+    );
+    if (ratio)
+      targets.push({
+        id: 'cold_start_ledger_1e6',
+        what: `cold start to tools/list with ${ratio.lines} ledger lines of the day (from the snapshot) vs an empty ledger`,
+        measured: `${fmt(ratio.ratio, 2)}x`,
+        limit: '<= 1.5x',
+        pass: ratio.ratio <= 1.5,
+      });
+  }
+  lap('coldledger');
   // -- throughput over HTTP
   if (want('throughput')) {
     if (noHttp) {

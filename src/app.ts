@@ -146,15 +146,26 @@ export function createApp(
     else
       store =
         config.ledger === 'file'
-          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor)
+          ? new FileStore(config.dataDir, horizon, () => inflight.size <= 1, undefined, redactor, {
+              background: true,
+            })
           : new MemoryStore(horizon);
   } catch (e) {
     throw new ConfigError([
       `CAPILLARY_DATA_DIR: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`,
     ]);
   }
-  if (store instanceof FileStore && store.skipped)
-    log.warn(`ledger: ${store.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
+  if (store instanceof FileStore) {
+    const file = store;
+    // Read in the background (tools/list is answered meanwhile); ledger calls wait for it.
+    file.loaded().then(
+      () => {
+        if (file.skipped)
+          log.warn(`ledger: ${file.skipped} unreadable line(s) skipped (a write cut off by a crash)`);
+      },
+      (e) => log.error(`ledger: cannot read the ledger in ${config.dataDir}: ${(e as Error).message}`),
+    );
+  }
   const audit = new AuditLog(config.auditLog, redactor);
   return {
     config,

@@ -201,6 +201,46 @@ export class Index implements LedgerView {
     return [...this.openByKey.values()];
   }
 
+  /**
+   * What a fresh index needs, applied in this order, to come back to this state (the file
+   * ledger's snapshot): in the order they arrived, every answer and code within the horizon and
+   * every attempt's line still looked up by something. A line another one replaced (a pending
+   * entry whose outcome came) is left out: applying the later line alone gives the same keys,
+   * sums, approvals and unsettled attempts.
+   *
+   * A line dated past the horizon is kept only while its attempt is unsettled, and it is the
+   * last line of its key (a later one replaces it): it goes just before the next unsettled
+   * attempt that is still in the arrival order, so that the unsettled attempts keep their order.
+   * A recent attempt settled by such an old line (it touched only the unsettled attempts) gets a
+   * closing line, dated 0, after it.
+   */
+  entries(): LedgerEntry[] {
+    const live = new Set<LedgerEntry>();
+    for (const m of [this.keyMap, this.byFp, this.byMeaning, this.openByKey])
+      for (const e of m.values()) live.add(e);
+    const recent = this.order.slice(this.head);
+    const inOrder = new Set(recent);
+    const before = new Map<LedgerEntry, LedgerEntry[]>();
+    let old: LedgerEntry[] = [];
+    for (const e of this.openByKey.values()) {
+      if (!inOrder.has(e)) old.push(e);
+      else if (old.length) {
+        before.set(e, old);
+        old = [];
+      }
+    }
+    const out: LedgerEntry[] = [];
+    for (const e of recent) {
+      const first = before.get(e);
+      if (first) out.push(...first);
+      if (e.kind !== undefined || live.has(e)) out.push(e);
+    }
+    out.push(...old);
+    for (const e of this.keyMap.values())
+      if (open(e) && !this.openByKey.has(e.key)) out.push({ ...e, status: 'failed', at: 0, updated: 0 });
+    return out;
+  }
+
   private prune(): void {
     const cutoff = this.now() - this.horizonMs;
     while (this.head < this.order.length && this.order[this.head].at < cutoff) {

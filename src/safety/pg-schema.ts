@@ -16,6 +16,9 @@ export const PURGE_LOCK = 7_347_002;
 
 export const SCHEMA_TABLE = 'capillary_schema';
 
+/** The running sums' bucket (migration 3): a window reads at most this much of a customer's rows. */
+export const SUM_BUCKET_MS = 600_000;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -80,6 +83,70 @@ export const MIGRATIONS: readonly Migration[] = [
         CHECK (kind IN ('answer', 'code', 'approval'));
     `,
   },
+  {
+    version: 4,
+    name: 'running sums per customer and 10-minute bucket',
+    sql: `
+      -- What each customer's entries add up to, per 10-minute bucket of their time (at), kept by
+      -- a trigger in the transaction that writes the entry: a window's sum reads the buckets
+      -- after its edge and only the edge bucket's own rows.
+      CREATE TABLE capillary_sums (
+        customer  text NOT NULL,
+        bucket    bigint NOT NULL,
+        -- thousandths of a point counted against the caps (money attempts not failed)
+        spent     numeric NOT NULL,
+        -- thousandths moved for the customer (the confirmation budget), reversals of "all" apart
+        moved     numeric NOT NULL,
+        moved_all bigint NOT NULL,
+        -- validation codes sent
+        codes     bigint NOT NULL,
+        PRIMARY KEY (customer, bucket)
+      );
+      -- An entry's share of its bucket (NULL when it adds nothing).
+      CREATE FUNCTION capillary_sums_of(r capillary_ledger) RETURNS capillary_sums
+      LANGUAGE sql IMMUTABLE AS $fn$
+        SELECT s.* FROM (SELECT
+          r.customer AS customer,
+          div(r.at, ${SUM_BUCKET_MS})::bigint AS bucket,
+          CASE WHEN r.kind IS NULL AND r.status <> 'failed'
+            THEN round((r.points * 1000)::numeric) ELSE 0 END AS spent,
+          CASE WHEN r.kind IS NULL AND r.status <> 'failed' AND NOT r.moved_all
+            THEN round((coalesce(r.moved, r.points) * 1000)::numeric) ELSE 0 END AS moved,
+          CASE WHEN r.kind IS NULL AND r.status <> 'failed' AND r.moved_all THEN 1 ELSE 0 END::bigint AS moved_all,
+          CASE WHEN r.kind = 'code' THEN 1 ELSE 0 END::bigint AS codes
+        ) AS s WHERE s.spent <> 0 OR s.moved <> 0 OR s.moved_all <> 0 OR s.codes <> 0
+      $fn$;
+      CREATE FUNCTION capillary_sums_add(s capillary_sums, sign integer) RETURNS void
+      LANGUAGE sql AS $fn$
+        INSERT INTO capillary_sums AS t (customer, bucket, spent, moved, moved_all, codes)
+        VALUES (s.customer, s.bucket, sign * s.spent, sign * s.moved, sign * s.moved_all, sign * s.codes)
+        ON CONFLICT (customer, bucket) DO UPDATE SET spent = t.spent + EXCLUDED.spent,
+          moved = t.moved + EXCLUDED.moved, moved_all = t.moved_all + EXCLUDED.moved_all,
+          codes = t.codes + EXCLUDED.codes
+      $fn$;
+      CREATE FUNCTION capillary_sums_track() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      DECLARE
+        o capillary_sums;
+        n capillary_sums;
+      BEGIN
+        IF TG_OP <> 'INSERT' THEN o := capillary_sums_of(OLD); END IF;
+        IF TG_OP <> 'DELETE' THEN n := capillary_sums_of(NEW); END IF;
+        -- An outcome that changes no sum (pending to succeeded) writes nothing more.
+        IF o IS NOT DISTINCT FROM n THEN RETURN NULL; END IF;
+        IF o.customer IS NOT NULL THEN PERFORM capillary_sums_add(o, -1); END IF;
+        IF n.customer IS NOT NULL THEN PERFORM capillary_sums_add(n, 1); END IF;
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE TRIGGER capillary_sums AFTER INSERT OR UPDATE OR DELETE ON capillary_ledger
+        FOR EACH ROW EXECUTE FUNCTION capillary_sums_track();
+      -- The entries already there (the trigger's lock on the table keeps writers out meanwhile).
+      INSERT INTO capillary_sums (customer, bucket, spent, moved, moved_all, codes)
+        SELECT (s).customer, (s).bucket, sum((s).spent), sum((s).moved), sum((s).moved_all), sum((s).codes)
+        FROM (SELECT capillary_sums_of(l) AS s FROM capillary_ledger l) AS x
+        WHERE s IS NOT NULL GROUP BY 1, 2;
+    `,
+  },
 ];
 
 /** Columns of an entry row, in the order row() (pg-view.ts) binds them ($1..$16). */
@@ -97,6 +164,18 @@ const MILLI = (col: string) => `round((${col} * 1000)::numeric)`;
 const MOVED = 'coalesce(moved, points)';
 const sum = (what: string, where: string) =>
   `(SELECT coalesce(sum(${what}), 0)::float8 FROM capillary_ledger WHERE ${where})`;
+/**
+ * A customer's ($6) running sum since a time: the buckets after the one the window starts in
+ * (capillary_sums), plus that edge bucket's own rows at or after the start. `column` is the
+ * bucket column, `what` and `where` the same sum over the rows.
+ */
+const bucketed = (column: string, since: string, what: string, where: string) => {
+  // Whole milliseconds (bigint, as \`at\`): the bounds stay index ranges.
+  const edge = `(${since}::bigint / ${SUM_BUCKET_MS})`;
+  return `((SELECT coalesce(sum(${column}), 0) FROM capillary_sums WHERE customer = $6 AND bucket > ${edge})
+    + (SELECT coalesce(sum(${what}), 0) FROM capillary_ledger WHERE customer = $6 AND at >= ${since}
+        AND at < (${edge} + 1) * ${SUM_BUCKET_MS} AND ${where}))::float8`;
+};
 
 /**
  * Everything one decision can read, in one statement (one snapshot), as rows (why, entry, n):
@@ -108,7 +187,10 @@ const sum = (what: string, where: string) =>
  *   any identity since $12 ($10, confirmation); 'c' the validation codes since $14 ($13);
  * - 'a' the yes given to this call ($15) and 'y' the newest yes to this operation (by meaning),
  *   each with n = 1 when an attempt that is not failed spent it ($10).
- * Each is a bounded range of an index; the per-server sum reads the window's money rows.
+ * A customer's sums read the running sums of migration 3 (capillary_sums) and the rows of one
+ * 10-minute bucket: their cost does not grow with the customer's day. The per-server sum reads
+ * the window's money rows (a running sum shared by every customer would make every write of
+ * every customer wait on one row).
  */
 export const VIEW_SQL = `
   SELECT 'k' AS why, entry, NULL::float8 AS n FROM capillary_ledger WHERE key = $1 AND (at >= $5 OR ${OPEN})
@@ -117,14 +199,14 @@ export const VIEW_SQL = `
   UNION ALL (SELECT 'm', entry, NULL FROM capillary_ledger
     WHERE meaning = $3 AND ${MONEY} AND at >= $5 ORDER BY at DESC LIMIT 1)
   UNION ALL SELECT 'u', entry, NULL FROM capillary_ledger WHERE idents && $4::text[] AND ${OPEN}
-  UNION ALL SELECT 's', NULL, ${sum(MILLI('points'), `customer = $6 AND at >= $7 AND ${COUNTS}`)} WHERE $8
+  UNION ALL SELECT 's', NULL, ${bucketed('spent', '$7', MILLI('points'), COUNTS)} WHERE $8
   UNION ALL SELECT 'S', NULL, ${sum(MILLI('points'), `at >= $7 AND ${COUNTS}`)} WHERE $9
-  UNION ALL SELECT 'v', NULL, ${sum(MILLI(MOVED), `customer = $6 AND at >= $11 AND ${COUNTS} AND NOT moved_all`)} WHERE $10
-  UNION ALL SELECT 'V', NULL, ${sum('1', `customer = $6 AND at >= $11 AND ${COUNTS} AND moved_all`)} WHERE $10
+  UNION ALL SELECT 'v', NULL, ${bucketed('moved', '$11', MILLI(MOVED), `${COUNTS} AND NOT moved_all`)} WHERE $10
+  UNION ALL SELECT 'V', NULL, ${bucketed('moved_all', '$11', '1', `${COUNTS} AND moved_all`)} WHERE $10
   UNION ALL (SELECT 'd', entry, NULL FROM capillary_ledger
     WHERE $10 AND kind = 'answer' AND answer <> 'accept' AND idents && $4::text[] AND at >= $12
     ORDER BY at DESC LIMIT 1)
-  UNION ALL SELECT 'c', NULL, ${sum('1', `customer = $6 AND kind = 'code' AND at >= $14`)} WHERE $13
+  UNION ALL SELECT 'c', NULL, ${bucketed('codes', '$14', '1', "kind = 'code'")} WHERE $13
   UNION ALL (SELECT 'a', a.entry, CASE WHEN EXISTS (SELECT 1 FROM capillary_ledger u
       WHERE u.approval = a.key AND u.kind IS NULL AND u.status <> 'failed') THEN 1 ELSE 0 END
     FROM capillary_ledger a WHERE $10 AND a.key = $15 AND a.kind = 'answer' AND a.answer = 'accept' AND a.at >= $5)
@@ -186,5 +268,7 @@ export const RECENT_BY_MEANING_SQL =
 
 /** A human's answer, written only if its question has none yet (the key is the question's id). */
 export const ANSWER_ONCE_SQL = `${INSERT_SQL} ON CONFLICT (key) DO NOTHING`;
+/** The running sums of buckets wholly before $1 (no window starts that early). */
+export const PURGE_SUMS_SQL = `DELETE FROM capillary_sums WHERE bucket < $1::bigint / ${SUM_BUCKET_MS}`;
 
 export const OPEN_SQL = `SELECT entry FROM capillary_ledger WHERE ${OPEN} ORDER BY at`;

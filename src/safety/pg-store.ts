@@ -26,6 +26,7 @@ import {
   OPEN_SQL,
   PURGE_LOCK,
   PURGE_SQL,
+  PURGE_SUMS_SQL,
   RECENT_BY_MEANING_SQL,
   RECENT_SQL,
   SPENT_SQL,
@@ -164,7 +165,10 @@ export class PgStore implements IdempotencyStore {
 
   /** VIEW_SQL's parameters: what this decision reads, and only that. */
   private viewParams(scope: LedgerScope): unknown[] {
-    const w = this.windows(scope);
+    // Window starts as whole milliseconds (entries' times are): \`at >= ceil(t)\` is \`at >= t\`.
+    const w = Object.fromEntries(
+      Object.entries(this.windows(scope)).map(([k, v]) => [k, Math.ceil(v)]),
+    ) as ReturnType<PgStore['windows']>;
     const money = scope.fingerprint !== undefined;
     const l = scope.limits;
     return [
@@ -172,7 +176,7 @@ export class PgStore implements IdempotencyStore {
       scope.fingerprint ?? null,
       scope.meaning ?? null,
       scope.ids.includes(scope.customer) ? scope.ids : [scope.customer, ...scope.ids],
-      scope.now - this.horizonMs,
+      Math.ceil(scope.now - this.horizonMs),
       scope.customer,
       w.day,
       money && l?.maxPointsPerCustomerPerDay !== undefined,
@@ -402,11 +406,15 @@ export class PgStore implements IdempotencyStore {
       if (!got.rows[0].ok) return 0;
       try {
         let total = 0;
+        const cutoff = this.now() - this.horizonMs;
         for (;;) {
-          const r = await c.query(PURGE_SQL, [this.now() - this.horizonMs, PURGE_BATCH]);
+          const r = await c.query(PURGE_SQL, [cutoff, PURGE_BATCH]);
           total += r.rowCount ?? 0;
-          if ((r.rowCount ?? 0) < PURGE_BATCH || this.closed) return total;
+          if ((r.rowCount ?? 0) < PURGE_BATCH || this.closed) break;
         }
+        // Running sums no window reads any longer (a day of margin for replicas' clocks).
+        await c.query(PURGE_SUMS_SQL, [Math.floor(cutoff - DAY_MS)]);
+        return total;
       } finally {
         await c.query('SELECT pg_advisory_unlock($1)', [PURGE_LOCK]);
       }

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { runOperatorCli } from '../../src/operator-cli.js';
@@ -144,10 +145,16 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
     await s.put(entry('old-failed', 'failed', { at: old, updated: old }));
     await s.put(entry('old-unknown', 'unknown', { at: old, updated: old }));
     await s.put(entry('old-pending', 'pending', { at: old, updated: old }));
-    await s.put(entry('new-ok', 'succeeded'));
+    const fresh = entry('new-ok', 'succeeded');
+    await s.put(fresh);
     expect(await s.purge()).toBe(2);
     const left = await s.pool.query('SELECT key FROM capillary_ledger ORDER BY key');
     expect(left.rows.map((r) => r.key)).toEqual(['new-ok', 'old-pending', 'old-unknown']);
+    // The running sums of buckets no window reads go too; today's stay.
+    const sums = await s.pool.query(
+      'SELECT bucket::float8 * 600000 AS at, spent::float8 FROM capillary_sums',
+    );
+    expect(sums.rows).toEqual([{ at: Math.floor(fresh.at / 600_000) * 600_000, spent: 10_000 }]);
     expect(await s.purge()).toBe(0);
     await s.close();
   });
@@ -256,6 +263,131 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
     }
   });
 
+  it("a customer's running sums (buckets plus the edge bucket's rows) agree with a scan of the rows, through outcomes, re-sends and purges", async () => {
+    const url = await createDatabase(cluster, 'sums');
+    const s = await open(url, { horizonMs: DAY });
+    const now = Date.now();
+    const customers = ['id:a', 'id:b'];
+    const op = fc.oneof(
+      fc.record({
+        t: fc.constant('put' as const),
+        customer: fc.constantFrom(...customers),
+        code: fc.boolean(),
+        points: fc.integer({ min: 0, max: 50_000 }).map((p) => p / 1000),
+        moved: fc.option(fc.oneof(fc.integer({ min: 0, max: 50 }), fc.constant('all' as const)), {
+          nil: undefined,
+        }),
+        status: fc.constantFrom('pending', 'succeeded', 'failed', 'unknown') as fc.Arbitrary<
+          LedgerEntry['status']
+        >,
+        ago: fc.integer({ min: 0, max: 30 * 60 }),
+      }),
+      fc.record({
+        t: fc.constant('settle' as const),
+        pick: fc.nat(),
+        status: fc.constantFrom('succeeded', 'failed', 'unknown') as fc.Arbitrary<LedgerEntry['status']>,
+      }),
+      // A re-send: the same attempt, at the time of its latest send.
+      fc.record({ t: fc.constant('resend' as const), pick: fc.nat(), ago: fc.integer({ min: 0, max: 60 }) }),
+      fc.constant({ t: 'purge' as const }),
+    );
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(op, { maxLength: 30 }),
+          fc.array(fc.record({ pick: fc.nat(), delta: fc.integer({ min: -12, max: 12 }) }), { maxLength: 4 }),
+          async (ops, starts) => {
+            const tag = `r${++run}`;
+            const written: LedgerEntry[] = [];
+            for (const o of ops) {
+              if (o.t === 'put') {
+                const at = now - o.ago * 60_000;
+                const e = entry(`${tag}-${written.length}`, o.status, {
+                  customer: `${o.customer}-${tag}`,
+                  points: o.code ? 0 : o.points,
+                  at,
+                  updated: at,
+                  ...(o.code ? { kind: 'code' as const, status: 'succeeded' as const } : {}),
+                  ...(o.moved !== undefined && !o.code ? { moved: o.moved } : {}),
+                });
+                await s.put(e);
+                written.push(e);
+              } else if (o.t === 'purge') await s.purge();
+              else if (written.length) {
+                const i = o.pick % written.length;
+                const e = written[i];
+                const next =
+                  o.t === 'settle'
+                    ? { ...e, status: o.status, updated: now }
+                    : { ...e, status: 'pending' as const, at: now - o.ago * 60_000 };
+                await s.settle(next);
+                written[i] = next;
+              }
+            }
+            // The running sums are exactly what the rows add up to, bucket by bucket.
+            const drift = await s.pool.query(
+              `SELECT coalesce(a.customer, b.customer) AS customer FROM capillary_sums a
+             FULL JOIN (SELECT (x).customer, (x).bucket, sum((x).spent) AS spent, sum((x).moved) AS moved,
+                 sum((x).moved_all) AS moved_all, sum((x).codes) AS codes
+               FROM (SELECT capillary_sums_of(l) AS x FROM capillary_ledger l) y WHERE x IS NOT NULL GROUP BY 1, 2) b
+             ON a.customer = b.customer AND a.bucket = b.bucket
+             WHERE (a.customer IS NULL OR b.customer IS NULL OR (a.spent, a.moved, a.moved_all, a.codes)
+               IS DISTINCT FROM (b.spent, b.moved, b.moved_all, b.codes))
+               AND NOT (b.customer IS NULL AND a.spent = 0 AND a.moved = 0 AND a.moved_all = 0 AND a.codes = 0)`,
+            );
+            expect(drift.rows).toEqual([]);
+            // And a decision's sums, from any window start, are the scan's.
+            // Window starts near the entries' times: in their bucket, just before and after.
+            for (const c of customers.map((x) => `${x}-${tag}`))
+              for (const since of [
+                now - DAY,
+                ...starts.map(
+                  (w) => (written.length ? written[w.pick % written.length].at : now) + w.delta * 60_000,
+                ),
+              ]) {
+                const view = await s.pool.query(VIEW_SQL, [
+                  null,
+                  null,
+                  null,
+                  [c],
+                  now - DAY,
+                  c,
+                  since,
+                  true,
+                  false,
+                  true,
+                  since,
+                  since,
+                  true,
+                  since,
+                  null,
+                ]);
+                const got = Object.fromEntries(
+                  view.rows.filter((r) => 'svVc'.includes(r.why)).map((r) => [r.why, Number(r.n)]),
+                );
+                const scan = await s.pool.query(
+                  `SELECT
+                   coalesce(sum(round((points * 1000)::numeric)) FILTER (WHERE kind IS NULL AND status <> 'failed'), 0)::float8 AS s,
+                   coalesce(sum(round((coalesce(moved, points) * 1000)::numeric))
+                     FILTER (WHERE kind IS NULL AND status <> 'failed' AND NOT moved_all), 0)::float8 AS v,
+                   count(*) FILTER (WHERE kind IS NULL AND status <> 'failed' AND moved_all)::float8 AS "V",
+                   count(*) FILTER (WHERE kind = 'code')::float8 AS c
+                 FROM capillary_ledger WHERE customer = $1 AND at >= $2`,
+                  [c, since],
+                );
+                const want = scan.rows[0];
+                expect(got).toEqual({ s: want.s, v: want.v, V: want.V, c: want.c });
+              }
+          },
+        ),
+        { numRuns: 25 },
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a decision reads only through indexes: no sequential scan of the ledger', async () => {
     const url = await createDatabase(cluster, 'plan');
     const s = await open(url);
@@ -296,6 +428,8 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
       for (const p of plans) expect(p).not.toMatch(/Seq Scan/);
       expect(plans[0]).toMatch(/capillary_ledger_open/);
       for (const i of ['open', 'customer_at', 'declines']) expect(plans[0]).toMatch(`capillary_ledger_${i}`);
+      // A customer's sums: the running sums' buckets by their key, not the customer's whole day.
+      expect(plans[0]).toMatch(/capillary_sums_pkey/);
       // The sums and the walk of a window: a range of an index bounded by the window's start
       // (on an empty table the planner may take the customer's index or the money rows' by time).
       for (const p of plans.slice(1)) expect(p).toMatch(/Index Cond: \(.*at >= /);

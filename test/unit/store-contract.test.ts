@@ -62,6 +62,24 @@ const KINDS: Array<{ name: string; skip?: boolean; backing: () => Promise<Backin
     },
   },
   {
+    // Each instance after the first reads the ledger in the background, from a snapshot the
+    // instance before it wrote (then only the lines past it).
+    name: 'file, loaded from a snapshot',
+    backing: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'clmcp-contract-'));
+      dirs.push(dir);
+      let last: FileStore | undefined;
+      return {
+        open: async () => {
+          await last?.writeSnapshot();
+          last = track(new FileStore(dir, undefined, undefined, undefined, undefined, { background: true }));
+          return last;
+        },
+        shared: true,
+      };
+    },
+  },
+  {
     name: 'postgres',
     skip: pgMissing,
     backing: async () => {
