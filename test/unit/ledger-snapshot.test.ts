@@ -64,7 +64,9 @@ const line = fc.oneof(
       q: fc.constantFrom(...QUESTIONS),
       op: fc.constantFrom(...OPS),
       customer: fc.constantFrom(...CUSTOMERS),
-      answer: fc.constantFrom('accept', 'decline', 'cancel') as fc.Arbitrary<'accept' | 'decline' | 'cancel'>,
+      answer: fc.constantFrom('accept', 'decline', 'cancel', 'lift') as fc.Arbitrary<
+        'accept' | 'decline' | 'cancel' | 'lift'
+      >,
       ago: fc.integer({ min: 0, max: 30 * 60 }),
     }),
   },
@@ -72,6 +74,17 @@ const line = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       t: fc.constant('code' as const),
+      customer: fc.constantFrom(...CUSTOMERS),
+      ago: fc.integer({ min: 0, max: 30 * 60 }),
+    }),
+  },
+  {
+    // A question waiting on the approval page (approvals.ts), answered by an `answer` line.
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('approval' as const),
+      q: fc.constantFrom(...QUESTIONS),
+      op: fc.constantFrom(...OPS),
       customer: fc.constantFrom(...CUSTOMERS),
       ago: fc.integer({ min: 0, max: 30 * 60 }),
     }),
@@ -96,6 +109,22 @@ function text(l: Line): string {
       status: 'succeeded',
       at,
       updated: at,
+      agent_key: false,
+    });
+  if (l.t === 'approval')
+    return JSON.stringify({
+      kind: 'approval',
+      key: l.q,
+      fingerprint: `fp-${l.op}-1`,
+      meaning: `m-${l.op}`,
+      tool: 'redeem_points',
+      customer: l.customer,
+      points: 0,
+      moved: 1,
+      status: 'pending',
+      at,
+      updated: at,
+      expires: at + 15 * 60_000,
       agent_key: false,
     });
   if (l.t === 'answer')
@@ -225,6 +254,12 @@ describe('file ledger snapshot', () => {
               expect(fromSnap.loadedFrom?.snapshot).toBe(true);
             expect(await look(fromSnap, now)).toEqual(await look(full, now));
             expect(await fromSnap.unresolvedAll()).toEqual(await full.unresolvedAll());
+            // What the approval page and the console read: pending approvals, answers, the recent lines.
+            expect(await fromSnap.recent(0)).toEqual(await full.recent(0));
+            for (const op of OPS)
+              expect(await fromSnap.recent(0, { meaning: `m-${op}` })).toEqual(
+                await full.recent(0, { meaning: `m-${op}` }),
+              );
             expect(fromSnap.skipped).toBe(full.skipped);
           } finally {
             await fromSnap.close();
