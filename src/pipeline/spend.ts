@@ -1,11 +1,11 @@
 // Money calls: the ledger's atomic reserve step (idempotency, unresolved attempts, caps),
 // confirmation, one call per customer at a time, and the outcome rules once an answer is in.
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';
 import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
-import { askHuman, type HumanDeps, type Question, whyAsked } from '../safety/confirm.js';
+import { askHuman, type HumanDeps, InputNeeded, type Question, whyAsked } from '../safety/confirm.js';
 import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
 import { moneyOutcome } from '../safety/outcome.js';
@@ -101,6 +101,8 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
     try {
       return await spendOnce(app, op, ctx, started);
     } catch (e) {
+      // The call ends with a question to the client (2026-07-28): not an error.
+      if (e instanceof InputNeeded) throw e;
       return errorResult(app, toErrorBody(app.log, e, op.tool));
     }
   })();
@@ -146,9 +148,20 @@ async function reserve(
 /** How many times a call asks a human before giving up (the budget moved while they answered). */
 const MAX_QUESTIONS = 3;
 
-const humanDeps = (app: App, ctx: CallContext): HumanDeps => ({
+const humanDeps = (app: App, ctx: CallContext, op: Operation): HumanDeps => ({
   questions: app.questions,
   ask: ctx.elicit,
+  rounds: ctx.rounds,
+  answered: (id, issued) => {
+    const ask = askFor(app, op, id);
+    return ledger(app, () =>
+      app.store.peek((v) => {
+        if (v.approval(id)) return true;
+        const no = ask.confirm && v.declinedSince(ask.ids, ask.now - ask.confirm.cooldownMs);
+        return !!no && no.at >= issued;
+      }, ask),
+    );
+  },
   record: (e) => ledger(app, () => app.store.put(e)),
   log: app.log,
   owner: PROCESS_OWNER,
@@ -185,7 +198,7 @@ async function spendOnce(
         : await ledger(app, () => app.store.peek((v) => decide(v, ask), ask));
     if (pre?.kind === 'replay') return replay(app, op, pre.entry, started);
     if (pre?.kind === 'ask') {
-      approval = await askHuman(humanDeps(app, ctx), questionOf(op), pre.need);
+      approval = await askHuman(humanDeps(app, ctx, op), questionOf(op), pre.need);
       asked++;
     }
     // The rules again, atomically with the pending entry: the yes is spent there.

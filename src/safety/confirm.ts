@@ -29,6 +29,28 @@ export type Answer = HumanAnswer;
 /** Asks the human; undefined when the client cannot ask. */
 export type Ask = ((message: string, title: string) => Promise<Answer>) | undefined;
 
+/**
+ * The 2026-07-28 way to ask (input_required): the call ends with the question, and the client's
+ * retry of the same call carries the answer and the server's signed state (src/mcp/state.ts).
+ */
+export interface Rounds {
+  /**
+   * The answer this round carries for the operation with this fingerprint, under the question's
+   * id; undefined on a first round. Throws a refusal when the round's state is another operation's.
+   */
+  answer(fingerprint: string): { id: string; answer: Answer; issued: number } | undefined;
+  /** Ends the call with the question: throws an InputNeeded. */
+  ask(fingerprint: string, message: string, title: string): Promise<never>;
+}
+
+/** Not an error: the call ends by asking the client for input; `result` is what it answers. */
+export class InputNeeded extends Error {
+  constructor(readonly result: unknown) {
+    super('input required');
+    this.name = 'InputNeeded';
+  }
+}
+
 /** The operator's confirmation settings. */
 export interface ConfirmPolicy {
   /** CAPILLARY_CONFIRM_ABOVE_POINTS; undefined: nobody is asked. */
@@ -158,6 +180,13 @@ export interface Question {
 export interface HumanDeps {
   questions: Questions;
   ask: Ask;
+  /** Set on a 2026-07-28 call whose client can answer an elicitation (input_required). */
+  rounds?: Rounds;
+  /**
+   * Whether the question asked at `issued` has had its answer already (a question is answered
+   * once): a yes recorded under its id, or a "no" for the customer since it was asked.
+   */
+  answered(id: string, issued: number): Promise<boolean>;
   /** Writes the answer to the ledger, durably. */
   record(e: LedgerEntry): Promise<void>;
   log: Logger;
@@ -219,6 +248,28 @@ export function questionText(q: Question, need: Need, expires: number): string {
  * question's id on a yes; throws a `not_sent` refusal otherwise (a "no" is remembered).
  */
 export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<string> {
+  if (d.rounds) {
+    const got = d.rounds.answer(q.fingerprint);
+    if (!got)
+      return d.rounds.ask(
+        q.fingerprint,
+        questionText(q, need, Date.now() + QUESTION_TTL_MS),
+        `Confirm: ${q.title}`,
+      );
+    // Single use: the answer is recorded under the question's id, once; a "no" is not turned
+    // into a yes by sending the state again. (Two retries racing on two replicas may both record
+    // a yes; the reserve step still spends one yes once.)
+    if (await d.answered(got.id, got.issued))
+      throw new ToolError({
+        code: 'confirmation_expired',
+        message: 'This answer was already used (each question is answered once); nothing was sent.',
+        hint: 'Call again to ask the human again.',
+        retryable: true,
+        source: 'safety',
+        outcome: 'not_sent',
+      });
+    return recordAnswer(d, q, got.id, got.answer);
+  }
   if (!d.ask)
     throw limitRefusal(
       'confirmation_unavailable',
@@ -253,11 +304,20 @@ export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<s
       source: 'safety',
       outcome: 'not_sent',
     });
+  return recordAnswer(d, q, asked.id, answer);
+}
+
+/**
+ * Records a human's answer to a question in the ledger, bound to the operation's meaning.
+ * Resolves with the question's id on a yes; throws a `not_sent` refusal otherwise (a "no" is
+ * remembered).
+ */
+async function recordAnswer(d: HumanDeps, q: Question, id: string, answer: Answer): Promise<string> {
   const now = Date.now();
   await d.record({
     kind: 'answer',
-    key: asked.id,
-    fingerprint: `answer:${asked.id}`,
+    key: id,
+    fingerprint: `answer:${id}`,
     meaning: q.meaning,
     tool: q.tool,
     customer: q.customer,
@@ -271,7 +331,7 @@ export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<s
     agent_key: false,
     owner: d.owner,
   });
-  if (answer === 'accept') return asked.id;
+  if (answer === 'accept') return id;
   const until = now + d.cooldownMs + 1;
   throw limitRefusal(
     answer === 'decline' ? 'confirmation_declined' : 'confirmation_cancelled',
