@@ -153,11 +153,14 @@ const humanDeps = (app: App, ctx: CallContext, op: Operation): HumanDeps => ({
   ask: ctx.elicit,
   rounds: ctx.rounds,
   answered: (id, issued) => {
-    const ask = askFor(app, op, id);
+    // The look reaches back to the question, however short the cooldown (0 remembers no "no").
+    const base = askFor(app, op, id);
+    const since = Math.min(issued, base.now - (base.confirm?.cooldownMs ?? 0));
+    const ask = { ...base, confirm: base.confirm && { ...base.confirm, cooldownMs: base.now - since } };
     return ledger(app, () =>
       app.store.peek((v) => {
         if (v.approval(id)) return true;
-        const no = ask.confirm && v.declinedSince(ask.ids, ask.now - ask.confirm.cooldownMs);
+        const no = ask.confirm && v.declinedSince(ask.ids, since);
         return !!no && no.at >= issued;
       }, ask),
     );

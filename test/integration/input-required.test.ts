@@ -199,8 +199,11 @@ describe('a requestState the server did not issue for this call never moves poin
     expect(redeems(f)).toBe(0);
   });
 
-  it('a replayed state is refused: a "no" cannot be turned into a yes by sending it again', async () => {
-    const { f, post } = await start();
+  it.each([
+    ['3600', 'remembered for an hour'],
+    ['0', 'not remembered at all (cooldown 0)'],
+  ])('a replayed state is refused: a "no" (%s s, %s) cannot be sent again as a yes', async (cooldown) => {
+    const { f, post } = await start({ CAPILLARY_CONFIRM_COOLDOWN_SECONDS: cooldown });
     const state = await question(post);
     const no = await post(500, { requestState: state, answer: 'decline' });
     expect(no.result.structuredContent.error.code).toBe('confirmation_declined');
