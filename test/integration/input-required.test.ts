@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createRequestStateCodec } from '@modelcontextprotocol/server';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { liveEnv } from '../fixtures/canary.js';
 import { type HttpChild, spawnHttp } from '../fixtures/cli.js';
 import { redemption as args, MCP_HEADERS, raw } from '../fixtures/clients.js';
 import { connectHttpV2, connectStdioV2 } from '../fixtures/clients-v2.js';
 import { dedupingRedeem, FakeCapillary, REDEEM } from '../fixtures/fake-capillary.js';
 import { closeAfterEach, sleep } from '../fixtures/lifecycle.js';
+import { createDatabase, pgMissing, sharedCluster } from '../fixtures/postgres.js';
 
 /**
  * A human's yes on 2026-07-28 (input_required): the money call ends with the question and a
@@ -244,5 +245,47 @@ describe('a requestState the server did not issue for this call never moves poin
     const done = await rawClient(twin)(500, { requestState: state, answer: 'accept' });
     expect(done.result.structuredContent.redemption_id).toBeDefined();
     expect(redeems(f)).toBe(1);
+  });
+});
+
+describe.skipIf(pgMissing)("replicas on one PostgreSQL ledger continue each other's questions, once", () => {
+  let ledgerUrl: string;
+  beforeAll(async () => {
+    ledgerUrl = await createDatabase(await sharedCluster(), 'mrtr');
+  });
+  const replicas = async (f: FakeCapillary) => {
+    const env = {
+      ...CONFIRM,
+      MCP_HTTP_TOKEN: TOKEN,
+      CAPILLARY_STATE_KEY: KEY,
+      CAPILLARY_LEDGER_URL: ledgerUrl,
+    };
+    return Promise.all([serve(liveEnv(f.url, env)), serve(liveEnv(f.url, env))]);
+  };
+
+  it('asked on one replica, answered on the other: spent once; the state again on the first is a replay', async () => {
+    const f = await fake();
+    const [a, b] = await replicas(f);
+    const asked = await rawClient(a)(700);
+    const state = asked.result.requestState as string;
+    const done = await rawClient(b)(700, { requestState: state, answer: 'accept' });
+    expect(done.result.structuredContent.redemption_id).toBeDefined();
+    const again = await rawClient(a)(700, { requestState: state, answer: 'accept' });
+    expect(again.result.structuredContent.replayed).toBe(true);
+    expect(redeems(f)).toBe(1);
+  });
+
+  it('a "no" on one replica cannot be sent again as a yes to the other', async () => {
+    const f = await fake();
+    const [a, b] = await replicas(f);
+    const state = (await rawClient(a)(800)).result.requestState as string;
+    const no = await rawClient(a)(800, { requestState: state, answer: 'decline' });
+    expect(no.result.structuredContent.error.code).toBe('confirmation_declined');
+    const replayed = await rawClient(b)(800, { requestState: state, answer: 'accept' });
+    expect(replayed.result.structuredContent.error).toMatchObject({
+      code: 'confirmation_expired',
+      outcome: 'not_sent',
+    });
+    expect(redeems(f)).toBe(0);
   });
 });
