@@ -134,6 +134,14 @@ describe('every client era over Streamable HTTP, one server', () => {
     ...extra,
   });
 
+  it('a malformed initialize is invalid params (-32602) in one line, not an internal error', async () => {
+    const r = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: 5 } }, {});
+    const err = JSON.parse(r.body).error;
+    expect(err.code).toBe(-32602);
+    expect(err.message).toMatch(/^Invalid params for initialize: protocolVersion: /);
+    expect(err.message).not.toMatch(/\n/);
+  });
+
   it('2026-07-28: server/discover names the revision, the tools capability and the server', async () => {
     const r = await post(
       { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: envelope() } },
