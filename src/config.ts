@@ -207,6 +207,11 @@ export const ENV_VARS = [
   ['CAPILLARY_SANDBOX_STATE', 'Sandbox only: file the sandbox state persists to.', '(memory)'],
   ['MCP_HTTP_TOKEN', 'Bearer token for the HTTP transport; required when --host is not loopback.', '(none)'],
   [
+    'CAPILLARY_STATE_KEY',
+    'Secret (at least 32 characters) that signs the requestState of a 2026-07-28 confirmation (input_required), so any replica sharing it can continue a call; replicas must share it.',
+    '(a random key kept in CAPILLARY_DATA_DIR/state-key, mode 0600)',
+  ],
+  [
     'MCP_ALLOWED_HOSTS',
     'HTTP transport: extra accepted Host header values, comma-separated (DNS-rebinding protection).',
     '(the bound host)',
@@ -253,6 +258,8 @@ export interface Config {
   maxArrayItems: number;
   /** The HTTP transport's bearer token (MCP_HTTP_TOKEN), known here so it is redacted. */
   httpToken?: string;
+  /** The key that signs a confirmation's requestState (CAPILLARY_STATE_KEY), redacted like the token. */
+  stateKey?: string;
   dataDir: string;
   ledger: LedgerKind;
   /** Where the PostgreSQL ledger is: CAPILLARY_LEDGER_URL, or the PG* variables. */
@@ -524,6 +531,9 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
       : (url('CAPILLARY_WORKFLOW_BASE_URL', get('CAPILLARY_WORKFLOW_BASE_URL'), insecure) ?? baseUrl);
 
   const { dataDir } = loadLedgerPaths(env);
+  const stateKey = get('CAPILLARY_STATE_KEY');
+  if (stateKey !== undefined && Buffer.byteLength(stateKey, 'utf8') < 32)
+    problems.push('CAPILLARY_STATE_KEY must be at least 32 characters (a long random secret)');
   const ledger = readLedger(env, problems);
   const logLevel = (get('CAPILLARY_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
@@ -555,6 +565,7 @@ export function loadConfig(env: Env, sandbox?: SandboxTarget): Config {
     maxStringChars: num('CAPILLARY_MAX_STRING_CHARS', { int: true, min: 64 }) ?? DEFAULTS.maxStringChars,
     maxArrayItems: num('CAPILLARY_MAX_ARRAY_ITEMS', { int: true, min: 1 }) ?? DEFAULTS.maxArrayItems,
     httpToken: get('MCP_HTTP_TOKEN'),
+    stateKey,
     dataDir,
     ...ledger,
     idempotencyWindowMs:
@@ -595,6 +606,7 @@ const SECRET_VARS = [
   'CAPILLARY_UI_AUTH_TOKEN',
   'MCP_HTTP_TOKEN',
   'CAPILLARY_OPERATOR_TOKEN',
+  'CAPILLARY_STATE_KEY',
 ] as const satisfies readonly EnvName[];
 
 /**

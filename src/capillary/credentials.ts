@@ -16,6 +16,7 @@ export function credentialSecrets(c: {
   auth: { kind: 'basic'; username: string; password: string } | { kind: 'oauth'; secret: string };
   uiAuthToken?: string;
   httpToken?: string;
+  stateKey?: string;
 }): string[] {
   const out: string[] = [];
   if (c.auth.kind === 'basic' && c.auth.password) {
@@ -30,5 +31,6 @@ export function credentialSecrets(c: {
   if (c.auth.kind === 'oauth' && c.auth.secret) out.push(c.auth.secret);
   if (c.uiAuthToken) out.push(c.uiAuthToken, ...c.uiAuthToken.split('.'));
   if (c.httpToken) out.push(c.httpToken);
+  if (c.stateKey) out.push(c.stateKey);
   return out;
 }

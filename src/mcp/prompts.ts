@@ -1,4 +1,4 @@
-import type { GetPromptResult, Prompt } from '@modelcontextprotocol/sdk/types.js';
+import type { GetPromptResult, Prompt } from '@modelcontextprotocol/server';
 
 /** The tools a prompt's workflow calls: it is listed only when every one of them is. */
 const NEEDS: Record<string, string[]> = {

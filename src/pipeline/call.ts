@@ -1,11 +1,11 @@
 // The one choke point every tool call passes through, along the data's path: look the tool up,
 // check its arguments, derive the operation once (money tools), dispatch, shape the result.
-// Nothing here throws to the transport.
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+// Nothing here throws to the transport but an InputNeeded (a 2026-07-28 question to the client).
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { type App, auditSink } from '../app.js';
 import { ToolError, validationError } from '../errors.js';
 import { recordAudit } from '../safety/audit.js';
-import type { Ask } from '../safety/confirm.js';
+import { type Ask, InputNeeded, type Rounds } from '../safety/confirm.js';
 import { isSpendTool } from '../toolkit/define.js';
 import { checkArgs, checkSkipValidation, clip, pinProgram } from './args.js';
 import { checkGroupNaming, type Identity } from './identity.js';
@@ -23,6 +23,8 @@ export interface CallContext {
   elicit?: Ask;
   /** Hands the human a link (URL-mode elicitation); undefined when the client cannot. */
   elicitUrl?: (url: string, message: string, id: string) => Promise<void>;
+  /** Asks the human by ending the call with the question (2026-07-28 input_required). */
+  rounds?: Rounds;
   /** Reports progress while the server waits (retries). */
   progress?: (message: string) => void;
   signal?: AbortSignal;
@@ -68,6 +70,8 @@ export async function callTool(
       }
     return await spend(app, deriveOperation(tool, args, sendArgs, who), ctx);
   } catch (e) {
+    // The one thing that goes on to the transport: the call ends by asking the client (rounds).
+    if (e instanceof InputNeeded) throw e;
     return errorResult(app, toErrorBody(app.log, e, tool));
   }
 }

@@ -1,6 +1,6 @@
 // Tools that move no points (read, notify, update, unlock): no ledger, still checked, audited
 // when they write.
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';

@@ -1,6 +1,6 @@
 // The last stop: every result leaves through okResult or errorResult, redacted. What the API
 // answered is bounded first (fromUpstream, and the error's upstream_message here).
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';

@@ -1,12 +1,19 @@
 // Money calls: the ledger's atomic reserve step (idempotency, unresolved attempts, caps),
 // confirmation, one call per customer at a time, and the outcome rules once an answer is in.
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { type App, auditSink } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError, type ToolErrorBody } from '../errors.js';
 import { pendingError, requestApproval } from '../safety/approvals.js';
 import { type AuditEvent, recordAttempt, recordAudit } from '../safety/audit.js';
-import { askHuman, type HumanDeps, type Need, type Question, whyAsked } from '../safety/confirm.js';
+import {
+  askHuman,
+  type HumanDeps,
+  InputNeeded,
+  type Need,
+  type Question,
+  whyAsked,
+} from '../safety/confirm.js';
 import { ownerGone, PROCESS_OWNER } from '../safety/dir-lock.js';
 import type { LedgerEntry } from '../safety/ledger.js';
 import { moneyOutcome } from '../safety/outcome.js';
@@ -102,6 +109,8 @@ export async function spend(app: App, op: Operation, ctx: CallContext): Promise<
     try {
       return await spendOnce(app, op, ctx, started);
     } catch (e) {
+      // The call ends with a question to the client (2026-07-28): not an error.
+      if (e instanceof InputNeeded) throw e;
       return errorResult(app, toErrorBody(app.log, e, op.tool));
     }
   })();
@@ -147,10 +156,25 @@ async function reserve(
 /** How many times a call asks a human before giving up (the budget moved while they answered). */
 const MAX_QUESTIONS = 3;
 
-const humanDeps = (app: App, ctx: CallContext): HumanDeps => ({
+const humanDeps = (app: App, ctx: CallContext, op: Operation): HumanDeps => ({
   questions: app.questions,
   ask: ctx.elicit,
+  rounds: ctx.rounds,
+  answered: (id, issued) => {
+    // The look reaches back to the question, however short the cooldown (0 remembers no "no").
+    const base = askFor(app, op, id);
+    const since = Math.min(issued, base.now - (base.confirm?.cooldownMs ?? 0));
+    const ask = { ...base, confirm: base.confirm && { ...base.confirm, cooldownMs: base.now - since } };
+    return ledger(app, () =>
+      app.store.peek((v) => {
+        if (v.approval(id)) return true;
+        const no = ask.confirm && v.declinedSince(ask.ids, since);
+        return !!no && no.at >= issued;
+      }, ask),
+    );
+  },
   record: (e) => ledger(app, () => app.store.put(e)),
+  recordOnce: (e) => ledger(app, () => app.store.answerOnce(e)),
   log: app.log,
   owner: PROCESS_OWNER,
   cooldownMs: app.config.confirmCooldownMs,
@@ -168,9 +192,14 @@ const questionOf = (op: Operation): Question => ({
   moved: op.moved,
 });
 
-/** Whether the yes is given on the approval page (CAPILLARY_APPROVAL) rather than asked here. */
+/**
+ * Whether the yes is given on the approval page (CAPILLARY_APPROVAL) rather than asked here: a
+ * client that can answer (form elicitation, or input_required on 2026-07-28) is asked unless the
+ * operator wants the page.
+ */
 const onThePage = (app: App, ctx: CallContext) =>
-  !!app.console && (app.config.approval === 'console' || (app.config.approval === 'auto' && !ctx.elicit));
+  !!app.console &&
+  (app.config.approval === 'console' || (app.config.approval === 'auto' && !ctx.elicit && !ctx.rounds));
 
 /**
  * The call waits for a human on the approval page (safety/approvals.ts): its request, pending in
@@ -214,7 +243,7 @@ async function spendOnce(
     if (pre?.kind === 'replay') return replay(app, op, pre.entry, started);
     if (pre?.kind === 'ask') {
       if (onThePage(app, ctx)) throw await awaitingApproval(app, op, ctx, pre.need);
-      approval = await askHuman(humanDeps(app, ctx), questionOf(op), pre.need);
+      approval = await askHuman(humanDeps(app, ctx, op), questionOf(op), pre.need);
       asked++;
     }
     // The rules again, atomically with the pending entry: the yes is spent there.

@@ -29,6 +29,28 @@ export type Answer = Exclude<HumanAnswer, 'lift'>;
 /** Asks the human; undefined when the client cannot ask. */
 export type Ask = ((message: string, title: string) => Promise<Answer>) | undefined;
 
+/**
+ * The 2026-07-28 way to ask (input_required): the call ends with the question, and the client's
+ * retry of the same call carries the answer and the server's signed state (src/mcp/state.ts).
+ */
+export interface Rounds {
+  /**
+   * The answer this round carries for the operation with this fingerprint, under the question's
+   * id; undefined on a first round. Throws a refusal when the round's state is another operation's.
+   */
+  answer(fingerprint: string): { id: string; answer: Answer; issued: number } | undefined;
+  /** Ends the call with the question: throws an InputNeeded. */
+  ask(fingerprint: string, message: string, title: string): Promise<never>;
+}
+
+/** Not an error: the call ends by asking the client for input; `result` is what it answers. */
+export class InputNeeded extends Error {
+  constructor(readonly result: unknown) {
+    super('input required');
+    this.name = 'InputNeeded';
+  }
+}
+
 /** The operator's confirmation settings. */
 export interface ConfirmPolicy {
   /** CAPILLARY_CONFIRM_ABOVE_POINTS; undefined: nobody is asked. */
@@ -173,8 +195,17 @@ export const aboutQuestion = (q: Question, now: number) => ({
 export interface HumanDeps {
   questions: Questions;
   ask: Ask;
+  /** Set on a 2026-07-28 call whose client can answer an elicitation (input_required). */
+  rounds?: Rounds;
+  /**
+   * Whether the question asked at `issued` has had its answer already (a question is answered
+   * once): a yes recorded under its id, or a "no" for the customer since it was asked.
+   */
+  answered(id: string, issued: number): Promise<boolean>;
   /** Writes the answer to the ledger, durably. */
   record(e: LedgerEntry): Promise<void>;
+  /** Writes the answer only if its question has none yet (atomic in the store); false if it had. */
+  recordOnce(e: LedgerEntry): Promise<boolean>;
   log: Logger;
   owner: string;
   /** How long a "no" is remembered. */
@@ -234,6 +265,20 @@ export function questionText(q: Question, need: Need, expires: number): string {
  * question's id on a yes; throws a `not_sent` refusal otherwise (a "no" is remembered).
  */
 export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<string> {
+  if (d.rounds) {
+    const got = d.rounds.answer(q.fingerprint);
+    if (!got)
+      return d.rounds.ask(
+        q.fingerprint,
+        questionText(q, need, Date.now() + QUESTION_TTL_MS),
+        `Confirm: ${q.title}`,
+      );
+    // Single use: the answer is recorded under the question's id, once; a "no" is not turned
+    // into a yes by sending the state again; two retries racing on two replicas record it once
+    // (recordOnce, atomic in the store).
+    if (await d.answered(got.id, got.issued)) throw answerUsed();
+    return recordAnswer(d, q, got.id, got.answer, true);
+  }
   if (!d.ask)
     throw limitRefusal(
       'confirmation_unavailable',
@@ -268,16 +313,48 @@ export async function askHuman(d: HumanDeps, q: Question, need: Need): Promise<s
       source: 'safety',
       outcome: 'not_sent',
     });
+  return recordAnswer(d, q, asked.id, answer);
+}
+
+/** The refusal of an answer whose question was answered already. */
+const answerUsed = () =>
+  new ToolError({
+    code: 'confirmation_expired',
+    message: 'This answer was already used (each question is answered once); nothing was sent.',
+    hint: 'Call again to ask the human again.',
+    retryable: true,
+    source: 'safety',
+    outcome: 'not_sent',
+  });
+
+/**
+ * Records a human's answer to a question in the ledger, bound to the operation's meaning.
+ * Resolves with the question's id on a yes; throws a `not_sent` refusal otherwise (a "no" is
+ * remembered).
+ */
+async function recordAnswer(
+  d: HumanDeps,
+  q: Question,
+  id: string,
+  answer: Answer,
+  once = false,
+): Promise<string> {
   const now = Date.now();
-  await d.record({
+  const line: LedgerEntry = {
     kind: 'answer',
-    key: asked.id,
-    fingerprint: `answer:${asked.id}`,
+    key: id,
+    fingerprint: `answer:${id}`,
     ...aboutQuestion(q, now),
     answer,
     owner: d.owner,
-  });
-  if (answer === 'accept') return asked.id;
+  };
+  // An answer that arrives in a request (input_required) is written only if its question has
+  // none yet, atomically in the store: two retries carrying one answer, on two replicas at the
+  // same moment, record it once.
+  if (once) {
+    if (!(await d.recordOnce(line))) throw answerUsed();
+  } else await d.record(line);
+  if (answer === 'accept') return id;
   const until = now + d.cooldownMs + 1;
   throw limitRefusal(
     answer === 'decline' ? 'confirmation_declined' : 'confirmation_cancelled',

@@ -33,7 +33,8 @@ const REACH_INS: Array<[string, RegExp]> = [
 
 /** A private-looking member (`x._name`, `{ _name: ... }` casts), `_meta` being public MCP. */
 const PRIVATE_MEMBER = /(\.|\{\s*|\[['"])_(?!meta\b)[A-Za-z]\w*/;
-const importsSdk = (text: string) => /from ['"]@modelcontextprotocol\/sdk/.test(text);
+/** The SDK's v2 packages (the server, its shared core); the v1 `sdk` package is for tests only. */
+const importsSdk = (text: string) => /from ['"]@modelcontextprotocol\/(server|core|sdk)\b/.test(text);
 
 /** A line's code, without its line comment (a comment may name what it must not do). */
 const code = (line: string) => line.replace(/\/\/.*$/, '');
@@ -64,6 +65,15 @@ describe('SDK internals live in src/mcp/http/exchange.ts only', () => {
     const found = files
       .filter((f) => f.name !== EXCHANGE)
       .flatMap((f) => hits(f.text, re).map((h) => `src/${f.name}:${h}`));
+    expect(found).toEqual([]);
+  });
+
+  it('the server runs on the v2 packages: nothing under src/ imports v1 (@modelcontextprotocol/sdk) or v2 internals', () => {
+    // v1 stays a dev dependency, for the tests that drive the built server with a v1 client; the
+    // SDK's `core` package is what `server` re-exports, not an API of its own.
+    const found = files
+      .filter((f) => /from ['"]@modelcontextprotocol\/(sdk|core)\b/.test(f.text))
+      .map((f) => `src/${f.name}`);
     expect(found).toEqual([]);
   });
 

@@ -4,7 +4,15 @@ import type { App } from '../../app.js';
 import { ConfigError, DEFAULTS, type HttpConfig, loadHttpConfig, loadSandboxConfig } from '../../config.js';
 import { CONSOLE_PATH, createConsole } from '../../console/server.js';
 import type { Started } from '../../start.js';
-import { type ExchangeContext, exchange, ServerPool } from './exchange.js';
+import { initializeError } from '../server.js';
+import {
+  type ExchangeContext,
+  exchange,
+  isModern,
+  modernExchange,
+  modernHandler,
+  ServerPool,
+} from './exchange.js';
 import {
   type AllowedPeers,
   allowedPeers,
@@ -98,10 +106,12 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
       for (const f of w) f();
     }
   };
+  const modern = modernHandler(app, maxBody);
   const ctx: ExchangeContext = {
     app,
     relay,
     pool,
+    modern,
     begin: () => {
       busy++;
     },
@@ -186,6 +196,14 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
         return reply(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message', undefined, -32600);
     }
     if (list.length === 0) return reply(res, 400, 'Invalid Request: empty batch', undefined, -32600);
+    // A malformed initialize is invalid params, answered here (the SDK would call it internal).
+    const refusal = list.length === 1 ? initializeError(list[0]) : undefined;
+    if (refusal) {
+      const out = JSON.stringify(refusal);
+      res.writeHead(200, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(out) });
+      res.end(out);
+      return;
+    }
     const sessionHeader = req.headers['mcp-session-id'];
     const session = typeof sessionHeader === 'string' ? sessionHeader : undefined;
 
@@ -206,6 +224,9 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
         'retry-after': '1',
       });
     const forSdk = responses ? list.filter((m) => !isResponse(m)) : parsed;
+    // A 2026-07-28 request (the per-request `_meta` envelope) carries everything it needs: the
+    // SDK's handler answers it. Anything else is the 2025 era, with initialize and elicitation.
+    if (!responses && (await isModern(req, forSdk))) return modernExchange(ctx, req, res, forSdk);
     await exchange(ctx, req, res, forSdk, list, requests, session);
   };
 
@@ -227,6 +248,7 @@ export async function startHttpServer(app: App, opts: HttpServerOptions = {}): P
   let closed: Promise<void> | undefined;
   const stop = () => {
     closed ??= new Promise<void>((resolve) => {
+      void modern.close();
       httpServer.close(() => resolve());
       httpServer.closeAllConnections();
     });
