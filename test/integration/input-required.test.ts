@@ -64,7 +64,7 @@ describe('the v2 client pinned to 2026-07-28 is asked through input_required', (
     expect(redeems(f)).toBe(answer === 'accept' ? 1 : 0);
   });
 
-  it('HTTP, accept; a client that declares no elicitation is refused, nothing sent', async () => {
+  it('HTTP, accept; a client that declares no elicitation is sent to the approval page, nothing sent', async () => {
     const f = await fake();
     const srv = await serve(liveEnv(f.url, { ...CONFIRM, MCP_HTTP_TOKEN: TOKEN }));
     const headers = { authorization: `Bearer ${TOKEN}` };
@@ -83,7 +83,7 @@ describe('the v2 client pinned to 2026-07-28 is asked through input_required', (
     const mute = await connectHttpV2(srv.url, { mode: 'modern', headers });
     track({ close: () => mute.close() });
     const refused = struct(await mute.callTool({ name: 'redeem_points', arguments: args(600) }));
-    expect(refused.error).toMatchObject({ code: 'confirmation_unavailable', outcome: 'not_sent' });
+    expect(refused.error).toMatchObject({ code: 'approval_pending', outcome: 'not_sent' });
     expect(redeems(f)).toBe(1);
   });
 });
