@@ -147,6 +147,23 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE s IS NOT NULL GROUP BY 1, 2;
     `,
   },
+  {
+    version: 5,
+    name: 'money attempts by fingerprint and by meaning',
+    sql: `
+      -- The reserve step's newest money attempt by fingerprint and by meaning (VIEW_SQL 'f' and
+      -- 'm'): indexes whose predicate is the lookup's own (kind IS NULL), so that the planner
+      -- never prefers the money rows by time (capillary_ledger_money_at) and filters a whole day
+      -- of rows. It did while the table had no statistics yet (a young or fast-growing table,
+      -- before autovacuum's first ANALYZE): a cost that grew with the day's entries.
+      CREATE INDEX capillary_ledger_money_fingerprint ON capillary_ledger (fingerprint, at DESC)
+        WHERE kind IS NULL;
+      -- every lookup by fingerprint is of money attempts: the partial index replaces the old one
+      DROP INDEX capillary_ledger_fingerprint;
+      CREATE INDEX capillary_ledger_money_meaning ON capillary_ledger (meaning, at DESC)
+        WHERE kind IS NULL AND meaning IS NOT NULL;
+    `,
+  },
 ];
 
 /** Columns of an entry row, in the order row() (pg-view.ts) binds them ($1..$16). */

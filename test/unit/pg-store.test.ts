@@ -13,6 +13,7 @@ import { runOperatorCli } from '../../src/operator-cli.js';
 import type { LedgerEntry } from '../../src/safety/ledger.js';
 import { freedSql, MIGRATIONS, SPENT_SQL, VIEW_SQL } from '../../src/safety/pg-schema.js';
 import { PgStore } from '../../src/safety/pg-store.js';
+import { inline } from '../../src/safety/pg-view.js';
 import { decide, type ReserveAsk } from '../../src/safety/reserve.js';
 import { closedPort, runCli, tempDir } from '../fixtures/cli.js';
 import {
@@ -384,6 +385,56 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
         { numRuns: 25 },
       );
     } finally {
+      await s.close();
+    }
+  });
+
+  it('the newest attempt by fingerprint and by meaning is one index range, before any ANALYZE', async () => {
+    // A young table has no statistics until autovacuum's first ANALYZE: the planner then took
+    // the money rows by time and filtered the whole day for the fingerprint (and the meaning),
+    // a cost that grew with every entry (issue 16's throughput at c=64).
+    const url = await createDatabase(cluster, 'nostats');
+    const s = await open(url);
+    const c = await s.pool.connect();
+    try {
+      await c.query('ALTER TABLE capillary_ledger SET (autovacuum_enabled = off)');
+      const now = Date.now();
+      await c.query(
+        `INSERT INTO capillary_ledger (key, fingerprint, meaning, customer, idents, status, points, at, updated, entry)
+         SELECT 'k' || g, md5('f' || g), md5('m' || g), 'id:' || (g % 80), ARRAY['id:' || (g % 80)],
+           'succeeded', 1, $1::bigint + g, $1::bigint + g, '{}' FROM generate_series(1, 3000) AS g`,
+        [now - HOUR],
+      );
+      const never = await c.query(
+        "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL AS v FROM pg_stat_user_tables WHERE relname = 'capillary_ledger'",
+      );
+      expect(never.rows[0].v).toBe(true);
+      const params = [
+        'k',
+        'fp',
+        'm',
+        ['id:1'],
+        now - DAY,
+        'id:1',
+        now - DAY,
+        false,
+        false,
+        false,
+        0,
+        0,
+        false,
+        0,
+        null,
+      ];
+      // As the store sends it: parameters written in as literals.
+      const plan = (await c.query(`EXPLAIN ${inline(VIEW_SQL, params)}`)).rows
+        .map((x) => x['QUERY PLAN'])
+        .join('\n');
+      expect(plan).toMatch(/Index Cond: \(\(fingerprint = /);
+      expect(plan).toMatch(/Index Cond: \(\(meaning = /);
+      expect(plan).not.toMatch(/Filter: \((fingerprint|meaning) = /);
+    } finally {
+      c.release();
       await s.close();
     }
   });
