@@ -209,28 +209,60 @@ const bucketed = (column: string, since: string, what: string, where: string) =>
  * the window's money rows (a running sum shared by every customer would make every write of
  * every customer wait on one row).
  */
-export const VIEW_SQL = `
-  SELECT 'k' AS why, entry, NULL::float8 AS n FROM capillary_ledger WHERE key = $1 AND (at >= $5 OR ${OPEN})
-  UNION ALL (SELECT 'f', entry, NULL FROM capillary_ledger
-    WHERE fingerprint = $2 AND ${MONEY} AND at >= $5 ORDER BY at DESC LIMIT 1)
-  UNION ALL (SELECT 'm', entry, NULL FROM capillary_ledger
-    WHERE meaning = $3 AND ${MONEY} AND at >= $5 ORDER BY at DESC LIMIT 1)
-  UNION ALL SELECT 'u', entry, NULL FROM capillary_ledger WHERE idents && $4::text[] AND ${OPEN}
-  UNION ALL SELECT 's', NULL, ${bucketed('spent', '$7', MILLI('points'), COUNTS)} WHERE $8
-  UNION ALL SELECT 'S', NULL, ${sum(MILLI('points'), `at >= $7 AND ${COUNTS}`)} WHERE $9
-  UNION ALL SELECT 'v', NULL, ${bucketed('moved', '$11', MILLI(MOVED), `${COUNTS} AND NOT moved_all`)} WHERE $10
-  UNION ALL SELECT 'V', NULL, ${bucketed('moved_all', '$11', '1', `${COUNTS} AND moved_all`)} WHERE $10
-  UNION ALL (SELECT 'd', entry, NULL FROM capillary_ledger
+const VIEW_BRANCHES: ReadonlyArray<readonly [sql: string, on?: number]> = [
+  [
+    `SELECT 'k' AS why, entry, NULL::float8 AS n FROM capillary_ledger WHERE key = $1 AND (at >= $5 OR ${OPEN})`,
+  ],
+  [
+    `(SELECT 'f', entry, NULL FROM capillary_ledger
+    WHERE fingerprint = $2 AND ${MONEY} AND at >= $5 ORDER BY at DESC LIMIT 1)`,
+  ],
+  [
+    `(SELECT 'm', entry, NULL FROM capillary_ledger
+    WHERE meaning = $3 AND ${MONEY} AND at >= $5 ORDER BY at DESC LIMIT 1)`,
+  ],
+  [`SELECT 'u', entry, NULL FROM capillary_ledger WHERE idents && $4::text[] AND ${OPEN}`],
+  [`SELECT 's', NULL, ${bucketed('spent', '$7', MILLI('points'), COUNTS)} WHERE $8`, 8],
+  [`SELECT 'S', NULL, ${sum(MILLI('points'), `at >= $7 AND ${COUNTS}`)} WHERE $9`, 9],
+  [
+    `SELECT 'v', NULL, ${bucketed('moved', '$11', MILLI(MOVED), `${COUNTS} AND NOT moved_all`)} WHERE $10`,
+    10,
+  ],
+  [`SELECT 'V', NULL, ${bucketed('moved_all', '$11', '1', `${COUNTS} AND moved_all`)} WHERE $10`, 10],
+  [
+    `(SELECT 'd', entry, NULL FROM capillary_ledger
     WHERE $10 AND kind = 'answer' AND answer <> 'accept' AND idents && $4::text[] AND at >= $12
-    ORDER BY at DESC LIMIT 1)
-  UNION ALL SELECT 'c', NULL, ${bucketed('codes', '$14', '1', "kind = 'code'")} WHERE $13
-  UNION ALL (SELECT 'a', a.entry, CASE WHEN EXISTS (SELECT 1 FROM capillary_ledger u
+    ORDER BY at DESC LIMIT 1)`,
+    10,
+  ],
+  [`SELECT 'c', NULL, ${bucketed('codes', '$14', '1', "kind = 'code'")} WHERE $13`, 13],
+  [
+    `(SELECT 'a', a.entry, CASE WHEN EXISTS (SELECT 1 FROM capillary_ledger u
       WHERE u.approval = a.key AND u.kind IS NULL AND u.status <> 'failed') THEN 1 ELSE 0 END
-    FROM capillary_ledger a WHERE $10 AND a.key = $15 AND a.kind = 'answer' AND a.answer = 'accept' AND a.at >= $5)
-  UNION ALL (SELECT 'y', a.entry, CASE WHEN EXISTS (SELECT 1 FROM capillary_ledger u
+    FROM capillary_ledger a WHERE $10 AND a.key = $15 AND a.kind = 'answer' AND a.answer = 'accept' AND a.at >= $5)`,
+    10,
+  ],
+  [
+    `(SELECT 'y', a.entry, CASE WHEN EXISTS (SELECT 1 FROM capillary_ledger u
       WHERE u.approval = a.key AND u.kind IS NULL AND u.status <> 'failed') THEN 1 ELSE 0 END
     FROM capillary_ledger a WHERE $10 AND a.meaning = $3 AND a.kind = 'answer' AND a.answer = 'accept'
-      AND a.at >= $5 ORDER BY a.at DESC LIMIT 1)`;
+      AND a.at >= $5 ORDER BY a.at DESC LIMIT 1)`,
+    10,
+  ],
+];
+
+export const VIEW_SQL = VIEW_BRANCHES.map(([sql]) => sql).join('\n  UNION ALL ');
+
+/**
+ * VIEW_SQL without the parts its parameters switch off ($8, $9, $10, $13 false): the same rows
+ * (a part switched off reads none), for a statement whose parameters are written in as literals
+ * (inline). Planning every part of VIEW_SQL, the ones that read nothing too, cost the database
+ * about 0.7 ms per decision; the parts a plain redemption reads plan in about 0.2 ms.
+ */
+export const viewSql = (params: readonly unknown[]) =>
+  VIEW_BRANCHES.filter(([, on]) => on === undefined || params[on - 1] === true)
+    .map(([sql]) => sql)
+    .join('\n  UNION ALL ');
 
 /**
  * When a running sum has freed $3 (see Index.freedBy): the time of the row whose leaving the

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { runOperatorCli } from '../../src/operator-cli.js';
 import type { LedgerEntry } from '../../src/safety/ledger.js';
-import { freedSql, MIGRATIONS, SPENT_SQL, VIEW_SQL } from '../../src/safety/pg-schema.js';
+import { freedSql, MIGRATIONS, SPENT_SQL, VIEW_SQL, viewSql } from '../../src/safety/pg-schema.js';
 import { PgStore } from '../../src/safety/pg-store.js';
 import { inline } from '../../src/safety/pg-view.js';
 import { decide, type ReserveAsk } from '../../src/safety/reserve.js';
@@ -384,6 +384,57 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
         ),
         { numRuns: 25 },
       );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the view without the parts its switches turn off reads the same rows as the whole view', async () => {
+    const url = await createDatabase(cluster, 'parts');
+    const s = await open(url);
+    try {
+      const now = Date.now();
+      // Money attempts (pending, succeeded, failed, a reversal of "all"), answers (yes and no,
+      // one of them the question q-1), validation codes: every part of the view has rows.
+      await s.pool.query(
+        `INSERT INTO capillary_ledger (key, fingerprint, meaning, customer, idents, status, points, at, updated, entry, kind, moved_all, approval, answer)
+         SELECT CASE WHEN g = 7 THEN 'q-1' ELSE 'k' || g END, 'fp', 'm', 'id:1', ARRAY['id:1', 'mobile:1'],
+           (ARRAY['pending', 'succeeded', 'failed', 'unknown'])[1 + g % 4], g, $1::bigint - g * 60000, $1::bigint,
+           json_build_object('key', 'k' || g), (ARRAY[NULL, 'code', 'answer'])[1 + g % 3], g % 5 = 0,
+           CASE WHEN g % 3 = 0 THEN 'q-1' END,
+           CASE WHEN g % 3 = 2 THEN (ARRAY['accept', 'decline'])[1 + g % 2] END
+         FROM generate_series(1, 40) AS g`,
+        [now],
+      );
+      for (let bits = 0; bits < 16; bits++) {
+        const [caps, server, confirm, codes] = [1, 2, 4, 8].map((b) => (bits & b) !== 0);
+        const params = [
+          'k1',
+          'fp',
+          'm',
+          ['id:1', 'mobile:1'],
+          now - DAY,
+          'id:1',
+          now - DAY,
+          caps,
+          server,
+          confirm,
+          now - DAY,
+          now - HOUR,
+          codes,
+          now - HOUR,
+          'q-1',
+        ];
+        const sql = viewSql(params);
+        // A part switched off is not in the statement at all.
+        expect(sql.includes("'S'")).toBe(server);
+        expect(sql.includes("'c'")).toBe(codes);
+        const rows = async (q: string) =>
+          (await s.pool.query(inline(q, params))).rows.map((r) => JSON.stringify(r)).sort();
+        const whole = await rows(VIEW_SQL);
+        expect(whole.length).toBeGreaterThan(3);
+        expect(await rows(sql)).toEqual(whole);
+      }
     } finally {
       await s.close();
     }
