@@ -149,7 +149,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    name: 'money attempts by fingerprint and by meaning',
+    name: 'money attempts by fingerprint and by meaning; running sums in PL/pgSQL',
     sql: `
       -- The reserve step's newest money attempt by fingerprint and by meaning (VIEW_SQL 'f' and
       -- 'm'): indexes whose predicate is the lookup's own (kind IS NULL), so that the planner
@@ -162,6 +162,36 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX capillary_ledger_fingerprint;
       CREATE INDEX capillary_ledger_money_meaning ON capillary_ledger (meaning, at DESC)
         WHERE kind IS NULL AND meaning IS NOT NULL;
+      -- The running sums' functions (migration 4) in PL/pgSQL, same results: a LANGUAGE sql
+      -- function called from the trigger was parsed and planned again at every call (three per
+      -- written entry, ~0.3 ms of the database's CPU per redemption); PL/pgSQL keeps its plans.
+      CREATE OR REPLACE FUNCTION capillary_sums_of(r capillary_ledger) RETURNS capillary_sums
+      LANGUAGE plpgsql IMMUTABLE AS $fn$
+      DECLARE
+        s capillary_sums;
+        counts boolean := r.kind IS NULL AND r.status <> 'failed';
+      BEGIN
+        s.customer := r.customer;
+        s.bucket := div(r.at, ${SUM_BUCKET_MS})::bigint;
+        s.spent := CASE WHEN counts THEN round((r.points * 1000)::numeric) ELSE 0 END;
+        s.moved := CASE WHEN counts AND NOT r.moved_all
+          THEN round((coalesce(r.moved, r.points) * 1000)::numeric) ELSE 0 END;
+        s.moved_all := CASE WHEN counts AND r.moved_all THEN 1 ELSE 0 END;
+        s.codes := CASE WHEN r.kind = 'code' THEN 1 ELSE 0 END;
+        IF s.spent <> 0 OR s.moved <> 0 OR s.moved_all <> 0 OR s.codes <> 0 THEN RETURN s; END IF;
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE OR REPLACE FUNCTION capillary_sums_add(s capillary_sums, sign integer) RETURNS void
+      LANGUAGE plpgsql AS $fn$
+      BEGIN
+        INSERT INTO capillary_sums AS t (customer, bucket, spent, moved, moved_all, codes)
+        VALUES (s.customer, s.bucket, sign * s.spent, sign * s.moved, sign * s.moved_all, sign * s.codes)
+        ON CONFLICT (customer, bucket) DO UPDATE SET spent = t.spent + EXCLUDED.spent,
+          moved = t.moved + EXCLUDED.moved, moved_all = t.moved_all + EXCLUDED.moved_all,
+          codes = t.codes + EXCLUDED.codes;
+      END
+      $fn$;
     `,
   },
 ];
