@@ -30,6 +30,15 @@ import {
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+/** VIEW_SQL's parameters ($1..$15) for customer id:1, with the view's four switches. */
+const viewArgs = (
+  now: number,
+  on: { caps?: boolean; server?: boolean; confirm?: boolean; codes?: boolean } = {},
+) => {
+  const [day, hour] = [now - DAY, now - HOUR];
+  const sw = [!!on.caps, !!on.server, !!on.confirm];
+  return ['k1', 'fp', 'm', ['id:1', 'mobile:1'], day, 'id:1', day, ...sw, day, hour, !!on.codes, hour, 'q-1'];
+};
 const open = (url: string, extra: Partial<Parameters<typeof PgStore.open>[0]> = {}) =>
   PgStore.open({ target: { connectionString: url }, purgeEveryMs: 0, timeoutMs: 10_000, ...extra });
 
@@ -408,23 +417,7 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
       );
       for (let bits = 0; bits < 16; bits++) {
         const [caps, server, confirm, codes] = [1, 2, 4, 8].map((b) => (bits & b) !== 0);
-        const params = [
-          'k1',
-          'fp',
-          'm',
-          ['id:1', 'mobile:1'],
-          now - DAY,
-          'id:1',
-          now - DAY,
-          caps,
-          server,
-          confirm,
-          now - DAY,
-          now - HOUR,
-          codes,
-          now - HOUR,
-          'q-1',
-        ];
+        const params = viewArgs(now, { caps, server, confirm, codes });
         const sql = viewSql(params);
         // A part switched off is not in the statement at all.
         expect(sql.includes("'S'")).toBe(server);
@@ -460,23 +453,7 @@ describe.skipIf(pgMissing)('PostgreSQL ledger', () => {
         "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL AS v FROM pg_stat_user_tables WHERE relname = 'capillary_ledger'",
       );
       expect(never.rows[0].v).toBe(true);
-      const params = [
-        'k',
-        'fp',
-        'm',
-        ['id:1'],
-        now - DAY,
-        'id:1',
-        now - DAY,
-        false,
-        false,
-        false,
-        0,
-        0,
-        false,
-        0,
-        null,
-      ];
+      const params = viewArgs(now);
       // As the store sends it: parameters written in as literals.
       const plan = (await c.query(`EXPLAIN ${inline(VIEW_SQL, params)}`)).rows
         .map((x) => x['QUERY PLAN'])
