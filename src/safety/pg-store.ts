@@ -33,6 +33,7 @@ import {
   UPSERT_SQL,
   VIEW_SQL,
   VOID_SQL,
+  viewSql,
 } from './pg-schema.js';
 import { connectionLost, describeTarget, migrate, startupError } from './pg-setup.js';
 import { DECIDED, endedUnsent, inline, NeedFreed, row, ScopedView, type ViewRow } from './pg-view.js';
@@ -225,7 +226,8 @@ export class PgStore implements IdempotencyStore {
     if (scope.agentKey) locks.push(`key:${scope.agentKey}`);
     // The per-server cap counts every customer's spending: its decisions take turns, all of them.
     if (scope.fingerprint !== undefined && everyone(scope)) locks.push('server-cap');
-    const open = `BEGIN; ${inline(LOCK_SQL, [locks])}; ${inline(VIEW_SQL, this.viewParams(scope))}`;
+    const params = this.viewParams(scope);
+    const open = `BEGIN; ${inline(LOCK_SQL, [locks])}; ${inline(viewSql(params), params)}`;
     let reconnected = false;
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
