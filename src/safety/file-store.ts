@@ -4,19 +4,25 @@ import {
   existsSync,
   fdatasync,
   fstatSync,
-  fsyncSync,
-  mkdirSync,
   openSync,
-  readdirSync,
   readSync,
   renameSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { DurableAppender, type Until } from './appender.js';
 import { DirLock, PROCESS_OWNER } from './dir-lock.js';
 import type { IdempotencyStore, LedgerEntry, RecentOptions } from './ledger.js';
+import {
+  createDurably,
+  dayOf,
+  dayOfName,
+  LEGACY_LEDGER,
+  ledgerNames,
+  segmentOf,
+  syncDir,
+  writeAll,
+} from './ledger-files.js';
 import { abandoned, atTheDoor, DEFAULT_HORIZON_MS, Index } from './ledger-index.js';
 import {
   openSnapshot,
@@ -28,6 +34,8 @@ import {
   trailerOf,
 } from './ledger-snapshot.js';
 import type { Decision, LedgerView } from './reserve.js';
+
+export { LEGACY_LEDGER, ledgerFiles, segmentName } from './ledger-files.js';
 
 const NOTHING = Buffer.alloc(0);
 /** Bytes read from the ledger file at a time. */
@@ -57,75 +65,6 @@ export interface FileStoreOptions {
   background?: boolean;
   /** Loads and writes `ledger.snapshot` (default true). */
   snapshot?: boolean;
-}
-
-const DAY_MS = 86_400_000;
-/** The single ledger file of earlier versions: read whole at start if present, never written. */
-export const LEGACY_LEDGER = 'ledger.jsonl';
-const SEGMENT = /^ledger-(\d{4}-\d{2}-\d{2})\.jsonl$/;
-
-/** The UTC day number (days since the epoch) of a time in ms. */
-const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
-/** The segment file for a UTC day number: `ledger-YYYY-MM-DD.jsonl`. */
-const segmentOf = (day: number) => `ledger-${new Date(day * DAY_MS).toISOString().slice(0, 10)}.jsonl`;
-/** The segment file lines written at this time (ms since epoch) go to. */
-export const segmentName = (ms: number) => segmentOf(dayOf(ms));
-/** The UTC day number of a segment's file name; undefined for any other name. */
-function dayOfName(name: string): number | undefined {
-  const m = SEGMENT.exec(name);
-  if (!m) return undefined;
-  const t = Date.parse(`${m[1]}T00:00:00Z`);
-  if (!Number.isFinite(t) || segmentOf(t / DAY_MS) !== name) return undefined;
-  return t / DAY_MS;
-}
-
-/** The ledger's files in a folder, in read order: legacy `ledger.jsonl`, then segments by date. */
-function ledgerNames(dir: string, fromDay = Number.NEGATIVE_INFINITY): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const segments = names
-    .filter((n) => {
-      const day = dayOfName(n);
-      return day !== undefined && day >= fromDay;
-    })
-    .sort((a, b) => dayOfName(a)! - dayOfName(b)!);
-  return names.includes(LEGACY_LEDGER) ? [LEGACY_LEDGER, ...segments] : segments;
-}
-
-/** Every ledger file in a data dir (older segments too), in the order they are read. */
-export const ledgerFiles = (dir: string): string[] => ledgerNames(dir).map((n) => join(dir, n));
-
-/** Creates a file if missing, and makes its directory entry durable before any line relies on it. */
-function createDurably(dir: string, path: string): boolean {
-  if (existsSync(path)) return false;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  closeSync(openSync(path, 'a', 0o600));
-  syncDir(dir);
-  return true;
-}
-
-/** Makes a folder's entries (a file created or renamed in it) durable. */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch (e) {
-    // Platforms and file systems that cannot fsync a directory (Windows, some network mounts).
-    const code = (e as NodeJS.ErrnoException).code ?? '';
-    if (!['EISDIR', 'EPERM', 'EINVAL', 'ENOTSUP', 'EACCES', 'EBADF'].includes(code)) throw e;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, buf: Buffer): void {
-  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
 }
 
 /** One ledger file being read: how far, and how much of it this process wrote. */
