@@ -12,7 +12,7 @@
 import type { App } from '../app.js';
 import { checkEnvelope } from '../capillary/envelope.js';
 import { ToolError } from '../errors.js';
-import { type Customer, customerIds, type Group } from '../toolkit/fields.js';
+import { type Customer, customerIds, type Group, withoutLeadingZeros } from '../toolkit/fields.js';
 
 const MAX_CACHED = 10_000;
 
@@ -30,13 +30,13 @@ const LOOKUP_NAME: Record<string, string> = { mobile: 'mobile', email: 'email', 
 const notSent = (code: string, message: string, hint: string, retryable = false) =>
   new ToolError({ code, message, hint, retryable, source: 'safety', outcome: 'not_sent', field: 'customer' });
 
-const noLeadingZeros = (v: string) => (/^\d+$/.test(v) ? v.replace(/^0+(?=\d)/, '') : v);
+const noLeadingZeros = (v: string) => (/^\d+$/.test(v) ? withoutLeadingZeros(v) : v);
 
 /** A group as one key: its id (numeric ids without leading zeros), else its external id, else its primary member. */
 export function groupKey(g: Group): string {
   if (g.id) return `group:id:${noLeadingZeros(g.id)}`;
   if (g.external_id) return `group:external_id:${g.external_id}`;
-  if (g.primary_user_id) return `group:primary_user_id:${g.primary_user_id.replace(/^0+(?=\d)/, '')}`;
+  if (g.primary_user_id) return `group:primary_user_id:${withoutLeadingZeros(g.primary_user_id)}`;
   return `group:primary:${g.primary_user_identifier_type ?? ''}:${g.primary_user_identifier_value ?? ''}`;
 }
 
@@ -143,7 +143,7 @@ export class IdentityResolver {
       );
     }
     const raw = body?.id ?? body?.entity?.id ?? body?.data?.id;
-    const id = raw === undefined || raw === null ? '' : String(raw).replace(/^0+(?=\d)/, '');
+    const id = raw === undefined || raw === null ? '' : withoutLeadingZeros(String(raw));
     if (!/^\d{1,19}$/.test(id))
       throw notSent(
         'identity_unavailable',

@@ -85,8 +85,11 @@ export type Customer = z.infer<typeof customerSchema>;
 
 /** Identifiers normalised where Capillary treats them as equal: ids without leading zeros,
  * mobiles as digits, emails case-insensitively. */
+/** A numeric id as Capillary compares it: without leading zeros. */
+export const withoutLeadingZeros = (v: string) => v.replace(/^0+(?=\d)/, '');
+
 const norm = {
-  id: (v: string) => v.replace(/^0+(?=\d)/, ''),
+  id: withoutLeadingZeros,
   mobile: (v: string) => v.replace(/\D/g, ''),
   external_id: (v: string) => v,
   email: (v: string) => v.toLowerCase(),
